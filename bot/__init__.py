@@ -1,0 +1,1 @@
+"""ICE Downtime Assistant: a Teams bot for the ICE radiology downtime procedure."""

@@ -1,0 +1,128 @@
+"""The BCP reference data: trusts, mailboxes, service desks and results mailboxes.
+
+Everything the bot tells a user comes from `bot/data/directory.toml`, validated
+once at start-up, so a typo in the data file stops the bot instead of sending a
+request to a wrong address.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
+
+DEFAULT_PATH = Path(__file__).parent / "data" / "directory.toml"
+
+BOROUGHS: tuple[str, ...] = ("Bexley", "Bromley", "Greenwich", "Lambeth", "Lewisham", "Southwark")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServiceDesk(_Frozen):
+    id: str
+    name: str
+    boroughs: tuple[str, ...]
+    portal_name: str
+    portal_url: HttpUrl
+    phone: str
+    email: EmailStr
+
+
+class Department(_Frozen):
+    id: str
+    name: str
+    mailbox: EmailStr
+    ionising: bool
+    contrast: bool = False
+
+
+class Trust(_Frozen):
+    id: str
+    name: str
+    short_name: str
+    form_name: str
+    form_location: str
+    single_mailbox: bool
+    departments: tuple[Department, ...] = Field(min_length=1)
+
+    def department(self, department_id: str) -> Department | None:
+        return next((d for d in self.departments if d.id == department_id), None)
+
+
+class Procedure(_Frozen):
+    applies_to: str
+    pcn_notice: str
+    down_rule: str
+    access_rule: str
+    access_why: str
+
+
+class AfterSending(_Frozen):
+    epic_entry: str
+    walk_in: str
+    scheduling: str
+
+
+class Rejections(_Frozen):
+    rejected: str
+    small_changes: str
+    access_problem: str
+
+
+class ResultsMailbox(_Frozen):
+    id: str
+    name: str
+    mailbox: EmailStr
+    no_reply: bool
+    note: str = ""
+
+
+class Directory(_Frozen):
+    version: str
+    source: str
+    procedure: Procedure
+    service_desks: tuple[ServiceDesk, ...]
+    trusts: tuple[Trust, ...]
+    after_sending: AfterSending
+    rejections: Rejections
+    results: tuple[ResultsMailbox, ...]
+
+    @model_validator(mode="after")
+    def _every_borough_has_one_desk(self) -> Directory:
+        covered = [b for desk in self.service_desks for b in desk.boroughs]
+        if sorted(covered) != sorted(BOROUGHS):
+            raise ValueError(f"service desks must cover each of {BOROUGHS} once, got {covered}")
+        return self
+
+    @cached_property
+    def _desk_by_borough(self) -> dict[str, ServiceDesk]:
+        return {b.lower(): desk for desk in self.service_desks for b in desk.boroughs}
+
+    def desk_for(self, borough: str) -> ServiceDesk | None:
+        return self._desk_by_borough.get(borough.strip().lower())
+
+    def trust(self, trust_id: str) -> Trust | None:
+        return next((t for t in self.trusts if t.id == trust_id), None)
+
+    def department(self, trust_id: str, department_id: str) -> Department | None:
+        """The mailbox route for a trust and modality, or None when the BCP gives none.
+
+        GSTT takes any radiology at its single mailbox, so every modality maps to
+        its one department; KCH only has the departments listed.
+        """
+        trust = self.trust(trust_id)
+        if trust is None:
+            return None
+        if trust.single_mailbox:
+            return trust.departments[0]
+        return trust.department(department_id)
+
+
+def load_directory(path: Path = DEFAULT_PATH) -> Directory:
+    """Read and validate the data file; raises on any inconsistency."""
+    with path.open("rb") as handle:
+        return Directory.model_validate(tomllib.load(handle))

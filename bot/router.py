@@ -1,0 +1,132 @@
+"""One registry for everything the bot responds to: intents, quick commands, card verbs.
+
+Handlers are registered with decorators and receive their arguments by name
+(as in Slack's bolt): a handler that declares `directory` and `borough` gets
+the directory and the borough the message named, and nothing else. The same
+registry produces the manifest's command lists, so the commands Teams suggests
+are exactly the ones the bot understands.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.nlu import Parsed, parse
+from bot.turns import Incoming, Outcome
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Outcome]]
+Scope = Literal["personal", "team", "groupChat"]
+ALL_SCOPES: tuple[Scope, ...] = ("personal", "team", "groupChat")
+
+FALLBACK_INTENT = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A quick command as Teams shows it in the compose box suggestions."""
+
+    name: str
+    title: str
+    description: str
+    scopes: tuple[Scope, ...] = ALL_SCOPES
+
+
+@dataclass(slots=True)
+class _Route:
+    handler: Handler
+    params: frozenset[str]
+    accepts_any: bool
+
+
+def _route(handler: Handler) -> _Route:
+    signature = inspect.signature(handler)
+    params = frozenset(
+        name
+        for name, p in signature.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    return _Route(handler, params, accepts_any)
+
+
+class UnknownVerb(LookupError):
+    """A card action named a verb no handler is registered for."""
+
+
+@dataclass
+class Router:
+    """Maps parsed text and card verbs to handlers."""
+
+    _intents: dict[str, _Route] = field(default_factory=dict)
+    _verbs: dict[str, _Route] = field(default_factory=dict)
+    _commands: list[Command] = field(default_factory=list)
+
+    def intent(self, name: str, *, command: Command | None = None) -> Callable[[Handler], Handler]:
+        """Register the handler for an intent (and, optionally, its quick command)."""
+
+        def register(handler: Handler) -> Handler:
+            if name in self._intents:
+                raise ValueError(f"intent {name!r} registered twice")
+            self._intents[name] = _route(handler)
+            if command is not None:
+                self._commands.append(command)
+            return handler
+
+        return register
+
+    def action(self, verb: str) -> Callable[[Handler], Handler]:
+        """Register the handler for a card action verb (Action.Execute or Action.Submit)."""
+
+        def register(handler: Handler) -> Handler:
+            if verb in self._verbs:
+                raise ValueError(f"verb {verb!r} registered twice")
+            self._verbs[verb] = _route(handler)
+            return handler
+
+        return register
+
+    def commands(self, scope: Scope | None = None) -> list[Command]:
+        return [c for c in self._commands if scope is None or scope in c.scopes]
+
+    @property
+    def verbs(self) -> frozenset[str]:
+        return frozenset(self._verbs)
+
+    @property
+    def intents(self) -> frozenset[str]:
+        return frozenset(self._intents)
+
+    async def dispatch(self, incoming: Incoming, services: Mapping[str, Any]) -> Outcome:
+        """Run the one handler this turn is for."""
+        base: dict[str, Any] = {
+            **services,
+            "incoming": incoming,
+            "user": incoming.user,
+            "conversation": incoming.conversation,
+        }
+        if incoming.action is not None:
+            route = self._verbs.get(incoming.action.verb)
+            if route is None:
+                raise UnknownVerb(incoming.action.verb)
+            data = dict(incoming.action.data)
+            return await _call(route, {**data, **base, "data": data, "action": incoming.action})
+
+        parsed = parse(incoming.text)
+        route = self._intents.get(parsed.intent) or self._intents[FALLBACK_INTENT]
+        log.debug("text routed to intent=%s", parsed.intent)
+        return await _call(route, {**parsed.slots, **base, "parsed": parsed, "text": incoming.text})
+
+
+async def _call(route: _Route, available: Mapping[str, Any]) -> Outcome:
+    if route.accepts_any:
+        return await route.handler(**available)
+    return await route.handler(**{k: v for k, v in available.items() if k in route.params})
+
+
+__all__ = ["ALL_SCOPES", "Command", "Parsed", "Router", "UnknownVerb"]

@@ -1,0 +1,118 @@
+"""One settings object for the whole bot, read from the environment and `.env`.
+
+The Bot Framework names (`MicrosoftAppId`, ...) are kept as aliases because
+Azure, the Teams Toolkit and every deployment guide use them; inside the code
+the fields have ordinary snake_case names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run safely; the message says what to change."""
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment (see the README table)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    port: int = Field(3978, validation_alias=_alias("PORT", "port"), ge=1, le=65535)
+    host: str = Field("0.0.0.0", validation_alias=_alias("HOST", "host"))
+
+    app_id: str = Field("", validation_alias=_alias("MicrosoftAppId", "app_id"))
+    app_password: str = Field("", validation_alias=_alias("MicrosoftAppPassword", "app_password"))
+    app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
+        "MultiTenant", validation_alias=_alias("MicrosoftAppType", "app_type")
+    )
+    app_tenant_id: str = Field(
+        "", validation_alias=_alias("MicrosoftAppTenantId", "app_tenant_id")
+    )
+
+    dev_mode: bool = Field(False, validation_alias=_alias("DEV_MODE", "dev_mode"))
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/icebot.db",
+        validation_alias=_alias("DATABASE_URL", "database_url"),
+    )
+    allowed_tenant_ids: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias=_alias("ALLOWED_TENANT_IDS", "allowed_tenant_ids")
+    )
+    max_body_bytes: int = Field(
+        256 * 1024, validation_alias=_alias("MAX_BODY_BYTES", "max_body_bytes"), ge=1024
+    )
+    log_level: str = Field("INFO", validation_alias=_alias("LOG_LEVEL", "log_level"))
+
+    # Mail (issue 3): delivery of downtime requests.
+    mail_transport: Literal["smtp", "file"] = Field(
+        "file", validation_alias=_alias("MAIL_TRANSPORT", "mail_transport")
+    )
+    mail_dir: Path = Field(Path("var/mail"), validation_alias=_alias("MAIL_DIR", "mail_dir"))
+    mail_from: str = Field(
+        "ice-downtime-bot@localhost", validation_alias=_alias("MAIL_FROM", "mail_from")
+    )
+    smtp_host: str = Field("localhost", validation_alias=_alias("SMTP_HOST", "smtp_host"))
+    smtp_port: int = Field(587, validation_alias=_alias("SMTP_PORT", "smtp_port"))
+    smtp_username: str = Field("", validation_alias=_alias("SMTP_USERNAME", "smtp_username"))
+    smtp_password: str = Field("", validation_alias=_alias("SMTP_PASSWORD", "smtp_password"))
+    smtp_starttls: bool = Field(True, validation_alias=_alias("SMTP_STARTTLS", "smtp_starttls"))
+    smtp_timeout_seconds: float = Field(
+        30.0, validation_alias=_alias("SMTP_TIMEOUT_SECONDS", "smtp_timeout_seconds"), gt=0
+    )
+    mail_max_per_minute: int = Field(
+        30, validation_alias=_alias("MAIL_MAX_PER_MINUTE", "mail_max_per_minute"), ge=1
+    )
+    retention_days: int = Field(
+        14, validation_alias=_alias("RETENTION_DAYS", "retention_days"), ge=0
+    )
+    max_requests_per_hour: int = Field(
+        20, validation_alias=_alias("MAX_REQUESTS_PER_HOUR", "max_requests_per_hour"), ge=1
+    )
+
+    @field_validator("allowed_tenant_ids", mode="before")
+    @classmethod
+    def _split_tenants(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if not self.app_id and not self.dev_mode:
+            raise ConfigurationError(
+                "MicrosoftAppId is not set, so Bot Framework authentication would be off. "
+                "Set MicrosoftAppId (and MicrosoftAppPassword) for Teams, or set "
+                "DEV_MODE=true to run locally without authentication."
+            )
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.app_id)
+
+    def tenant_allowed(self, tenant_id: str | None) -> bool:
+        """Empty allowlist admits everyone only in development mode."""
+        if not self.allowed_tenant_ids:
+            return self.dev_mode
+        return tenant_id in self.allowed_tenant_ids
+
+
+class DevDefaultSettings(Settings):
+    """`make run` for a newcomer: development mode unless the environment says otherwise.
+
+    Only the *default* changes, so `DEV_MODE=false make run` (or a `.env`)
+    still wins and a production-like run still refuses to start without an app id.
+    """
+
+    dev_mode: bool = Field(True, validation_alias=_alias("DEV_MODE", "dev_mode"))

@@ -1,0 +1,47 @@
+"""De-duplication of activities Teams delivers more than once.
+
+Teams retries a turn that took over ~15 s, and a network retry can repeat any
+POST. The first delivery of `(conversation id, activity id)` claims the key in
+the database; a repeat finds it taken and is acknowledged without a second answer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import DateTime, String, delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.store.db import Base, Database, utcnow
+
+
+class ProcessedActivity(Base):
+    __tablename__ = "processed_activities"
+
+    conversation_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ActivityLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(self, conversation_id: str, activity_id: str) -> bool:
+        """True the first time this activity is seen, False for every repeat."""
+        try:
+            async with self._db.transaction() as session:
+                session.add(
+                    ProcessedActivity(conversation_id=conversation_id, activity_id=activity_id)
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def forget_older_than(self, age: timedelta) -> int:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(ProcessedActivity).where(ProcessedActivity.seen_at < utcnow() - age)
+            )
+            return result.rowcount or 0

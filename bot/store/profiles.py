@@ -1,0 +1,76 @@
+"""What the bot remembers about a user between conversations.
+
+Borough (for the service desk), practice and referrer details (to prefill the
+request form), and the conversation reference of their personal chat (to tell
+them when a request has been sent).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.store.db import Base, Database, utcnow
+
+
+class UserProfile(Base):
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    borough: Mapped[str | None] = mapped_column(String(40))
+    practice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    referrer: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationRef(Base):
+    """A serialised Bot Framework conversation reference for proactive messages."""
+
+    __tablename__ = "conversation_refs"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Profiles:
+    """Reads and writes user profiles; every write is its own short transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, user_id: str) -> UserProfile | None:
+        async with self._db.sessions() as session:
+            return await session.get(UserProfile, user_id)
+
+    async def borough(self, user_id: str) -> str | None:
+        profile = await self.get(user_id)
+        return profile.borough if profile else None
+
+    async def update(self, user_id: str, **changes: Any) -> None:
+        """Set the given fields (borough, practice, referrer), creating the profile if new."""
+        async with self._db.transaction() as session:
+            profile = await session.get(UserProfile, user_id)
+            if profile is None:
+                profile = UserProfile(user_id=user_id, practice={}, referrer={})
+                session.add(profile)
+            for name, value in changes.items():
+                setattr(profile, name, value)
+            profile.updated_at = utcnow()
+
+    async def save_reference(self, user_id: str, reference: dict[str, Any]) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(ConversationRef, user_id)
+            if row is None:
+                session.add(ConversationRef(user_id=user_id, reference=reference))
+            else:
+                row.reference = reference
+                row.updated_at = utcnow()
+
+    async def reference(self, user_id: str) -> dict[str, Any] | None:
+        async with self._db.sessions() as session:
+            row = await session.get(ConversationRef, user_id)
+            return row.reference if row else None

@@ -1,0 +1,6 @@
+"""Every table the bot keeps, imported once so `create_schema` sees them all."""
+
+from bot.store.activities import ProcessedActivity
+from bot.store.profiles import ConversationRef, UserProfile
+
+__all__ = ["ConversationRef", "ProcessedActivity", "UserProfile"]

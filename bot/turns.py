@@ -1,0 +1,92 @@
+"""Plain types that carry one turn between the Teams edge and the handlers.
+
+The edge turns a Bot Framework activity into an `Incoming`; a handler returns
+an `Outcome`; the edge turns that back into activities. Nothing here knows
+botbuilder, so handlers are tested without HTTP and survive an SDK change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ConversationKind = Literal["personal", "channel", "groupChat"]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    name: str = ""
+    aad_object_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    kind: ConversationKind = "personal"
+    tenant_id: str | None = None
+
+    @property
+    def is_personal(self) -> bool:
+        return self.kind == "personal"
+
+
+@dataclass(frozen=True, slots=True)
+class CardAction:
+    """A button press or form submission from one of our cards."""
+
+    verb: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    #: True for Action.Execute (an invoke we answer with a card), False for Action.Submit.
+    execute: bool = False
+    #: The activity id of the card the action came from, for updating it in place.
+    card_activity_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    user: User
+    conversation: Conversation
+    text: str = ""
+    action: CardAction | None = None
+    activity_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message: a card, plain text, or both (text doubles as the notification summary)."""
+
+    text: str | None = None
+    card: Mapping[str, Any] | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.text:
+            return self.text
+        if self.card:
+            return str(self.card.get("fallbackText", ""))
+        return ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a handler wants done.
+
+    `update` replaces the card the action came from (in place, no live buttons
+    left behind); `replies` are new messages in the same conversation;
+    `private` are messages for the user's personal chat with the bot, used when
+    a channel conversation must not hold patient data.
+    """
+
+    replies: list[Reply] = field(default_factory=list)
+    update: Mapping[str, Any] | None = None
+    private: list[Reply] = field(default_factory=list)
+
+    @classmethod
+    def card(cls, card: Mapping[str, Any], text: str | None = None) -> Outcome:
+        return cls(replies=[Reply(text=text, card=card)])
+
+    @classmethod
+    def message(cls, text: str) -> Outcome:
+        return cls(replies=[Reply(text=text)])

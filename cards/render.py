@@ -1,0 +1,122 @@
+"""Render Jinja2 card templates into Adaptive Card dictionaries.
+
+Every `{{ expression }}` in a template is JSON-encoded by the environment's
+`finalize`, so a value can only ever become one JSON string, number, list or
+object: quotes, braces or newlines in user text cannot break the card. Text
+that goes into a TextBlock is additionally passed through the `md` filter,
+which escapes the markdown subset Teams renders, so user text displays as typed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+CARD_VERSION = "1.5"
+MAX_CARD_BYTES = 28 * 1024
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()~>#|])")
+_LIST_MARKER = re.compile(r"(?m)^(\s*)([-+]|\d+\.)(?=\s)")
+
+
+class CardTooLarge(ValueError):
+    """A rendered card would exceed the Teams size limit we hold ourselves to."""
+
+
+def escape_markdown(value: object) -> str:
+    """Show user text literally in a TextBlock (Teams renders a markdown subset)."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", str(value))
+    return _LIST_MARKER.sub(_escape_list_marker, escaped)
+
+
+def _escape_list_marker(match: re.Match[str]) -> str:
+    indent, marker = match.groups()
+    if marker.endswith("."):
+        return f"{indent}{marker[:-1]}\\."
+    return f"{indent}\\{marker}"
+
+
+def _json_literal(value: object) -> str:
+    if isinstance(value, _Raw):
+        return value.text
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Raw(str):
+    """Already-JSON output of a macro or `tojson`, inserted as is."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Raw:
+        obj = super().__new__(cls, text)
+        obj.text = text
+        return obj
+
+
+def execute_action(
+    title: str, verb: str, data: Mapping[str, Any] | None = None, *, style: str | None = None
+) -> _Raw:
+    """An Action.Execute that falls back to Action.Submit on clients without Universal Actions.
+
+    Both carry the verb inside `data`, so a Submit (which has no verb of its own)
+    still reaches the same handler.
+    """
+    payload = {**(data or {}), "verb": verb}
+    action: dict[str, Any] = {
+        "type": "Action.Execute",
+        "title": title,
+        "verb": verb,
+        "data": payload,
+        "fallback": {"type": "Action.Submit", "title": title, "data": payload},
+    }
+    if style:
+        action["style"] = style
+        action["fallback"]["style"] = style
+    return _Raw(json.dumps(action, ensure_ascii=False))
+
+
+def open_url_action(title: str, url: str) -> _Raw:
+    return _Raw(json.dumps({"type": "Action.OpenUrl", "title": title, "url": url}))
+
+
+class CardRenderer:
+    """Loads the templates once and renders a card per call."""
+
+    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(template_dir),
+            finalize=_json_literal,
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self._env.filters["md"] = escape_markdown
+        self._env.filters["raw"] = _Raw
+        self._env.globals["CARD_VERSION"] = CARD_VERSION
+        self._env.globals["execute"] = execute_action
+        self._env.globals["open_url"] = open_url_action
+
+    def names(self) -> list[str]:
+        return sorted(
+            name.removesuffix(".json.j2")
+            for name in self._env.list_templates(extensions=["j2"])
+            if not name.startswith("_")
+        )
+
+    def render(self, name: str, context: Mapping[str, Any] | None = None, /, **values: Any) -> dict:
+        """Render `templates/<name>.json.j2` into an Adaptive Card dictionary."""
+        template = self._env.get_template(f"{name}.json.j2")
+        text = template.render({**(context or {}), **values})
+        card = json.loads(text)
+        size = len(json.dumps(card, separators=(",", ":")).encode())
+        if size > MAX_CARD_BYTES:
+            raise CardTooLarge(f"card {name!r} is {size} bytes, over {MAX_CARD_BYTES}")
+        return card
