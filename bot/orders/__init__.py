@@ -1,0 +1,1 @@
+"""The downtime radiology request: its model, its checks and its printable form."""
