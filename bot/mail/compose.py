@@ -1,0 +1,141 @@
+"""Turn a `RequestDocument` into the one email radiology receives.
+
+Headers carry only routing facts (trust, department, priority, reference,
+mailboxes); patient data lives in the body and the PDF. Every header value is
+checked for CR/LF so user-influenced text can never add a header or a recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot.mail.pdf import render_pdf
+from bot.orders.document import RequestDocument
+
+TEMPLATES = Path(__file__).parent / "templates"
+SUBJECT_PREFIX = "ICE downtime radiology request"
+
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+class HeaderInjectionError(ValueError):
+    """A value meant for a header could add a header or a recipient; nothing is sent."""
+
+
+def compose_email(doc: RequestDocument, *, sender: str) -> EmailMessage:
+    """The complete message: routing headers, text + HTML body, `<reference>.pdf`."""
+    sender = safe_address(sender, "sender")
+    mailbox = safe_address(doc.mailbox, "mailbox")
+    practice = safe_address(doc.practice_email, "practice email")
+    reference = safe_reference(doc.reference)
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mailbox
+    message["Cc"] = practice
+    message["Reply-To"] = practice
+    message["Subject"] = subject_for(doc)
+    message["Date"] = format_datetime(_aware(doc.created_at))
+    message["Message-ID"] = message_id_for(reference, sender)
+    message["X-ICE-Downtime-Reference"] = reference
+
+    context = _template_context(doc)
+    templates = _templates()
+    message.set_content(templates.get_template("request.txt.j2").render(context))
+    message.add_alternative(
+        templates.get_template("request.html.j2").render(context), subtype="html"
+    )
+    message.add_attachment(
+        render_pdf(doc), maintype="application", subtype="pdf", filename=f"{reference}.pdf"
+    )
+    return message
+
+
+def subject_for(doc: RequestDocument) -> str:
+    """Trust, department, priority, reference: enough to route and triage, no patient data."""
+    parts = (
+        f"{safe_text(doc.trust_short)} {safe_text(doc.department)}",
+        safe_text(doc.priority),
+        safe_reference(doc.reference),
+    )
+    return " | ".join((SUBJECT_PREFIX, *parts))
+
+
+def message_id_for(reference: str, sender: str) -> str:
+    """Derived from the reference alone, so a resend is the same message to every mail system."""
+    domain = safe_address(sender, "sender").rpartition("@")[2]
+    return f"<{safe_reference(reference)}.ice-downtime@{domain}>"
+
+
+def safe_text(value: str) -> str:
+    """Header text with every control character (CR/LF included) folded to a space.
+
+    Subject parts come from the directory and fixed choices, so a control
+    character there is a bug or an attack; folding keeps the subject readable
+    while making an injected header impossible.
+    """
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def safe_address(value: str, what: str) -> str:
+    """One plain addr-spec; anything else (CR/LF, commas, display names) is refused.
+
+    Addresses decide who receives patient data, so they are rejected rather
+    than repaired: a mangled address must fail visibly, not be guessed.
+    """
+    candidate = value.strip()
+    if _CONTROL.search(value) or not _ADDRESS.fullmatch(candidate):
+        raise HeaderInjectionError(f"{what} is not a single plain email address")
+    return candidate
+
+
+def safe_reference(reference: str) -> str:
+    if not _REFERENCE.fullmatch(reference):
+        raise HeaderInjectionError("request reference has unexpected characters")
+    return reference
+
+
+@cache
+def _templates() -> Environment:
+    """Built once per process: compiling templates per email would be wasted work.
+
+    HTML is autoescaped so markup typed into a free-text field shows as text;
+    the plain-text template is not escaped (there is nothing to escape into).
+    """
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _template_context(doc: RequestDocument) -> dict[str, object]:
+    return {"doc": doc, "created_local": _local_time(doc.created_at)}
+
+
+def _local_time(moment: datetime) -> str:
+    """Radiology admin work in UK time; show it with its zone so nobody has to guess."""
+    try:
+        zone: ZoneInfo | type[UTC] = ZoneInfo("Europe/London")
+    except ZoneInfoNotFoundError:  # a slim image without tzdata: say UTC rather than lie
+        zone = UTC
+    return _aware(moment).astimezone(zone).strftime("%d/%m/%Y %H:%M %Z")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
