@@ -1,0 +1,188 @@
+"""A real SMTP server on loopback for tests (aiosmtpd in its own thread).
+
+It records every accepted envelope, can be told to refuse the next N messages
+with a given reply (421/451/550...), and can be stopped and started again on
+the same port to play "SMTP is down".
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_REPLIES = {
+    421: "421 4.3.2 Service not available, closing channel",
+    451: "451 4.3.0 Temporary server error, try again later",
+    550: "550 5.7.1 Message rejected by policy",
+    552: "552 5.3.4 Message too big",
+}
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    tls_version: str | None
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=default_policy)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+class _Handler:
+    def __init__(self, server: SmtpTestServer) -> None:
+        self._server = server
+
+    async def handle_DATA(self, _smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        return self._server._accept(session, envelope)
+
+
+class SmtpTestServer:
+    """Use as `with SmtpTestServer() as smtp:` or call start()/stop() yourself."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        require_starttls: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._tls_context = tls_context
+        self._require_starttls = require_starttls
+        self._lock = threading.Lock()
+        self._failures: list[int] = []
+        self._received: list[Received] = []
+        self._controller: Controller | None = None
+
+    # lifecycle -----------------------------------------------------------
+    def start(self) -> SmtpTestServer:
+        if self._controller is None:
+            kwargs: dict[str, Any] = {}
+            if self._tls_context is not None:
+                kwargs = {
+                    "tls_context": self._tls_context,
+                    "require_starttls": self._require_starttls,
+                }
+            controller = Controller(
+                _Handler(self), hostname=self.host, port=self.port, ready_timeout=5, **kwargs
+            )
+            controller.start()
+            self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        """Close the listener: new connections are refused, as when the relay is down."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def __enter__(self) -> SmtpTestServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # behaviour -----------------------------------------------------------
+    def fail_next(self, code: int, count: int = 1) -> None:
+        """Answer DATA of the next `count` messages with `code` instead of 250."""
+        with self._lock:
+            self._failures.extend([code] * count)
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def _accept(self, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            if self._failures:
+                code = self._failures.pop(0)
+                return _REPLIES.get(code, f"{code} Refused by test server")
+            tls = session.ssl.get("ssl_object") if session.ssl else None
+            self._received.append(
+                Received(
+                    mail_from=str(envelope.mail_from),
+                    rcpt_tos=tuple(envelope.rcpt_tos),
+                    data=bytes(envelope.original_content or envelope.content or b""),
+                    tls_version=tls.version() if tls is not None else None,
+                )
+            )
+        return "250 2.0.0 Message accepted for delivery"
+
+
+# Request documents for mail tests -------------------------------------------
+# The worker's `render` receives the stored payload; the app validates it into
+# the request model. These tests build a real RequestDocument straight from a
+# payload shaped like this one, with test-range NHS numbers only.
+
+SAMPLE_PATIENT = {
+    "surname": "O'Brien",
+    "forenames": "Zoë Łukasz",
+    "date_of_birth": "14/02/1961",
+    "nhs_number": "999 000 0018",
+    "sex": "Female",
+    "address": "12 Camberwell Grove\nLondon",
+    "postcode": "SE5 8RE",
+    "phone": "020 7946 0123",
+    "clinical_history": "Right upper quadrant pain for 3 weeks <b>after meals</b>.",
+    "clinical_question": "Gallstones?",
+    "examination": "Ultrasound abdomen",
+    "referrer": "Dr Aisling Ní Bhriain, GP, GMC 7654321",
+}
+
+SAMPLE_ROUTING = {
+    "trust_name": "King's College Hospital",
+    "trust_short": "KCH",
+    "department": "Ultrasound",
+    "priority": "Urgent",
+    "mailbox": "kch-tr.us.reception_dh@nhs.net",
+    "practice_name": "Camberwell Test Surgery",
+    "practice_ods": "G85001",
+    "practice_email": "camberwell.test@nhs.net",
+}
+
+
+def sample_payload(**patient: str) -> dict[str, Any]:
+    return {"routing": dict(SAMPLE_ROUTING), "patient": {**SAMPLE_PATIENT, **patient}}
+
+
+def document_from_payload(payload: dict[str, Any], reference: str, created_at: Any) -> Any:
+    """What the app's render does, minus the pydantic model: payload -> RequestDocument."""
+    from bot.orders.document import DocumentField, RequestDocument, Section
+
+    routing, patient = payload["routing"], payload["patient"]
+    fields = tuple(
+        DocumentField(name.replace("_", " ").capitalize(), str(value))
+        for name, value in patient.items()
+    )
+    return RequestDocument(
+        reference=reference,
+        created_at=created_at,
+        sections=(Section("Patient and request", fields),),
+        **routing,
+    )
