@@ -118,9 +118,24 @@ class Router:
             return await _call(route, {**data, **base, "data": data, "action": incoming.action})
 
         parsed = parse(incoming.text)
-        route = self._intents.get(parsed.intent) or self._intents[FALLBACK_INTENT]
         log.debug("text routed to intent=%s", parsed.intent)
-        return await _call(route, {**parsed.slots, **base, "parsed": parsed, "text": incoming.text})
+        return await self._run_intent(parsed, base, incoming.text)
+
+    async def dispatch_intent(
+        self, intent: str, incoming: Incoming, services: Mapping[str, Any]
+    ) -> Outcome:
+        """Run an intent chosen by the edge rather than parsed from text (e.g. welcome)."""
+        base = {
+            **services,
+            "incoming": incoming,
+            "user": incoming.user,
+            "conversation": incoming.conversation,
+        }
+        return await self._run_intent(Parsed(intent), base, incoming.text)
+
+    async def _run_intent(self, parsed: Parsed, base: dict[str, Any], text: str) -> Outcome:
+        route = self._intents.get(parsed.intent) or self._intents[FALLBACK_INTENT]
+        return await _call(route, {**parsed.slots, **base, "parsed": parsed, "text": text})
 
 
 async def _call(route: _Route, available: Mapping[str, Any]) -> Outcome:

@@ -37,9 +37,7 @@ class Settings(BaseSettings):
     app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
         "MultiTenant", validation_alias=_alias("MicrosoftAppType", "app_type")
     )
-    app_tenant_id: str = Field(
-        "", validation_alias=_alias("MicrosoftAppTenantId", "app_tenant_id")
-    )
+    app_tenant_id: str = Field("", validation_alias=_alias("MicrosoftAppTenantId", "app_tenant_id"))
 
     dev_mode: bool = Field(False, validation_alias=_alias("DEV_MODE", "dev_mode"))
     database_url: str = Field(

@@ -39,6 +39,16 @@ class ActivityLog:
             return False
         return True
 
+    async def release(self, conversation_id: str, activity_id: str) -> None:
+        """Undo a claim whose turn failed, so Teams' retry is answered instead of ignored."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(ProcessedActivity).where(
+                    ProcessedActivity.conversation_id == conversation_id,
+                    ProcessedActivity.activity_id == activity_id,
+                )
+            )
+
     async def forget_older_than(self, age: timedelta) -> int:
         async with self._db.transaction() as session:
             result = await session.execute(

@@ -1,0 +1,1 @@
+"""Development tools that play Microsoft Teams locally: a connector stub and a terminal chat."""

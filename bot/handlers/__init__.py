@@ -1,0 +1,20 @@
+"""Every handler the bot has, registered on one router.
+
+`build_router()` is the single place the bot's behaviour is assembled; the
+manifest's command lists are generated from the router it returns.
+"""
+
+from __future__ import annotations
+
+from bot.handlers import guidance, lookups, orders, situations
+from bot.router import Router
+
+
+def build_router() -> Router:
+    router = Router()
+    for module in (situations, lookups, guidance, orders):
+        module.register(router)
+    return router
+
+
+__all__ = ["build_router"]

@@ -1,0 +1,129 @@
+"""Translate between Bot Framework activities and the bot's plain turn types."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory
+from botbuilder.schema import Activity, ActivityTypes
+
+from bot.turns import CardAction, Conversation, ConversationKind, Incoming, Reply, User
+
+ADAPTIVE_CARD_ACTION = "adaptiveCard/action"
+ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+_KINDS: dict[str, ConversationKind] = {
+    "personal": "personal",
+    "channel": "channel",
+    "groupChat": "groupChat",
+}
+_AT_TAG = re.compile(r"<at[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+def tenant_of(activity: Activity) -> str | None:
+    """Teams puts the tenant in channelData; some payloads also have conversation.tenantId."""
+    channel_data = activity.channel_data if isinstance(activity.channel_data, Mapping) else {}
+    tenant = channel_data.get("tenant")
+    if isinstance(tenant, Mapping) and isinstance(tenant.get("id"), str):
+        return tenant["id"]
+    conversation = activity.conversation
+    if conversation is not None and isinstance(conversation.tenant_id, str):
+        return conversation.tenant_id
+    return None
+
+
+def strip_mentions(activity: Activity) -> str:
+    """The message text without the bot's @mention.
+
+    Unlike `TurnContext.remove_recipient_mention` (trap 4 in TEAMS-NOTES) this
+    copes with `text is None`, strips the surrounding space and removes the
+    bot's `<at>` tag even when the mention entity is missing or differs.
+    """
+    text = activity.text if isinstance(activity.text, str) else ""
+    recipient_id = activity.recipient.id if activity.recipient else None
+    for entity in activity.entities or []:
+        props = entity.additional_properties if hasattr(entity, "additional_properties") else {}
+        mentioned = props.get("mentioned") if isinstance(props, Mapping) else None
+        mention_text = props.get("text") if isinstance(props, Mapping) else None
+        if (
+            getattr(entity, "type", None) == "mention"
+            and isinstance(mentioned, Mapping)
+            and mentioned.get("id") == recipient_id
+            and isinstance(mention_text, str)
+        ):
+            text = text.replace(mention_text, " ")
+    if activity.conversation and activity.conversation.conversation_type in (
+        "channel",
+        "groupChat",
+    ):
+        text = _AT_TAG.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _user(activity: Activity) -> User:
+    sender = activity.from_property
+    if sender is None or not isinstance(sender.id, str):
+        return User(id="")
+    return User(
+        id=sender.id,
+        name=sender.name if isinstance(sender.name, str) else "",
+        aad_object_id=sender.aad_object_id if isinstance(sender.aad_object_id, str) else None,
+    )
+
+
+def _conversation(activity: Activity) -> Conversation:
+    conversation = activity.conversation
+    kind = _KINDS.get(getattr(conversation, "conversation_type", None) or "personal", "personal")
+    conversation_id = conversation.id if conversation and isinstance(conversation.id, str) else ""
+    return Conversation(id=conversation_id, kind=kind, tenant_id=tenant_of(activity))
+
+
+def card_action(activity: Activity) -> CardAction | None:
+    """The card action an activity carries, if any (Execute invoke or Submit message)."""
+    value = activity.value if isinstance(activity.value, Mapping) else None
+    if value is None:
+        return None
+    if activity.type == ActivityTypes.invoke and activity.name == ADAPTIVE_CARD_ACTION:
+        action = value.get("action")
+        if not isinstance(action, Mapping):
+            return None
+        data = action.get("data") if isinstance(action.get("data"), Mapping) else {}
+        verb = action.get("verb") or data.get("verb")
+        if not isinstance(verb, str):
+            return None
+        return CardAction(verb, dict(data), execute=True, card_activity_id=activity.reply_to_id)
+    if activity.type == ActivityTypes.message and isinstance(value.get("verb"), str):
+        return CardAction(
+            value["verb"], dict(value), execute=False, card_activity_id=activity.reply_to_id
+        )
+    return None
+
+
+def to_incoming(activity: Activity) -> Incoming:
+    return Incoming(
+        user=_user(activity),
+        conversation=_conversation(activity),
+        text=strip_mentions(activity),
+        action=card_action(activity),
+        activity_id=activity.id if isinstance(activity.id, str) else None,
+    )
+
+
+def card_attachment_activity(reply: Reply) -> Activity:
+    """A message activity for one reply; `summary` feeds notifications and screen readers."""
+    if reply.card is None:
+        return MessageFactory.text(reply.text or "")
+    activity = MessageFactory.attachment(CardFactory.adaptive_card(dict(reply.card)))
+    activity.summary = reply.summary
+    return activity
+
+
+def invoke_card_body(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The Universal Actions response that replaces the card in place."""
+    return {"statusCode": 200, "type": ADAPTIVE_CARD_CONTENT_TYPE, "value": dict(card)}
+
+
+def invoke_message_body(text: str) -> dict[str, Any]:
+    """The Universal Actions response that shows a short message and leaves the card as is."""
+    return {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": text}

@@ -1,0 +1,67 @@
+"""Build the CloudAdapter and its authentication from our settings."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SORRY = (
+    "Sorry, something went wrong on my side and I couldn't finish that. Please try again. "
+    "If ICE is down and this keeps happening, type 'mailbox' for where to email requests."
+)
+
+
+@dataclass(frozen=True)
+class SdkConfiguration:
+    """The attribute names `ConfigurationBotFrameworkAuthentication` reads (TEAMS-NOTES)."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+
+def build_authentication(settings: Settings) -> ConfigurationBotFrameworkAuthentication:
+    return ConfigurationBotFrameworkAuthentication(
+        SdkConfiguration(
+            APP_ID=settings.app_id,
+            APP_PASSWORD=settings.app_password,
+            APP_TYPE=settings.app_type,
+            APP_TENANTID=settings.app_tenant_id,
+        )
+    )
+
+
+def build_adapter(authentication: ConfigurationBotFrameworkAuthentication) -> CloudAdapter:
+    adapter = CloudAdapter(authentication)
+    adapter.on_turn_error = _on_turn_error
+    return adapter
+
+
+async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """Log the failure without its message (it may quote patient data) and tell the user."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("turn failed: %s\n%s", type(error).__name__, frames)
+    try:
+        await turn_context.send_activity(SORRY)
+    except Exception as send_error:  # noqa: BLE001 - nothing more we can do for this turn
+        log.error("could not tell the user about the failure: %s", type(send_error).__name__)
+
+
+def conversation_reference(activity: Activity) -> dict[str, Any]:
+    """A JSON-safe conversation reference for proactive messages later."""
+    reference = TurnContext.get_conversation_reference(activity)
+    return reference.serialize()

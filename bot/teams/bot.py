@@ -1,0 +1,225 @@
+"""The Teams activity handler: activity in, router, outcome out.
+
+It owns the Teams-specific rules (tenant allowlist, de-duplication of retried
+activities, mention stripping, Universal Actions responses, moving patient
+data to a personal chat) and nothing about the procedure itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
+
+from bot.router import Router, UnknownVerb
+from bot.settings import Settings
+from bot.store import ActivityLog, Profiles
+from bot.teams.activities import (
+    ADAPTIVE_CARD_ACTION,
+    card_attachment_activity,
+    invoke_card_body,
+    invoke_message_body,
+    tenant_of,
+    to_incoming,
+)
+from bot.turns import Incoming, Outcome, Reply
+
+log = logging.getLogger(__name__)
+
+REFUSAL = (
+    "Sorry, this assistant is only available to GP practices in South East London. "
+    "Your organisation is not enabled for it."
+)
+STALE_BUTTON = "That button is no longer available. Type 'help' to see what I can do."
+OPEN_PERSONAL_CHAT = (
+    "I've sent you a private message to continue: patient details never go in a channel. "
+    "If it doesn't appear, open a chat with me (select my name, then Chat) and type 'order'."
+)
+CANNOT_OPEN_PERSONAL_CHAT = (
+    "Patient details never go in a channel or group chat. Please open a chat with me "
+    "(select my name, then Chat) and type 'order' there."
+)
+
+
+class IceBot(TeamsActivityHandler):
+    """Bot Framework entry point for every activity."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        services: Mapping[str, Any],
+        settings: Settings,
+        activity_log: ActivityLog,
+        profiles: Profiles,
+        make_reference: Callable[[Activity], dict[str, Any]],
+    ) -> None:
+        self._router = router
+        self._services = services
+        self._settings = settings
+        self._activity_log = activity_log
+        self._profiles = profiles
+        self._make_reference = make_reference
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if not self._settings.tenant_allowed(tenant_of(activity)):
+            await self._refuse(turn_context)
+            return
+        key = _dedupe_key(activity)
+        if key is None:
+            await super().on_turn(turn_context)
+            return
+        if not await self._activity_log.claim(*key):
+            log.info("duplicate activity ignored type=%s", activity.type)
+            return
+        try:
+            await super().on_turn(turn_context)
+        except Exception:
+            await self._activity_log.release(*key)  # let Teams' retry try again
+            raise
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        incoming = to_incoming(turn_context.activity)
+        await self._remember_personal_chat(turn_context, incoming)
+        if incoming.action is None and not incoming.text:
+            return  # e.g. a typing-only or attachment-only message
+        outcome = await self._dispatch(incoming)
+        await self._apply(turn_context, incoming, outcome)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name != ADAPTIVE_CARD_ACTION:
+            return await super().on_invoke_activity(turn_context)
+        incoming = to_incoming(activity)
+        if incoming.action is None:
+            return InvokeResponse(status=400, body=_invoke_error("The card action had no verb."))
+        await self._remember_personal_chat(turn_context, incoming)
+        outcome = await self._dispatch(incoming)
+        body = await self._apply(turn_context, incoming, outcome)
+        return InvokeResponse(status=200, body=body or invoke_message_body("Done."))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        """Welcome once when the bot itself is added (personal install or a team).
+
+        Handled here rather than in TeamsActivityHandler's members-added path,
+        which fetches every member from the connector first (trap 5).
+        """
+        activity = turn_context.activity
+        bot_id = activity.recipient.id if activity.recipient else None
+        added = [m.id for m in activity.members_added or []]
+        if bot_id and bot_id in added:
+            incoming = to_incoming(activity)
+            outcome = await self._router.dispatch_intent("welcome", incoming, self._services)
+            await self._apply(turn_context, incoming, outcome)
+
+    async def _dispatch(self, incoming: Incoming) -> Outcome:
+        try:
+            return await self._router.dispatch(incoming, self._services)
+        except UnknownVerb:
+            log.info("unknown card verb")
+            return Outcome.message(STALE_BUTTON)
+
+    async def _apply(
+        self, turn_context: TurnContext, incoming: Incoming, outcome: Outcome
+    ) -> dict[str, Any] | None:
+        """Send the outcome; return the invoke body when the card is replaced via Execute."""
+        for reply in outcome.replies:
+            await turn_context.send_activity(card_attachment_activity(reply))
+        if outcome.private:
+            await self._send_private(turn_context, incoming, outcome.private)
+        if outcome.update is None:
+            return None
+        action = incoming.action
+        if action is not None and action.execute:
+            return invoke_card_body(outcome.update)
+        replacement = card_attachment_activity(Reply(card=outcome.update))
+        if action is not None and action.card_activity_id:
+            replacement.id = action.card_activity_id
+            try:
+                await turn_context.update_activity(replacement)
+                return None
+            except Exception:  # noqa: BLE001 - the card may be gone; post a new one instead
+                log.warning("card update failed; sending the card as a new message")
+                replacement.id = None
+        await turn_context.send_activity(replacement)
+        return None
+
+    async def _send_private(
+        self, turn_context: TurnContext, incoming: Incoming, replies: list[Reply]
+    ) -> None:
+        """Send to the user's personal chat, creating it when we are in a channel or group."""
+        if incoming.conversation.is_personal:
+            for reply in replies:
+                await turn_context.send_activity(card_attachment_activity(reply))
+            return
+        activity = turn_context.activity
+        tenant = incoming.conversation.tenant_id
+        params = ConversationParameters(
+            is_group=False,
+            bot=activity.recipient,
+            members=[activity.from_property],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}} if tenant else None,
+        )
+
+        async def send(private_context: TurnContext) -> None:
+            reference = self._make_reference(private_context.activity)
+            await self._profiles.save_reference(incoming.user.id, reference)
+            for reply in replies:
+                await private_context.send_activity(card_attachment_activity(reply))
+
+        try:
+            await turn_context.adapter.create_conversation(
+                self._settings.app_id,
+                send,
+                params,
+                activity.channel_id,
+                activity.service_url,
+                None,
+            )
+        except Exception:  # noqa: BLE001 - e.g. the user has not installed the app personally
+            log.warning("could not open a personal chat")
+            await turn_context.send_activity(CANNOT_OPEN_PERSONAL_CHAT)
+            return
+        await turn_context.send_activity(OPEN_PERSONAL_CHAT)
+
+    async def _remember_personal_chat(self, turn_context: TurnContext, incoming: Incoming) -> None:
+        """Keep the personal chat's reference so we can tell the user later that a request went."""
+        if incoming.conversation.is_personal and incoming.user.id:
+            reference = self._make_reference(turn_context.activity)
+            await self._profiles.save_reference(incoming.user.id, reference)
+
+    async def _refuse(self, turn_context: TurnContext) -> None:
+        """One polite refusal for a message or card action; silence for everything else."""
+        activity = turn_context.activity
+        log.warning("activity from a tenant that is not allowed type=%s", activity.type)
+        if activity.type == ActivityTypes.message:
+            await turn_context.send_activity(REFUSAL)
+        elif activity.type == ActivityTypes.invoke:
+            response = InvokeResponse(status=200, body=invoke_message_body(REFUSAL))
+            await turn_context.send_activity(
+                Activity(type=ActivityTypes.invoke_response, value=response)
+            )
+
+
+def _dedupe_key(activity: Activity) -> tuple[str, str] | None:
+    """Messages and conversation updates are de-duplicated; invokes are idempotent instead."""
+    if activity.type not in (ActivityTypes.message, ActivityTypes.conversation_update):
+        return None
+    conversation_id = activity.conversation.id if activity.conversation else None
+    if isinstance(conversation_id, str) and isinstance(activity.id, str) and activity.id:
+        return conversation_id, activity.id
+    return None
+
+
+def _invoke_error(message: str) -> dict[str, Any]:
+    return {
+        "statusCode": 400,
+        "type": "application/vnd.microsoft.error",
+        "value": {"code": "BadRequest", "message": message},
+    }

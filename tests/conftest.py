@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite: settings, the connector stub, the running bot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.application import create_app
+from bot.devchat.connector import ConnectorStub
+from bot.settings import Settings
+from tests.support.teams import TENANT, BotHarness
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings isolated from the developer's environment and `.env`."""
+
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "dev_mode": True,
+            "database_url": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+            "allowed_tenant_ids": frozenset({TENANT}),
+            "mail_transport": "file",
+            "mail_dir": tmp_path / "mail",
+            "log_level": "DEBUG",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return build
+
+
+@pytest.fixture
+async def connector(aiohttp_server) -> tuple[ConnectorStub, str]:
+    stub = ConnectorStub()
+    server = await aiohttp_server(stub.app())
+    return stub, str(server.make_url("")).rstrip("/") + "/"
+
+
+@pytest.fixture
+async def make_bot(aiohttp_client, connector, make_settings):
+    """Start the real app (CloudAdapter and all) with the given setting overrides."""
+    stub, service_url = connector
+
+    async def start(**overrides: Any) -> BotHarness:
+        app = create_app(make_settings(**overrides))
+        client = await aiohttp_client(app)
+        return BotHarness(client, stub, service_url)
+
+    return start
+
+
+@pytest.fixture
+async def bot(make_bot) -> BotHarness:
+    return await make_bot()
