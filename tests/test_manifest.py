@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from jsonschema import validators
 
-from bot.router import ALL_SCOPES, Command, Router
+from bot.handlers import build_router
+from bot.nlu import parse
+from bot.router import ALL_SCOPES, FALLBACK_INTENT, Command, Router
 from manifest import build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -318,3 +320,42 @@ def test_bad_bot_id_exits_2_with_a_message(tmp_path: Path) -> None:
     result = run_build(tmp_path, "--bot-id", "my-bot")
     assert result.returncode == 2
     assert "not a GUID" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_build_from_the_command_line(tmp_path: Path) -> None:
+    result = run_build(tmp_path, "--bot-id", BOT_ID, "--out", "out/app.zip")
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "out" / "app.zip") as zf:
+        assert json.loads(zf.read("manifest.json"))["bots"][0]["botId"] == BOT_ID
+
+
+# ---------------------------------------------------------------- against the bot's own router
+
+
+def test_packaged_command_lists_are_the_bots_commands(clean_env: Path) -> None:
+    """The default package uses build_router(): what Teams suggests is what the bot has."""
+    with zipfile.ZipFile(build.package(clean_env / "app.zip", BOT_ID)) as zf:
+        lists = json.loads(zf.read("manifest.json"))["bots"][0]["commandLists"]
+    router = build_router()
+    expected = [
+        {
+            "scopes": [scope],
+            "commands": [
+                {"title": c.title, "description": c.description} for c in router.commands(scope)
+            ],
+        }
+        for scope in ALL_SCOPES
+    ]
+    assert lists == expected
+    assert all(cl["commands"] for cl in lists), "every scope the bot is installed in has commands"
+
+
+def test_every_command_is_a_word_the_bot_understands() -> None:
+    """Picking a suggestion sends its title; it must reach a real handler, not the fallback."""
+    router = build_router()
+    assert router.commands()
+    for command in router.commands():
+        for text in (command.title, command.name):
+            intent = parse(text).intent
+            assert intent != FALLBACK_INTENT, f"{text!r} is not understood"
+            assert intent in router.intents, f"{text!r} parses to unregistered {intent!r}"
