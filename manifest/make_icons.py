@@ -33,8 +33,9 @@ WHITE = (255, 255, 255, 255)
 SCALE = 8
 
 
-def _crystal(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, width: float,
-             branches: bool) -> None:
+def _crystal(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, width: float, branches: bool
+) -> None:
     """Six arms, each with one pair of short branches: reads as 'ice' even at 32 px."""
     w = max(1, round(width))
 
@@ -59,16 +60,23 @@ def _crystal(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, wid
 def color_icon() -> Image.Image:
     size = 192 * SCALE
     img = Image.new("RGBA", (size, size), NHS_BLUE)
-    _crystal(ImageDraw.Draw(img), size / 2, size / 2, radius=58 * SCALE, width=11 * SCALE,
-             branches=True)
+    _crystal(
+        ImageDraw.Draw(img), size / 2, size / 2, radius=58 * SCALE, width=11 * SCALE, branches=True
+    )
     return img.resize((192, 192), Image.Resampling.LANCZOS)
 
 
 def outline_icon() -> Image.Image:
     size = 32 * SCALE
     img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
-    _crystal(ImageDraw.Draw(img), size / 2, size / 2, radius=13.5 * SCALE, width=2.6 * SCALE,
-             branches=True)
+    _crystal(
+        ImageDraw.Draw(img),
+        size / 2,
+        size / 2,
+        radius=13.5 * SCALE,
+        width=2.6 * SCALE,
+        branches=True,
+    )
     small = img.resize((32, 32), Image.Resampling.LANCZOS)
     # Resampling blends colour into transparent pixels; Teams wants pure white
     # with alpha only, so keep the coverage and force the colour.
