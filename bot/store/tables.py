@@ -1,6 +1,13 @@
 """Every table the bot keeps, imported once so `create_schema` sees them all."""
 
 from bot.store.activities import ProcessedActivity
+from bot.store.outbox import OutboxRequest, ReferenceCounter
 from bot.store.profiles import ConversationRef, UserProfile
 
-__all__ = ["ConversationRef", "ProcessedActivity", "UserProfile"]
+__all__ = [
+    "ConversationRef",
+    "OutboxRequest",
+    "ProcessedActivity",
+    "ReferenceCounter",
+    "UserProfile",
+]

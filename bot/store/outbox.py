@@ -1,0 +1,418 @@
+"""The outbox: every downtime request, committed before the user hears "queued".
+
+A row is the unit of delivery. Workers claim due rows with a lease; a worker
+that dies mid-send leaves a lease that expires, and the row is claimed again
+(at-least-once, with a stable Message-ID so a resend is the same message).
+Submission is idempotent on the card's form id, so a double click, a Teams
+retry or a replayed invoke gives one row and one email.
+
+Patient data lives only in `payload`; `purge` clears it after delivery plus
+the retention period and keeps the reconciliation metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    and_,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement, Select
+
+from bot.store.db import Base, Database, utcnow
+
+Status = Literal["queued", "sending", "sent", "failed"]
+QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+_ERROR_LIMIT = 500
+
+
+class OutboxRequest(Base):
+    """One request to one mailbox. Everything but `payload` is safe to keep and log."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    form_id: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    practice_ods: Mapped[str] = mapped_column(String(16))
+    trust: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(80))
+    priority: Mapped[str] = mapped_column(String(32))
+    mailbox: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(254))
+    last_error: Mapped[str | None] = mapped_column(String(_ERROR_LIMIT))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReferenceCounter(Base):
+    """The last sequence number handed out per (UK) day, for `DT-YYYYMMDD-NNNN`."""
+
+    __tablename__ = "reference_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the user is told after Send; `duplicate` means this form was already queued."""
+
+    reference: str
+    status: str
+    mailbox: str
+    created_at: datetime
+    sent_at: datetime | None
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRequest:
+    """A row this worker holds the lease on, with what it needs to render and send."""
+
+    reference: str
+    user_id: str
+    practice_ods: str
+    trust: str
+    department: str
+    priority: str
+    mailbox: str
+    attempts: int
+    created_at: datetime
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """The full state of one request; `payload` is None once purged."""
+
+    reference: str
+    form_id: str
+    user_id: str
+    practice_ods: str
+    trust: str
+    department: str
+    priority: str
+    mailbox: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    message_id: str | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    failed_at: datetime | None
+    purged_at: datetime | None
+    payload: dict[str, Any] | None
+
+
+class Outbox:
+    """Repository for requests; each method is one short transaction."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._clock = clock
+
+    # submission -------------------------------------------------------------
+    async def submit(
+        self,
+        *,
+        form_id: str,
+        user_id: str,
+        practice_ods: str,
+        trust: str,
+        department: str,
+        priority: str,
+        mailbox: str,
+        payload: dict[str, Any],
+        created_at: datetime | None = None,
+    ) -> Submission:
+        """Queue a request (committed on return), or return the one this form already made."""
+        existing = await self._by_form_id(form_id)
+        if existing is not None:
+            return _submission(existing, duplicate=True)
+        created = _utc(created_at or self._clock())
+        try:
+            async with self._db.transaction() as session:
+                # The counter upsert is the transaction's first write, so on
+                # SQLite it takes the write lock before anything is read.
+                sequence = await self._next_sequence(session, reference_day(created))
+                row = OutboxRequest(
+                    reference=format_reference(created, sequence),
+                    form_id=form_id,
+                    user_id=user_id,
+                    practice_ods=practice_ods,
+                    trust=trust,
+                    department=department,
+                    priority=priority,
+                    mailbox=mailbox,
+                    status=QUEUED,
+                    attempts=0,
+                    next_attempt_at=created,
+                    created_at=created,
+                    payload=payload,
+                )
+                session.add(row)
+        except IntegrityError:
+            # A concurrent submit of the same form won the race; ours rolled
+            # back whole, counter included.
+            existing = await self._by_form_id(form_id)
+            if existing is None:
+                raise
+            return _submission(existing, duplicate=True)
+        return _submission(row, duplicate=False)
+
+    async def _next_sequence(self, session: AsyncSession, day: str) -> int:
+        insert = sqlite.insert if self._db.is_sqlite else postgresql.insert
+        statement = insert(ReferenceCounter).values(day=day, last=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=[ReferenceCounter.day], set_={"last": ReferenceCounter.last + 1}
+        ).returning(ReferenceCounter.last)
+        return int((await session.execute(statement)).scalar_one())
+
+    async def _by_form_id(self, form_id: str) -> OutboxRequest | None:
+        async with self._db.sessions() as session:
+            return await session.scalar(
+                select(OutboxRequest).where(OutboxRequest.form_id == form_id)
+            )
+
+    # claiming ---------------------------------------------------------------
+    async def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int = 1
+    ) -> list[ClaimedRequest]:
+        """Lease up to `limit` due rows to `owner` and mark them sending.
+
+        Due means queued and past `next_attempt_at`, or sending with an expired
+        lease (its worker died). Each claim counts as an attempt, so a message
+        that kills its worker every time still runs out of attempts.
+        """
+        now = _utc(now)
+        lease_until = now + timedelta(seconds=lease_seconds)
+        async with self._db.transaction() as session:
+            if self._db.is_sqlite:
+                # One UPDATE: SQLite runs writers one at a time, and the guard is
+                # re-checked inside the statement, so no row is claimed twice.
+                ids: Any = candidates(now, limit).scalar_subquery()
+            else:
+                ids = list(
+                    await session.scalars(candidates(now, limit).with_for_update(skip_locked=True))
+                )
+                if not ids:
+                    return []
+            statement = (
+                update(OutboxRequest)
+                .where(OutboxRequest.id.in_(ids), claimable(now))
+                .values(
+                    status=SENDING,
+                    lease_owner=owner,
+                    lease_until=lease_until,
+                    attempts=OutboxRequest.attempts + 1,
+                )
+                .returning(OutboxRequest)
+                .execution_options(synchronize_session=False)
+            )
+            rows = list(await session.scalars(statement))
+        return [_claimed(row) for row in sorted(rows, key=lambda r: _aware(r.next_attempt_at))]
+
+    # outcomes -----------------------------------------------------------------
+    async def mark_sent(
+        self, reference: str, *, owner: str | None, message_id: str, sent_at: datetime
+    ) -> bool:
+        """True if this worker still held the lease (else another worker owns the outcome)."""
+        return await self._finish(
+            reference,
+            owner,
+            status=SENT,
+            message_id=message_id,
+            sent_at=_utc(sent_at),
+            last_error=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def mark_retry(
+        self, reference: str, *, owner: str | None, next_attempt_at: datetime, error: str
+    ) -> bool:
+        return await self._finish(
+            reference,
+            owner,
+            status=QUEUED,
+            next_attempt_at=_utc(next_attempt_at),
+            last_error=_short(error),
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def mark_failed(
+        self, reference: str, *, owner: str | None, error: str, failed_at: datetime | None = None
+    ) -> bool:
+        return await self._finish(
+            reference,
+            owner,
+            status=FAILED,
+            failed_at=_utc(failed_at or self._clock()),
+            last_error=_short(error),
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def _finish(self, reference: str, owner: str | None, **values: Any) -> bool:
+        guard = [OutboxRequest.reference == reference, OutboxRequest.status == SENDING]
+        if owner is not None:
+            guard.append(OutboxRequest.lease_owner == owner)
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(OutboxRequest)
+                .where(*guard)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        return bool(result.rowcount)
+
+    # reading and retention ------------------------------------------------------
+    async def get(self, reference: str) -> RequestRecord | None:
+        async with self._db.sessions() as session:
+            row = await session.scalar(
+                select(OutboxRequest).where(OutboxRequest.reference == reference)
+            )
+        return _record(row) if row else None
+
+    async def purge(self, now: datetime, retention_days: int) -> int:
+        """Drop patient data from rows finished more than `retention_days` ago; count them."""
+        cutoff = _utc(now) - timedelta(days=retention_days)
+        finished = or_(
+            and_(OutboxRequest.status == SENT, OutboxRequest.sent_at <= cutoff),
+            and_(OutboxRequest.status == FAILED, OutboxRequest.failed_at <= cutoff),
+        )
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(OutboxRequest)
+                .where(OutboxRequest.purged_at.is_(None), finished)
+                .values(payload=null(), purged_at=_utc(now))
+                .execution_options(synchronize_session=False)
+            )
+        return int(result.rowcount or 0)
+
+
+def claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(OutboxRequest.status == QUEUED, OutboxRequest.next_attempt_at <= now),
+        and_(OutboxRequest.status == SENDING, OutboxRequest.lease_until <= now),
+    )
+
+
+def candidates(now: datetime, limit: int) -> Select[tuple[int]]:
+    """The ids a claim may take, oldest due first (exposed so tests can compile it)."""
+    return (
+        select(OutboxRequest.id)
+        .where(claimable(now))
+        .order_by(OutboxRequest.next_attempt_at, OutboxRequest.id)
+        .limit(limit)
+    )
+
+
+def reference_day(moment: datetime) -> str:
+    """The UK calendar day: a request made at 00:30 BST belongs to that day, not the one before."""
+    try:
+        zone: Any = ZoneInfo("Europe/London")
+    except ZoneInfoNotFoundError:  # slim image without tzdata
+        zone = UTC
+    return _aware(moment).astimezone(zone).strftime("%Y%m%d")
+
+
+def format_reference(moment: datetime, sequence: int) -> str:
+    return f"DT-{reference_day(moment)}-{sequence:04d}"
+
+
+def _submission(row: OutboxRequest, *, duplicate: bool) -> Submission:
+    return Submission(
+        reference=row.reference,
+        status=row.status,
+        mailbox=row.mailbox,
+        created_at=_aware(row.created_at),
+        sent_at=_maybe_aware(row.sent_at),
+        duplicate=duplicate,
+    )
+
+
+def _claimed(row: OutboxRequest) -> ClaimedRequest:
+    return ClaimedRequest(
+        reference=row.reference,
+        user_id=row.user_id,
+        practice_ods=row.practice_ods,
+        trust=row.trust,
+        department=row.department,
+        priority=row.priority,
+        mailbox=row.mailbox,
+        attempts=row.attempts,
+        created_at=_aware(row.created_at),
+        payload=row.payload,
+    )
+
+
+def _record(row: OutboxRequest) -> RequestRecord:
+    return RequestRecord(
+        reference=row.reference,
+        form_id=row.form_id,
+        user_id=row.user_id,
+        practice_ods=row.practice_ods,
+        trust=row.trust,
+        department=row.department,
+        priority=row.priority,
+        mailbox=row.mailbox,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=_aware(row.next_attempt_at),
+        message_id=row.message_id,
+        last_error=row.last_error,
+        created_at=_aware(row.created_at),
+        sent_at=_maybe_aware(row.sent_at),
+        failed_at=_maybe_aware(row.failed_at),
+        purged_at=_maybe_aware(row.purged_at),
+        payload=row.payload,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored times are UTC: SQLite compares them as text, so one zone keeps order right."""
+    return _aware(moment).astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without a zone; they were stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _maybe_aware(moment: datetime | None) -> datetime | None:
+    return _aware(moment) if moment else None
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:_ERROR_LIMIT]
