@@ -11,7 +11,7 @@ import tomllib
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 DEFAULT_PATH = Path(__file__).parent / "data" / "directory.toml"
 
@@ -27,7 +27,8 @@ class ServiceDesk(_Frozen):
     name: str
     boroughs: tuple[str, ...]
     portal_name: str
-    portal_url: HttpUrl
+    #: Kept as the exact string the BCP gives (a URL type would add a trailing slash).
+    portal_url: str = Field(pattern=r"^https://[^\s]+$")
     phone: str
     email: EmailStr
 

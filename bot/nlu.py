@@ -301,7 +301,7 @@ def normalise(text: str) -> list[str]:
 
 
 def _max_typos(word: str) -> int:
-    if len(word) >= 7:
+    if len(word) >= 8:
         return 2
     if len(word) >= 4:
         return 1
@@ -387,7 +387,7 @@ def parse(text: str) -> Parsed:
     situation = _situation(tokens, concepts)
     if situation:
         return Parsed(situation, slots)
-    if concepts == {"ice"} and len(tokens) <= 2:  # "ICE?", "ice"
+    if concepts == {"ice"} and len(set(tokens)) <= 2:  # "ICE?", "ice", "ICE???"
         return Parsed("ice_triage", slots)
 
     first = tokens[0].lstrip("/")

@@ -1,0 +1,122 @@
+"""The directory must say exactly what the BCP document says.
+
+`bot/data/bcp-source.txt` is a verbatim copy of the practices' BCP document
+(shared/seed). Every mailbox, phone number, portal and email address in it must
+appear in the directory, attached to the right borough, trust or modality, and
+the directory must contain no address the BCP does not.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.directory import BOROUGHS, DEFAULT_PATH, Directory, load_directory
+
+BCP = (Path(DEFAULT_PATH).parent / "bcp-source.txt").read_text(encoding="utf-8")
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+URL = re.compile(r"https?://[^\s>)\]]+")
+PHONE = re.compile(r"\b0\d{3} ?\d{3} ?\d{4}\b|\b0\d{2} \d{4} \d{4}\b")
+
+
+@pytest.fixture(scope="module")
+def directory() -> Directory:
+    return load_directory()
+
+
+def _directory_emails(directory: Directory) -> set[str]:
+    emails = {desk.email for desk in directory.service_desks}
+    emails |= {d.mailbox for t in directory.trusts for d in t.departments}
+    emails |= {r.mailbox for r in directory.results}
+    return set(emails)
+
+
+def test_every_address_in_the_bcp_is_in_the_directory_and_no_other(directory: Directory) -> None:
+    assert _directory_emails(directory) == set(EMAIL.findall(BCP))
+
+
+def test_every_portal_in_the_bcp_is_in_the_directory(directory: Directory) -> None:
+    assert {d.portal_url for d in directory.service_desks} == set(URL.findall(BCP))
+
+
+def test_every_phone_number_in_the_bcp_is_in_the_directory(directory: Directory) -> None:
+    assert {d.phone for d in directory.service_desks} == set(PHONE.findall(BCP))
+
+
+def _section(start: str, end: str) -> str:
+    return BCP[BCP.index(start) : BCP.index(end, BCP.index(start))]
+
+
+@pytest.mark.parametrize("borough", BOROUGHS)
+def test_each_borough_gets_the_desk_the_bcp_lists_for_it(
+    directory: Directory, borough: str
+) -> None:
+    sel = _section("For Bexley, Greenwich", "For Bromley")
+    bromley = _section("For Bromley", "Placing an offline order")
+    desk = directory.desk_for(borough)
+    assert desk is not None
+    block = bromley if borough == "Bromley" else sel
+    assert borough in block.split("details are")[0]
+    assert desk.phone in block and desk.email in block and desk.portal_url in block
+
+
+@pytest.mark.parametrize(
+    ("trust", "department", "label"),
+    [
+        ("kch", "xray", "X-ray"),
+        ("kch", "ultrasound", "Ultrasound"),
+        ("kch", "fluoroscopy", "Fluoroscopy"),
+    ],
+)
+def test_kch_mailbox_per_modality_matches_bcp(
+    directory: Directory, trust: str, department: str, label: str
+) -> None:
+    found = re.search(rf"{label}: (\S+@nhs\.net)", BCP)
+    assert found is not None
+    assert directory.department(trust, department).mailbox == found.group(1)
+
+
+def test_gstt_single_mailbox_matches_bcp(directory: Directory) -> None:
+    found = re.search(r"For GSTT: (\S+@nhs\.net)", BCP)
+    assert found is not None
+    gstt = directory.trust("gstt")
+    assert gstt.single_mailbox
+    assert [d.mailbox for d in gstt.departments] == [found.group(1)]
+    assert directory.department("gstt", "mri").mailbox == found.group(1)
+
+
+def test_kch_has_no_route_for_unlisted_modalities(directory: Directory) -> None:
+    for modality in ("ct", "mri", "nm", "dexa"):
+        assert directory.department("kch", modality) is None
+
+
+def test_results_mailboxes_match_bcp(directory: Directory) -> None:
+    non_urgent = _section("1. Non-Urgent Results", "2. Alerted reports")
+    alerted = BCP[BCP.index("2. Alerted reports") :]
+    by_id = {r.id: r for r in directory.results}
+    assert by_id["non-urgent"].mailbox in non_urgent
+    assert by_id["alerted"].mailbox in alerted
+    assert all(r.no_reply for r in directory.results)
+    assert "should not reply" in non_urgent and "should not reply" in alerted
+
+
+def test_forms_are_named_as_in_bcp(directory: Directory) -> None:
+    for trust in directory.trusts:
+        assert trust.form_name in BCP
+        assert trust.name in BCP
+
+
+def test_procedure_texts_carry_the_bcp_rules(directory: Directory) -> None:
+    assert "72 hours" in directory.after_sending.epic_entry and "72 hours" in BCP
+    assert "only while actions are underway" in directory.procedure.access_rule
+    assert "only while actions are underway" in BCP
+
+
+def test_a_broken_data_file_stops_start_up(tmp_path: Path) -> None:
+    broken = DEFAULT_PATH.read_text().replace('"Bromley"]', '"Bromley", "Lambeth"]')
+    path = tmp_path / "directory.toml"
+    path.write_text(broken)
+    with pytest.raises(ValueError, match="cover each"):
+        load_directory(path)
