@@ -1,0 +1,272 @@
+"""The background sender: claims due requests, sends them, and tells the user how it went.
+
+Delivery is at-least-once (a lease that expires is claimed again) with a stable
+Message-ID, and the user hears about each request exactly once per outcome the
+store records. Logs carry reference, practice ODS code, trust, department,
+outcome and message id; never payload values, never exception text that could
+quote them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Literal
+
+from bot.mail.transport import MailTransport, PermanentDeliveryError, TemporaryDeliveryError
+from bot.store.db import utcnow
+from bot.store.outbox import ClaimedRequest, Outbox
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[dict[str, Any], str, datetime], EmailMessage]
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """What the user is told: no patient data, only what the card and message need."""
+
+    reference: str
+    user_id: str
+    status: Literal["sent", "failed"]
+    mailbox: str
+    sent_at: datetime | None = None
+    reason: str | None = None
+
+
+Notify = Callable[[DeliveryEvent], Awaitable[None]]
+
+
+class Pacer:
+    """At most `per_minute` sends in any 60 s window (Exchange Online's per-mailbox limit).
+
+    A sliding window of send times rather than a token bucket: it never bursts
+    above the limit at a window edge, and with an injected clock and sleep it
+    is tested without waiting.
+    """
+
+    def __init__(
+        self, per_minute: int, clock: Callable[[], datetime], sleep: Sleep, window: float = 60.0
+    ) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self._limit = per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window
+        self._sent: deque[datetime] = deque()
+
+    def delay(self) -> float:
+        """Seconds to wait before the next send may go (0 when there is room)."""
+        now = self._clock()
+        while self._sent and (now - self._sent[0]).total_seconds() >= self._window:
+            self._sent.popleft()
+        if len(self._sent) < self._limit:
+            return 0.0
+        return self._window - (now - self._sent[0]).total_seconds()
+
+    async def wait(self) -> None:
+        while (pause := self.delay()) > 0:
+            await self._sleep(pause)
+
+    def record(self) -> None:
+        self._sent.append(self._clock())
+
+
+class OutboxWorker:
+    """One per process; several processes may share a PostgreSQL outbox safely."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        transport: MailTransport,
+        render: Render,
+        notify: Notify,
+        *,
+        max_per_minute: int = 30,
+        lease_seconds: float = 300.0,
+        backoff_base: float = 30.0,
+        backoff_max: float = 900.0,
+        max_attempts: int = 8,
+        poll_interval: float = 10.0,
+        batch_size: int = 30,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._transport = transport
+        self._render = render
+        self._notify = notify
+        self._lease_seconds = lease_seconds
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._max_attempts = max_attempts
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._pacer = Pacer(max_per_minute, clock, sleep)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+
+    # driving --------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Send what is due now (up to one batch); the number of requests handled."""
+        handled = 0
+        while handled < self._batch_size and not self._stopping:
+            await self._pacer.wait()
+            self._busy = True
+            try:
+                claimed = await self._outbox.claim_due(
+                    self.owner, self._clock(), self._lease_seconds, limit=1
+                )
+                if not claimed:
+                    return handled
+                await self._deliver(claimed[0])
+                handled += 1
+            finally:
+                self._busy = False
+        return handled
+
+    def kick(self) -> None:
+        """Wake the loop now: a request was just queued and should not wait for the poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name=f"outbox-{self.owner}")
+
+    async def stop(self) -> None:
+        """Stop polling; a send already under way is finished and recorded first."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self._busy:  # idle or pacing: nothing claimed, safe to cut short
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                handled = await self.run_once()
+            except Exception as error:  # noqa: BLE001 - a store outage must not end the loop
+                log.error("outbox cycle failed: %s", type(error).__name__)
+                handled = 0
+            if handled < self._batch_size and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+
+    # one request -------------------------------------------------------------------
+    async def _deliver(self, row: ClaimedRequest) -> None:
+        message = self._rendered(row)
+        if message is None:
+            await self._fail(row, "request could not be rendered (invalid or missing payload)")
+            return
+        message_id = str(message.get("Message-ID", ""))
+        try:
+            await self._transport.send(message)
+        except PermanentDeliveryError as error:
+            await self._fail(row, _reason(error), message_id)
+            return
+        except TemporaryDeliveryError as error:
+            await self._retry_or_fail(row, _reason(error), message_id)
+            return
+        except Exception as error:  # noqa: BLE001 - an unknown transport fault is retried, bounded
+            await self._retry_or_fail(row, f"unexpected: {type(error).__name__}", message_id)
+            return
+        self._pacer.record()
+        await self._sent(row, message_id)
+
+    def _rendered(self, row: ClaimedRequest) -> EmailMessage | None:
+        if row.payload is None:
+            return None
+        try:
+            return self._render(row.payload, row.reference, row.created_at)
+        except Exception as error:  # noqa: BLE001 - a bad payload is a permanent failure
+            # Only the type: validation messages quote the offending (patient) values.
+            self._log(row, "render-failed", error=type(error).__name__)
+            return None
+
+    async def _sent(self, row: ClaimedRequest, message_id: str) -> None:
+        sent_at = self._clock()
+        owned = await self._outbox.mark_sent(
+            row.reference, owner=self.owner, message_id=message_id, sent_at=sent_at
+        )
+        self._log(row, "sent" if owned else "sent-lease-lost", message_id=message_id)
+        if owned:
+            event = DeliveryEvent(row.reference, row.user_id, "sent", row.mailbox, sent_at)
+            await self._tell(event)
+
+    async def _retry_or_fail(self, row: ClaimedRequest, reason: str, message_id: str) -> None:
+        if row.attempts >= self._max_attempts:
+            await self._fail(row, f"gave up after {row.attempts} attempts: {reason}", message_id)
+            return
+        delay = self.backoff(row.attempts)
+        await self._outbox.mark_retry(
+            row.reference,
+            owner=self.owner,
+            next_attempt_at=self._clock() + timedelta(seconds=delay),
+            error=reason,
+        )
+        self._log(row, "retry", message_id=message_id, error=reason, delay=f"{delay:.1f}s")
+
+    async def _fail(self, row: ClaimedRequest, reason: str, message_id: str = "") -> None:
+        owned = await self._outbox.mark_failed(row.reference, owner=self.owner, error=reason)
+        self._log(row, "failed" if owned else "failed-lease-lost", message_id=message_id,
+                  error=reason)
+        if owned:
+            await self._tell(
+                DeliveryEvent(row.reference, row.user_id, "failed", row.mailbox, None, reason)
+            )
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential, capped, with jitter so retries after an outage do not arrive together.
+
+        "Equal jitter": half the step is fixed so the delay always grows, half
+        random so many requests queued during an outage spread out.
+        """
+        step = min(self._backoff_max, self._backoff_base * 2 ** max(0, attempts - 1))
+        return step / 2 + self._rng.uniform(0, step / 2)
+
+    async def _tell(self, event: DeliveryEvent) -> None:
+        """The outcome is already recorded; a failed notification must not change it."""
+        try:
+            await self._notify(event)
+        except Exception as error:  # noqa: BLE001 - notification is best effort by design
+            log.error(
+                "outbox notify-failed reference=%s status=%s error=%s",
+                event.reference, event.status, type(error).__name__,
+            )
+
+    def _log(self, row: ClaimedRequest, outcome: str, **extra: str) -> None:
+        level = logging.WARNING if outcome not in ("sent", "retry") else logging.INFO
+        details = "".join(f" {key}={value}" for key, value in extra.items() if value)
+        log.log(
+            level,
+            "outbox %s reference=%s ods=%s trust=%s department=%s attempt=%d%s",
+            outcome, row.reference, row.practice_ods, row.trust, row.department,
+            row.attempts, details,
+        )
+
+
+def _reason(error: Exception) -> str:
+    return str(error) or type(error).__name__
