@@ -133,9 +133,13 @@ def build_app(state: StubState | None = None) -> web.Application:
         return web.json_response({"cpu_s": time.process_time()})
 
     async def check(request: web.Request) -> web.Response:
-        """Which of these keys never arrived. Takes a list, answers only the misses."""
+        """Which of these keys never arrived. Takes a list, answers only the misses.
+
+        A key may list alternatives as `a|b` (a card submission may be answered
+        by a reply or by updating the card in place; either proves the turn ran).
+        """
         keys = await request.json()
-        missing = [k for k in keys if k not in st.seen]
+        missing = [k for k in keys if not any(part in st.seen for part in k.split("|"))]
         return web.json_response({"missing": len(missing), "sample": missing[:5]})
 
     async def last(request: web.Request) -> web.Response:

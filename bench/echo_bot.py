@@ -52,9 +52,7 @@ class EchoBot(ActivityHandler):
                 await turn_context.send_activity("Hello and welcome!")
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(
-            MessageFactory.text(f"Echo: {turn_context.activity.text}")
-        )
+        await turn_context.send_activity(MessageFactory.text(f"Echo: {turn_context.activity.text}"))
 
 
 async def on_error(context: TurnContext, error: Exception) -> None:
