@@ -24,6 +24,8 @@ class Sent:
     conversation_id: str
     activity_id: str | None
     body: dict[str, Any]
+    #: The id the connector gave a new message (what a later update or replyToId refers to).
+    assigned_id: str | None = None
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -91,9 +93,10 @@ class ConnectorStub:
 
     def _record(self, request: web.Request, body: dict[str, Any], method: str) -> str:
         activity_id = request.match_info.get("aid")
-        self.sent.append(Sent(method, request.match_info["cid"], activity_id, body))
+        assigned = f"activity-{next(self._ids)}" if method == "POST" else activity_id
+        self.sent.append(Sent(method, request.match_info["cid"], activity_id, body, assigned))
         self._event().set()
-        return f"activity-{next(self._ids)}"
+        return assigned or ""
 
     async def _post(self, request: web.Request) -> web.Response:
         if fault := self._fault():

@@ -1,0 +1,116 @@
+"""`make chat`: talk to a running bot from the terminal as a Teams user would.
+
+    python -m bot.devchat [--bot http://localhost:3978/api/messages] [--port 3979]
+
+Type a message; cards are shown as text with numbered buttons. Type a number to
+press that button; if the card has inputs you are asked for each (Enter keeps
+the value shown). `/channel` and `/personal` switch conversation type
+(channel messages @mention the bot), `/quit` leaves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.devchat.connector import ConnectorStub
+from bot.devchat.session import ChatSession, Shown
+
+PROMPT = "you> "
+
+
+def show(items: list[Shown]) -> None:
+    for item in items:
+        if item.card is not None:
+            banner = "card updated" if item.updated else "card"
+            print(f"\n--- {banner} " + "-" * (60 - len(banner)))
+            if item.text:
+                print(item.text)
+            print(item.card.text)
+            print("-" * 66)
+        else:
+            print(f"\nbot> {item.text}")
+
+
+async def ask(prompt: str) -> str:
+    return (await asyncio.to_thread(input, prompt)).strip()
+
+
+async def fill_inputs(session: ChatSession) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for element in session.card_inputs():
+        current = element.get("value", "")
+        label = element.get("label") or element.get("id")
+        choices = [c.get("value") for c in element.get("choices", []) if isinstance(c, dict)]
+        hint = f" {choices}" if choices else ""
+        answer = await ask(f"  {label}{hint} [{current}]: ")
+        values[element["id"]] = answer or current
+    return values
+
+
+async def watch_updates(session: ChatSession) -> None:
+    """Print what the bot sends later on its own (e.g. 'sent at 10:32')."""
+    while True:
+        await asyncio.sleep(0.5)
+        items = session.drain()
+        if items:
+            show(items)
+            print(PROMPT, end="", flush=True)
+
+
+async def run(bot_url: str, port: int) -> int:
+    connector = ConnectorStub()
+    runner = web.AppRunner(connector.app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as http:
+        session = ChatSession(bot_url, f"http://127.0.0.1:{port}/", connector, http)
+        print(
+            f"Talking to {bot_url} (connector stub on :{port}). Try 'ICE is down'. /quit to leave."
+        )
+        watcher = asyncio.create_task(watch_updates(session))
+        try:
+            while True:
+                line = await ask(PROMPT)
+                if line in ("/quit", "/exit"):
+                    return 0
+                if line in ("/channel", "/personal", "/groupChat"):
+                    session.kind = line[1:]
+                    print(f"(now in a {session.kind} conversation)")
+                    continue
+                if not line:
+                    continue
+                try:
+                    if line.isdigit():
+                        inputs = await fill_inputs(session) if session.card_inputs() else {}
+                        show(await session.press(int(line), inputs))
+                    else:
+                        show(await session.say(line))
+                except LookupError as error:
+                    print(f"({error})")
+                except aiohttp.ClientError as error:
+                    print(f"(cannot reach the bot at {bot_url}: {error}; is `make run` running?)")
+        except (EOFError, KeyboardInterrupt):
+            return 0
+        finally:
+            watcher.cancel()
+            await runner.cleanup()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bot", default="http://localhost:3978/api/messages")
+    parser.add_argument("--port", type=int, default=3979, help="port for the local connector stub")
+    args = parser.parse_args()
+    return asyncio.run(run(args.bot, args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""One simulated Teams user talking to a running bot over HTTP.
+
+The session plays both sides Teams normally plays: it posts activities to the
+bot, and its `ConnectorStub` receives what the bot sends back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.devchat.connector import ConnectorStub, Sent
+from bot.devchat.render import RenderedCard, render_card
+
+BOT_ID = "28:local-ice-downtime-bot"
+
+
+@dataclass
+class Shown:
+    """Something the user now sees: a card (with its activity id) or a text."""
+
+    text: str
+    card: RenderedCard | None = None
+    activity_id: str | None = None
+    updated: bool = False
+
+
+@dataclass
+class ChatSession:
+    bot_url: str
+    service_url: str
+    connector: ConnectorStub
+    http: aiohttp.ClientSession
+    user_id: str = "29:local-user"
+    user_name: str = "Local Tester"
+    tenant_id: str = "local-tenant"
+    kind: str = "personal"
+    last_card: Shown | None = None
+    _seen: int = 0
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def _activity(self, **fields: Any) -> dict[str, Any]:
+        conversation_id = f"local-{self.kind}-{self.user_id}"
+        body: dict[str, Any] = {
+            "type": "message",
+            "id": f"local-{uuid.uuid4().hex[:12]}",
+            "channelId": "msteams",
+            "serviceUrl": self.service_url,
+            "from": {"id": self.user_id, "name": self.user_name, "aadObjectId": "local-aad"},
+            "recipient": {"id": BOT_ID, "name": "ICE Downtime"},
+            "conversation": {"id": conversation_id, "conversationType": self.kind},
+            "channelData": {"tenant": {"id": self.tenant_id}},
+            "locale": "en-GB",
+        }
+        body.update(fields)
+        return body
+
+    async def say(self, text: str) -> list[Shown]:
+        if self.kind != "personal":
+            text = f"<at>ICE Downtime</at> {text}"
+            entity = {
+                "type": "mention",
+                "text": "<at>ICE Downtime</at>",
+                "mentioned": {"id": BOT_ID},
+            }
+            return await self._post(self._activity(text=text, entities=[entity]))
+        return await self._post(self._activity(text=text))
+
+    async def press(self, number: int, inputs: dict[str, Any] | None = None) -> list[Shown]:
+        """Press button `number` of the last card, with the card's inputs as filled in."""
+        if self.last_card is None or self.last_card.card is None:
+            raise LookupError("there is no card to press a button on")
+        buttons = self.last_card.card.buttons
+        if not 1 <= number <= len(buttons):
+            raise LookupError(f"the card has buttons 1 to {len(buttons)}")
+        action = buttons[number - 1]
+        if action.get("type") == "Action.OpenUrl":
+            return [Shown(text=f"(would open {action.get('url')} in the browser)")]
+        data = {**(inputs or {}), **(action.get("data") or {})}
+        if action.get("type") == "Action.Execute":
+            value = {"action": {"type": "Action.Execute", "verb": action.get("verb"), "data": data}}
+            body = self._activity(
+                type="invoke",
+                name="adaptiveCard/action",
+                value=value,
+                replyToId=self.last_card.activity_id,
+            )
+            return await self._post(body)
+        return await self._post(self._activity(value=data, replyToId=self.last_card.activity_id))
+
+    def card_inputs(self) -> list[dict[str, Any]]:
+        return self.last_card.card.inputs if self.last_card and self.last_card.card else []
+
+    async def _post(self, body: dict[str, Any]) -> list[Shown]:
+        async with self.http.post(self.bot_url, json=body) as response:
+            payload = await response.json(content_type=None) if response.content_length else None
+            if response.status >= 400:
+                return [Shown(text=f"(the bot answered HTTP {response.status}: {payload})")]
+        shown = []
+        if isinstance(payload, dict) and str(payload.get("type", "")).endswith("card.adaptive"):
+            card = Shown(
+                text="",
+                card=render_card(payload["value"]),
+                activity_id=self.last_card.activity_id if self.last_card else None,
+                updated=True,
+            )
+            self.last_card = card
+            shown.append(card)
+        elif isinstance(payload, dict) and isinstance(payload.get("value"), str):
+            shown.append(Shown(text=payload["value"]))
+        return shown + self.drain()
+
+    def drain(self) -> list[Shown]:
+        """What the bot sent to the connector since we last looked (incl. background updates)."""
+        new: list[Sent] = self.connector.sent[self._seen :]
+        self._seen = len(self.connector.sent)
+        shown = []
+        for sent in new:
+            if sent.card is not None:
+                card = Shown(
+                    text=sent.text or "",
+                    card=render_card(sent.card),
+                    activity_id=sent.assigned_id,
+                    updated=sent.method == "PUT",
+                )
+                self.last_card = card
+                shown.append(card)
+            elif sent.text:
+                shown.append(Shown(text=sent.text))
+        return shown
