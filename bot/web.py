@@ -14,11 +14,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import jwt  # PyJWT: a botframework-connector dependency
 from aiohttp import web
 from botbuilder.core import Bot, InvokeResponse
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
-from botframework.connector.auth import BotFrameworkAuthentication
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ChannelValidation,
+    JwtTokenExtractor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,55 @@ def _parse_activity(raw: bytes) -> Activity | str:
     return activity
 
 
+TEAMS_CHANNEL = "msteams"
+
+
+def _signed_by_a_teams_key(auth_header: str) -> bool:
+    """Whether the token's signing key is published as endorsed for Teams.
+
+    botframework-connector 4.17.1 checks endorsements only when the key has a
+    non-empty list (`if key_id and metadata.endorsements`), so a key published
+    without endorsements passes for any channel. This is the missing half of
+    that check, run after the SDK accepted the token (so the key set it looks
+    in is the one the SDK just validated against). It reads the SDK's metadata
+    cache: if that ever changes shape this returns False and every request is
+    refused (fails closed; test_security_auth would show it at once).
+    It also means only Bot Framework channel tokens are accepted, not
+    Emulator (AAD-issued) ones: right for a Teams-only production bot.
+    """
+    scheme, _, token = auth_header.partition(" ")
+    if scheme != "Bearer" or not token:
+        return False
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return False
+    endpoint = (
+        ChannelValidation.open_id_metadata_endpoint
+        or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+    )
+    metadata = JwtTokenExtractor.metadataCache.get(endpoint)
+    keys = getattr(metadata, "keys", None)
+    if not kid or not isinstance(keys, list):
+        return False
+    return any(
+        isinstance(key, dict)
+        and key.get("kid") == kid
+        and isinstance(key.get("endorsements"), list)
+        and TEAMS_CHANNEL in key["endorsements"]
+        for key in keys
+    )
+
+
+def _authenticated_anonymously(auth: Any) -> bool:
+    """True when authentication is off (no app id, development mode only)."""
+    identity = getattr(auth, "claims_identity", None)
+    return (
+        getattr(identity, "authentication_type", None)
+        == AuthenticationConstants.ANONYMOUS_AUTH_TYPE
+    )
+
+
 def _invoke_json(response: InvokeResponse) -> web.Response:
     body: Any = response.body
     if hasattr(body, "serialize"):
@@ -95,6 +150,11 @@ def messages_handler(
             )
         except Exception as error:  # noqa: BLE001 - every auth failure is a 401, no detail
             log.warning("authentication failed: %s", type(error).__name__)
+            return web.Response(status=401)
+        if not _authenticated_anonymously(auth) and not _signed_by_a_teams_key(
+            request.headers.get("Authorization", "")
+        ):
+            log.warning("authentication failed: signing key not endorsed for Teams")
             return web.Response(status=401)
         invoke_response = await adapter.process_activity(auth, activity, bot().on_turn)
         if invoke_response is not None:
