@@ -7,7 +7,9 @@ python app.py --dev-defaults  # what `make run` does: development mode unless co
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 
 from aiohttp import web
@@ -33,12 +35,38 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(settings)
-    logging.getLogger("bot").info(
-        "listening on http://%s:%d/api/messages", settings.host, settings.port
-    )
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    try:
+        asyncio.run(serve(create_app(settings), settings.bind_host, settings.port))
+    except OSError as error:
+        print(
+            f"ice-downtime-assistant: cannot listen on {settings.bind_host}:{settings.port}: "
+            f"{error.strerror}. Stop the other process or set PORT.",
+            file=sys.stderr,
+        )
+        return 2
     return 0
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly.
+
+    Our own loop rather than `web.run_app`, whose SIGTERM path cancels the
+    cleanup task itself, so the database (and the outbox worker's in-flight
+    send) would not be closed in order.
+    """
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    logging.getLogger("bot").info("listening on http://%s:%d/api/messages", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("bot").info("shutting down")
+        await runner.cleanup()
 
 
 if __name__ == "__main__":

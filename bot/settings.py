@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     )
 
     port: int = Field(3978, validation_alias=_alias("PORT", "port"), ge=1, le=65535)
-    host: str = Field("0.0.0.0", validation_alias=_alias("HOST", "host"))
+    host: str | None = Field(None, validation_alias=_alias("HOST", "host"))
 
     app_id: str = Field("", validation_alias=_alias("MicrosoftAppId", "app_id"))
     app_password: str = Field("", validation_alias=_alias("MicrosoftAppPassword", "app_password"))
@@ -94,6 +94,13 @@ class Settings(BaseSettings):
                 "DEV_MODE=true to run locally without authentication."
             )
         return self
+
+    @property
+    def bind_host(self) -> str:
+        """Loopback unless told otherwise in development mode: no auth must mean no exposure."""
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.dev_mode else "0.0.0.0"
 
     @property
     def auth_enabled(self) -> bool:
