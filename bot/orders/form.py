@@ -1,0 +1,603 @@
+"""Render contexts for the four request cards: choose, form, review, confirmation.
+
+Plain functions from the model, errors and prefill to the dictionaries the
+templates in `cards/templates/order_*.json.j2` need; no Bot Framework here, so
+every card can be built and checked in a unit test.
+
+Every action's `data` carries `form_id` (one random id per form instance, for
+idempotency) and `owner` (the Teams user who opened the form, so the handler
+can refuse anyone else's submission), and after the choose step `trust`,
+`department` and `modality`. Input ids are the `FIELDS` ids in model.py, so a
+submission's merged `data` is exactly what `validate_submission` reads.
+
+Card titles, `fallbackText` and `speak` appear in notifications, so they never
+carry patient data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from bot.directory import Directory
+from bot.orders.document import DocumentField
+from bot.orders.model import (
+    CLINICAL_MIN,
+    EXAM_MAX,
+    FIELD_BY_ID,
+    FORM_ERROR,
+    HISTORY_MAX,
+    LATERALITY_CHOICES,
+    LINE_MAX,
+    LONDON,
+    MODALITIES,
+    NAME_MAX,
+    NOTE_MAX,
+    PREGNANCY_CHOICES,
+    PRIORITY_CHOICES,
+    QUESTION_MAX,
+    SEX_CHOICES,
+    TOWN_MAX,
+    YES_NO_CHOICES,
+    RadiologyRequest,
+    Route,
+    form_values,
+    resolve_route,
+)
+from bot.orders.validation import CLIENT_RULES, earliest_birth_date, mask_nhs_number
+
+FORM_TITLE = "Radiology request form"
+REVIEW_TITLE = "Review radiology request"
+VERB_CHOOSE = "order.choose"
+VERB_REVIEW = "order.review"
+VERB_SEND = "order.send"
+VERB_EDIT = "order.edit"
+REVIEW_REFERENCE = "Allocated when you press Send"
+LONG_VALUE = 60
+
+Status = Literal["queued", "sent", "failed"]
+Choices = tuple[tuple[str, str], ...]
+
+
+def new_form_id() -> str:
+    """A fresh, unguessable id for one form instance, minted when the choose step starts."""
+    return secrets.token_urlsafe(16)
+
+
+def _base_data(form_id: str, owner: str, route: Route | None = None) -> dict[str, str]:
+    data = {"form_id": form_id, "owner": owner}
+    if route is not None:
+        data |= {
+            "trust": route.trust.id,
+            "department": route.department.id,
+            "modality": route.modality.id,
+        }
+    return data
+
+
+def _clean(value: object) -> str:
+    """Prefill text safe to put in a card: a lone surrogate would make the JSON unencodable."""
+    return str(value).encode("utf-8", "replace").decode("utf-8")
+
+
+def _and(names: Iterable[str]) -> str:
+    """"X-ray, Ultrasound and Fluoroscopy": lists read as a sentence."""
+    items = list(names)
+    return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
+
+
+def _choices(pairs: Choices) -> list[dict[str, str]]:
+    return [{"title": title, "value": value} for value, title in pairs]
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """An input element and the server error to show under it."""
+
+    element: dict[str, Any]
+    error: str
+
+
+# --- Step 1: trust and modality ---------------------------------------------------------
+
+
+def choose_context(
+    *,
+    form_id: str,
+    owner: str,
+    directory: Directory,
+    prefill: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Context for `order_choose`: pick the trust and modality, which decide the mailbox.
+
+    Asked first because they decide which questions the form needs (pregnancy,
+    contrast) and because a KCH modality without a mailbox must be refused
+    before anyone types patient details.
+    """
+    values = prefill or {}
+    errors = errors or {}
+    kch_limits = [
+        f"{trust.short_name} takes only {_and(d.name for d in trust.departments)} "
+        "requests by email during downtime."
+        for trust in directory.trusts
+        if not trust.single_mailbox
+    ]
+    single = [
+        f"{trust.short_name} takes any radiology at one mailbox."
+        for trust in directory.trusts
+        if trust.single_mailbox
+    ]
+    trust_input = _choice_input(
+        "trust", "Trust", [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
+        values, style="expanded",
+    )
+    modality_input = _choice_input(
+        "modality", "Type of imaging", [(m.id, m.name) for m in MODALITIES], values,
+    )
+    inputs = [
+        _Input(item.element, errors.get(item.element["id"], ""))
+        for item in (trust_input, modality_input)
+    ]
+    return {
+        "title": FORM_TITLE,
+        "notes": single + kch_limits,
+        "inputs": inputs,
+        "form_errors": [msg for key, msg in errors.items() if key not in ("trust", "modality")],
+        "data": _base_data(form_id, owner),
+        "verb": VERB_CHOOSE,
+    }
+
+
+# --- Step 2: the form -------------------------------------------------------------------
+
+
+def form_context(
+    *,
+    form_id: str,
+    owner: str,
+    route: Route,
+    today: date,
+    prefill: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Context for `order_form`: the minimum data set, prefilled, with errors under their fields.
+
+    `prefill` is either the user's remembered practice/referrer details or the
+    values of a submission being returned with `errors`; the same card serves
+    both so nothing the user typed is lost. Pregnancy questions appear only for
+    ionising examinations and the allergy question only for contrast studies.
+    """
+    values = {key: _clean(value) for key, value in (prefill or {}).items() if value is not None}
+    errors = dict(errors or {})
+    sections = [
+        _section("Examination", _exam_inputs(values), errors,
+                 note="Suspected cancer: use the two-week-wait pathway, not this form."),
+        _section("Clinical details", _clinical_inputs(values), errors),
+    ]
+    safety = _safety_inputs(route, values, today)
+    if safety:
+        sections.append(_section("Safety", safety, errors, note=_safety_note(route)))
+    sections += [
+        _section("Patient", _patient_inputs(values, today), errors),
+        _section("Access needs", _access_inputs(values), errors),
+        _section("Referrer", _referrer_inputs(values), errors,
+                 note="A registered referrer must make the request; it stands in for a signature."),
+        _section("Practice", _practice_inputs(values), errors,
+                 note="Rejections and results go to this mailbox, so it must be monitored."),
+    ]
+    shown = {item.element["id"] for section in sections for item in section["inputs"]}
+    return {
+        "title": FORM_TITLE,
+        "route": _route_facts(route),
+        "sections": sections,
+        "error_count": sum(1 for key in errors if key in shown),
+        "form_errors": [message for key, message in errors.items() if key not in shown],
+        "data": _base_data(form_id, owner, route),
+        "verb": VERB_REVIEW,
+    }
+
+
+def _route_facts(route: Route) -> list[dict[str, str]]:
+    return [
+        {"title": "Trust", "value": route.trust.name},
+        {"title": "Department", "value": route.department_label},
+        {"title": "Emailed to", "value": route.mailbox},
+    ]
+
+
+def _section(
+    title: str, inputs: list[_Input], errors: Mapping[str, str], note: str = ""
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "note": note,
+        "inputs": [
+            _Input(item.element, errors.get(item.element["id"], "")) for item in inputs
+        ],
+    }
+
+
+def _text_input(
+    input_id: str,
+    values: Mapping[str, str],
+    *,
+    max_length: int,
+    required: bool = True,
+    label: str | None = None,
+    rule: str | None = None,
+    placeholder: str = "",
+    multiline: bool = False,
+    style: str | None = None,
+    min_length: int | None = None,
+) -> _Input:
+    label = label or FIELD_BY_ID[input_id].label
+    element: dict[str, Any] = {
+        "type": "Input.Text",
+        "id": input_id,
+        "label": label,
+        "maxLength": max_length,
+        "isRequired": required,
+        "errorMessage": f"{label} is required" if required else f"Check {label}",
+    }
+    if rule:
+        element["regex"] = CLIENT_RULES[rule].regex
+        element["errorMessage"] = CLIENT_RULES[rule].error_message
+    if min_length:
+        element["regex"] = rf"^\s*\S[\s\S]{{{min_length - 2},}}\S\s*$"
+        element["errorMessage"] = (
+            f"{label}: write at least {min_length} characters, enough to justify the examination"
+        )
+    if placeholder:
+        element["placeholder"] = placeholder
+    if multiline:
+        element["isMultiline"] = True
+    if style:
+        element["style"] = style
+    if input_id in values:
+        element["value"] = values[input_id][:max_length]
+    return _Input(element, "")
+
+
+def _choice_input(
+    input_id: str,
+    label: str,
+    pairs: Choices | list[tuple[str, str]],
+    values: Mapping[str, Any],
+    *,
+    required: bool = True,
+    style: str = "compact",
+) -> _Input:
+    element: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": label,
+        "style": style,
+        "isRequired": required,
+        "errorMessage": f"Choose one option for {label}",
+        "choices": _choices(tuple(pairs)),
+    }
+    if style == "compact":
+        element["placeholder"] = "Choose"
+    value = values.get(input_id)
+    if isinstance(value, str) and value in {choice for choice, _ in pairs}:
+        element["value"] = value
+    return _Input(element, "")
+
+
+def _date_input(
+    input_id: str,
+    values: Mapping[str, str],
+    *,
+    minimum: date,
+    maximum: date,
+    required: bool = True,
+    label: str | None = None,
+) -> _Input:
+    label = label or FIELD_BY_ID[input_id].label
+    element: dict[str, Any] = {
+        "type": "Input.Date",
+        "id": input_id,
+        "label": label,
+        "isRequired": required,
+        "errorMessage": f"{label}: choose a date from {minimum:%d/%m/%Y} to {maximum:%d/%m/%Y}",
+        "min": minimum.isoformat(),
+        "max": maximum.isoformat(),
+    }
+    if input_id in values:
+        element["value"] = values[input_id]
+    return _Input(element, "")
+
+
+def _exam_inputs(values: Mapping[str, str]) -> list[_Input]:
+    return [
+        _text_input("examination", values, max_length=EXAM_MAX,
+                    placeholder="For example: X-ray left knee, ultrasound abdomen"),
+        _choice_input("laterality", "Laterality (for paired body parts)",
+                      LATERALITY_CHOICES, values),
+        _choice_input("priority", "Priority", PRIORITY_CHOICES, values, style="expanded"),
+    ]
+
+
+def _clinical_inputs(values: Mapping[str, str]) -> list[_Input]:
+    return [
+        _text_input("clinical_history", values, max_length=HISTORY_MAX, multiline=True,
+                    min_length=CLINICAL_MIN,
+                    placeholder="Symptoms, duration, relevant findings and history"),
+        _text_input("clinical_question", values, max_length=QUESTION_MAX, multiline=True,
+                    min_length=CLINICAL_MIN,
+                    placeholder="What should the examination answer?"),
+    ]
+
+
+def _safety_note(route: Route) -> str:
+    notes = []
+    if route.ionising:
+        notes.append(
+            "Pregnancy status and LMP are needed when the area is between the diaphragm and "
+            "the knees and the patient is not male and aged 12 to 55."
+        )
+    if route.contrast:
+        notes.append(f"{route.modality.name} may use contrast: record any allergies.")
+    return " ".join(notes)
+
+
+def _safety_inputs(route: Route, values: Mapping[str, str], today: date) -> list[_Input]:
+    inputs: list[_Input] = []
+    if route.ionising:
+        inputs += [
+            _choice_input("region", "Does the examination include the area between the "
+                          "diaphragm and the knees?", YES_NO_CHOICES, values, style="expanded"),
+            _choice_input("pregnancy_status", "Pregnancy status", PREGNANCY_CHOICES, values,
+                          required=False),
+            _date_input("lmp_date", values, minimum=earliest_birth_date(today), maximum=today,
+                        required=False, label="First day of last menstrual period (LMP)"),
+        ]
+    if route.contrast:
+        inputs.append(_text_input(
+            "contrast_allergies", values, max_length=NOTE_MAX, multiline=True,
+            placeholder='For example: None known, or "iodinated contrast: urticaria"',
+        ))
+    return inputs
+
+
+def _patient_inputs(values: Mapping[str, str], today: date) -> list[_Input]:
+    return [
+        _text_input("patient_surname", values, max_length=NAME_MAX),
+        _text_input("patient_forenames", values, max_length=NAME_MAX),
+        _date_input("patient_dob", values,
+                    minimum=earliest_birth_date(today) + timedelta(days=1), maximum=today),
+        _text_input("nhs_number", values, max_length=20, rule="nhs_number",
+                    placeholder="10 digits"),
+        _choice_input("patient_sex", "Sex", SEX_CHOICES, values),
+        _text_input("address_line1", values, max_length=LINE_MAX),
+        _text_input("address_line2", values, max_length=LINE_MAX, required=False,
+                    label="Address line 2 (optional)"),
+        _text_input("address_town", values, max_length=TOWN_MAX),
+        _text_input("postcode", values, max_length=10, rule="postcode"),
+        _text_input("patient_phone", values, max_length=25, rule="phone", style="tel"),
+    ]
+
+
+def _access_inputs(values: Mapping[str, str]) -> list[_Input]:
+    toggle: dict[str, Any] = {
+        "type": "Input.Toggle",
+        "id": "interpreter_needed",
+        "title": "An interpreter is needed",
+        "valueOn": "yes",
+        "valueOff": "no",
+        "value": "yes" if values.get("interpreter_needed") == "yes" else "no",
+        "wrap": True,
+    }
+    return [
+        _Input(toggle, ""),
+        _text_input("interpreter_language", values, max_length=60, required=False,
+                    label="Interpreter language (if needed)"),
+        _text_input("mobility_needs", values, max_length=NOTE_MAX, required=False,
+                    multiline=True, label="Mobility / transport needs (optional)"),
+        _text_input("reasonable_adjustments", values, max_length=NOTE_MAX, required=False,
+                    multiline=True, label="Reasonable adjustments (optional)"),
+    ]
+
+
+def _referrer_inputs(values: Mapping[str, str]) -> list[_Input]:
+    return [
+        _text_input("referrer_name", values, max_length=NAME_MAX),
+        _text_input("referrer_role", values, max_length=60,
+                    placeholder="For example: GP, nurse practitioner, physiotherapist"),
+        _text_input("referrer_registration", values, max_length=12, rule="registration",
+                    label="GMC, NMC or HCPC registration number"),
+    ]
+
+
+def _practice_inputs(values: Mapping[str, str]) -> list[_Input]:
+    return [
+        _text_input("practice_name", values, max_length=120),
+        _text_input("practice_ods", values, max_length=8, rule="ods_code",
+                    placeholder="For example: G85001"),
+        _text_input("practice_email", values, max_length=LINE_MAX, rule="nhs_mail",
+                    style="email", label="Practice nhs.net reply mailbox (monitored)"),
+        _text_input("practice_phone", values, max_length=25, rule="phone", style="tel"),
+    ]
+
+
+# --- Step 3: review ---------------------------------------------------------------------
+
+
+def review_context(
+    request: RadiologyRequest,
+    *,
+    form_id: str,
+    owner: str,
+    directory: Directory,
+    now: datetime,
+) -> dict[str, Any]:
+    """Context for `order_review`: the request as radiology will read it, and where it goes.
+
+    Laid out from the same RequestDocument as the email, so what the user checks
+    is what is sent. Send and Edit both carry the request's values, keeping the
+    bot stateless until Send, where `validate_submission` checks them again.
+    """
+    route = request.route(directory)
+    document = request.as_document(REVIEW_REFERENCE, now, directory)
+    data = _base_data(form_id, owner, route) | form_values(request)
+    return {
+        "title": REVIEW_TITLE,
+        "mailbox": document.mailbox,
+        "reply_to": document.practice_email,
+        "sections": [
+            {"title": section.title, "blocks": _blocks(section.fields)}
+            for section in document.sections
+        ],
+        "send": {"title": "Send", "verb": VERB_SEND, "data": data},
+        "edit": {"title": "Edit", "verb": VERB_EDIT, "data": data},
+    }
+
+
+def _blocks(fields: Iterable[DocumentField]) -> list[dict[str, Any]]:
+    """Fields in document order: runs of short values as a FactSet, long text on its own.
+
+    Keeping the order means the review reads exactly like the email.
+    """
+    blocks: list[dict[str, Any]] = []
+    for field in fields:
+        fact = {"title": field.label, "value": field.value}
+        if _is_long(field.value):
+            blocks.append({"kind": "text", "title": field.label, "lines": _lines(field.value)})
+        elif blocks and blocks[-1]["kind"] == "facts":
+            blocks[-1]["facts"].append(fact)
+        else:
+            blocks.append({"kind": "facts", "facts": [fact]})
+    return blocks
+
+
+def _lines(value: str) -> list[str]:
+    """One TextBlock per line: markdown would otherwise fold the user's line breaks away."""
+    return [line for line in value.splitlines() if line.strip()] or [""]
+
+
+def _is_long(value: str) -> bool:
+    """Long or multi-line text reads badly squeezed into a FactSet column."""
+    return len(value) > LONG_VALUE or "\n" in value
+
+
+# --- Step 4: confirmation ---------------------------------------------------------------
+
+_STATUS_TEXT: Mapping[str, tuple[str, str]] = {
+    "queued": ("Queued: the email will be sent in a moment.", "Accent"),
+    "sent": ("Sent", "Good"),
+    "failed": ("Not sent: delivery failed.", "Attention"),
+}
+
+
+def confirmation_context(
+    *,
+    reference: str,
+    trust: str,
+    department: str,
+    status: Status,
+    directory: Directory,
+    modality: str | None = None,
+    nhs_number: str | None = None,
+    sent_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Context for `order_confirmation`: what was done, with no live buttons.
+
+    Takes only what survives the retention purge plus the NHS number, which it
+    masks itself so no caller can show it in full. Used for the first
+    "queued" card and for the proactive update to "sent" or "failed".
+    """
+    route = resolve_route(directory, trust, modality or department, department)
+    status_text, color = _STATUS_TEXT[status]
+    if status == "sent" and sent_at is not None:
+        local = sent_at.astimezone(LONDON) if sent_at.tzinfo else sent_at
+        status_text = f"Sent at {local:%H:%M} on {local:%d/%m/%Y}."
+    facts = [
+        {"title": "Reference", "value": reference},
+        {"title": "Trust", "value": route.trust.name},
+        {"title": "Department", "value": route.department_label},
+        {"title": "Emailed to", "value": route.mailbox},
+    ]
+    if nhs_number:
+        facts.append({"title": "NHS number", "value": mask_nhs_number(nhs_number)})
+    return {
+        "title": f"Request {reference} {status}",
+        "reference": reference,
+        "status": status,
+        "status_text": status_text,
+        "status_color": color,
+        "failed_help": (
+            f"Please email the request to {route.mailbox} yourself: the bot has sent you "
+            "its text in this chat. Quote the reference above."
+            if status == "failed" else ""
+        ),
+        "facts": facts,
+        "next_steps": _next_steps(directory),
+    }
+
+
+def confirmation_for(
+    request: RadiologyRequest,
+    *,
+    reference: str,
+    status: Status,
+    directory: Directory,
+    sent_at: datetime | None = None,
+) -> dict[str, Any]:
+    """`confirmation_context` for a request still held in full."""
+    return confirmation_context(
+        reference=reference,
+        trust=request.trust,
+        department=request.department,
+        modality=request.modality,
+        status=status,
+        directory=directory,
+        nhs_number=request.patient.nhs_number,
+        sent_at=sent_at,
+    )
+
+
+def _next_steps(directory: Directory) -> list[str]:
+    after = directory.after_sending
+    results = "; ".join(
+        f"{box.name.lower()} come from {box.mailbox}" for box in directory.results
+    )
+    return [
+        after.epic_entry,
+        after.walk_in,
+        after.scheduling,
+        directory.rejections.rejected,
+        f"Results by email: {results}. Do not reply to these mailboxes.",
+    ]
+
+
+def prefill_from_profile(
+    practice: Mapping[str, Any] | None, referrer: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """Form prefill from a stored profile, keeping only known input ids with text values."""
+    merged = {**(practice or {}), **(referrer or {})}
+    return {
+        key: value for key, value in merged.items()
+        if key in FIELD_BY_ID and isinstance(value, str)
+    }
+
+
+__all__ = [
+    "FORM_ERROR",
+    "FORM_TITLE",
+    "REVIEW_TITLE",
+    "VERB_CHOOSE",
+    "VERB_EDIT",
+    "VERB_REVIEW",
+    "VERB_SEND",
+    "choose_context",
+    "confirmation_context",
+    "confirmation_for",
+    "form_context",
+    "new_form_id",
+    "prefill_from_profile",
+    "review_context",
+]
