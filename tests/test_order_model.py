@@ -1,0 +1,446 @@
+"""The request model: the minimum data set, the conditional rules and the document.
+
+`validate_submission` is fed what a card really sends (a flat mapping of input
+ids to strings plus the action's data) and, in the hypothesis tests, anything
+at all: it must answer with a model or with messages, never an exception.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.directory import load_directory
+from bot.orders.model import (
+    FIELDS,
+    FORM_ERROR,
+    FormErrors,
+    RadiologyRequest,
+    form_values,
+    remembered_details,
+    resolve_route,
+    validate_choice,
+    validate_submission,
+)
+
+DIRECTORY = load_directory()
+TODAY = date(2026, 11, 29)
+INPUT_IDS = [spec.input_id for spec in FIELDS]
+
+
+def valid_payload(**changes: Any) -> dict[str, Any]:
+    """A complete KCH ultrasound request as the form card submits it (test-range NHS number)."""
+    payload: dict[str, Any] = {
+        "verb": "order.review",
+        "form_id": "form-1",
+        "owner": "29:user-1",
+        "trust": "kch",
+        "department": "ultrasound",
+        "modality": "ultrasound",
+        "examination": "Ultrasound abdomen",
+        "laterality": "not_applicable",
+        "priority": "routine",
+        "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
+        "clinical_question": "Gallstones? Biliary dilatation?",
+        "patient_surname": "Testpatient",
+        "patient_forenames": "Alex",
+        "patient_dob": "1980-05-04",
+        "nhs_number": "999 000 0018",
+        "patient_sex": "female",
+        "address_line1": "1 Test Street",
+        "address_line2": "",
+        "address_town": "London",
+        "postcode": "se1 7eh",
+        "patient_phone": "07700 900123",
+        "interpreter_needed": "no",
+        "interpreter_language": "",
+        "mobility_needs": "",
+        "reasonable_adjustments": "",
+        "referrer_name": "Dr Sam Test",
+        "referrer_role": "GP",
+        "referrer_registration": "1234567",
+        "practice_name": "Test Medical Practice",
+        "practice_ods": "g85001",
+        "practice_email": "Test.Practice@nhs.net",
+        "practice_phone": "020 7188 7188",
+    }
+    payload.update(changes)
+    return payload
+
+
+GSTT_CT = {"trust": "gstt", "department": "radiology", "modality": "ct"}
+KCH_FLUORO = {"trust": "kch", "department": "fluoroscopy", "modality": "fluoroscopy"}
+KCH_XRAY = {"trust": "kch", "department": "xray", "modality": "xray"}
+
+
+def submit(**changes: Any) -> RadiologyRequest | FormErrors:
+    return validate_submission(valid_payload(**changes), directory=DIRECTORY, today=TODAY)
+
+
+def errors_of(**changes: Any) -> FormErrors:
+    result = submit(**changes)
+    assert isinstance(result, FormErrors), f"expected errors, got {result!r}"
+    return result
+
+
+def request_of(**changes: Any) -> RadiologyRequest:
+    result = submit(**changes)
+    assert isinstance(result, RadiologyRequest), f"expected a request, got {result!r}"
+    return result
+
+
+# --- A valid request --------------------------------------------------------------------
+
+
+def test_a_complete_submission_becomes_a_normalised_request() -> None:
+    request = request_of()
+    assert request.patient.nhs_number == "9990000018"
+    assert request.patient.postcode == "SE1 7EH"
+    assert request.practice.ods_code == "G85001"
+    assert request.practice.email == "test.practice@nhs.net"
+    assert request.referrer.registration_body == "GMC"
+    assert request.mailbox(DIRECTORY) == "kch-tr.us.reception_dh@nhs.net"
+
+
+def test_strings_are_stripped() -> None:
+    request = request_of(patient_surname="  Testpatient  ", examination="\tUltrasound abdomen ")
+    assert (request.patient.surname, request.examination) == ("Testpatient", "Ultrasound abdomen")
+
+
+def test_gstt_takes_any_modality_at_its_single_mailbox() -> None:
+    request = request_of(**GSTT_CT, region="no", contrast_allergies="None known")
+    assert request.mailbox(DIRECTORY) == "gst-tr.radiologyreferrals@nhs.net"
+    assert request.route(DIRECTORY).department_label == "Radiology (CT)"
+
+
+def test_form_values_round_trip_to_the_same_request() -> None:
+    """Send carries form_values in its data; re-validating them must give the same request."""
+    request = request_of(
+        **KCH_FLUORO,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-11-10",
+        contrast_allergies="Iodine: rash",
+    )
+    again = validate_submission(form_values(request), directory=DIRECTORY, today=TODAY)
+    assert again == request
+
+
+def test_remembered_details_split_practice_and_referrer() -> None:
+    practice, referrer = remembered_details(request_of())
+    assert practice == {
+        "practice_name": "Test Medical Practice",
+        "practice_ods": "G85001",
+        "practice_email": "test.practice@nhs.net",
+        "practice_phone": "020 7188 7188",
+    }
+    assert referrer == {
+        "referrer_name": "Dr Sam Test",
+        "referrer_role": "GP",
+        "referrer_registration": "1234567",
+    }
+
+
+# --- Field errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("nhs_number", "9434765828", "check digit is wrong"),
+        ("nhs_number", "12345", "10-digit"),
+        ("patient_dob", "2027-01-01", "future"),
+        ("patient_dob", "1896-11-29", "120"),
+        ("patient_dob", "31/02/1980", "date like"),
+        ("postcode", "SE1", "postcode"),
+        ("patient_phone", "12345", "UK landline"),
+        ("practice_ods", "G8500", "ODS code"),
+        ("practice_email", "practice@gmail.com", "nhs.net"),
+        ("referrer_registration", "12345", "GMC"),
+        ("clinical_history", "pain", "at least 10 characters"),
+        ("clinical_question", "?", "at least 10 characters"),
+        ("patient_surname", "", "required"),
+        ("patient_surname", "Smith\r\nBcc: x@y.z", "single line"),
+        ("examination", "X-ray\nknee", "single line"),
+        ("laterality", "middle", "Choose one of the options"),
+        ("patient_sex", "", "required"),
+        ("patient_surname", "x" * 101, "too long"),
+    ],
+)
+def test_each_bad_field_gets_a_message_under_its_own_input(
+    field: str, value: str, fragment: str
+) -> None:
+    errors = errors_of(**{field: value})
+    assert list(errors) == [field]
+    assert fragment in errors[field]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    errors = errors_of(nhs_number="9434765828", postcode="nowhere", practice_ods="X1")
+    assert set(errors) == {"nhs_number", "postcode", "practice_ods"}
+
+
+def test_valid_real_format_nhs_number_is_accepted() -> None:
+    assert request_of(nhs_number="943 476 5919").patient.nhs_number == "9434765919"
+
+
+# --- Routes -----------------------------------------------------------------------------
+
+
+def test_kch_ct_is_refused_with_a_clear_message() -> None:
+    errors = errors_of(trust="kch", department="ct", modality="ct")
+    assert errors["modality"] == (
+        "KCH has no downtime email route for CT: while ICE is down, KCH takes only "
+        "X-ray, Ultrasound or Fluoroscopy requests by email. "
+        "Request CT through ICE when it is back."
+    )
+
+
+def test_choose_step_refuses_kch_mri_and_accepts_gstt_mri() -> None:
+    refused = validate_choice({"trust": "kch", "modality": "mri"}, directory=DIRECTORY)
+    assert (
+        isinstance(refused, FormErrors) and "no downtime email route for MRI" in refused["modality"]
+    )
+    route = validate_choice({"trust": "gstt", "modality": "mri"}, directory=DIRECTORY)
+    assert not isinstance(route, FormErrors)
+    assert (route.department.id, route.ionising, route.contrast) == ("radiology", False, True)
+
+
+def test_choose_step_without_a_trust_blames_the_trust() -> None:
+    assert list(validate_choice({"modality": "xray"}, directory=DIRECTORY)) == ["trust"]
+
+
+def test_a_tampered_department_is_refused() -> None:
+    errors = errors_of(trust="kch", department="fluoroscopy", modality="ultrasound")
+    assert "does not match" in errors["modality"]
+
+
+def test_kch_flags_come_from_the_directory() -> None:
+    assert resolve_route(DIRECTORY, "kch", "ultrasound").ionising is False
+    fluoro = resolve_route(DIRECTORY, "kch", "fluoroscopy")
+    assert (fluoro.ionising, fluoro.contrast) == (True, True)
+
+
+# --- Conditional rules ------------------------------------------------------------------
+
+
+def test_pregnancy_is_required_for_ionising_pelvic_exam_of_a_woman_of_47() -> None:
+    errors = errors_of(**KCH_XRAY, examination="X-ray pelvis", region="yes")
+    assert "Pregnancy status is required" in errors["pregnancy_status"]
+    assert "LMP" in errors["lmp_date"]
+
+
+def test_pregnancy_answered_makes_the_request_valid() -> None:
+    request = request_of(
+        **KCH_XRAY, region="yes", pregnancy_status="not_pregnant", lmp_date="15/11/2026"
+    )
+    assert request.lmp_date == date(2026, 11, 15)
+    assert request.pregnancy_required(DIRECTORY, TODAY)
+
+
+def test_cannot_be_pregnant_needs_no_lmp() -> None:
+    assert request_of(**KCH_XRAY, region="yes", pregnancy_status="cannot_be_pregnant")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"patient_sex": "male"},
+        {"region": "no"},
+        {"patient_dob": "1960-01-01"},  # 66
+        {"patient_dob": "2016-01-01"},  # 10
+        {**KCH_XRAY, "region": "no"},
+    ],
+)
+def test_pregnancy_not_required_outside_the_rule(changes: dict[str, str]) -> None:
+    assert request_of(**{**KCH_XRAY, "region": "yes", **changes})
+
+
+def test_pregnancy_asked_for_sex_other_or_unknown() -> None:
+    for sex in ("other", "unknown"):
+        assert "pregnancy_status" in errors_of(**KCH_XRAY, region="yes", patient_sex=sex)
+
+
+def test_ionising_exam_must_say_whether_region_is_diaphragm_to_knees() -> None:
+    assert "diaphragm" in errors_of(**KCH_XRAY)["region"]
+
+
+def test_ultrasound_never_asks_pregnancy_or_region() -> None:
+    assert request_of(region="", pregnancy_status="").pregnancy_status is None
+
+
+def test_lmp_in_the_future_is_refused() -> None:
+    errors = errors_of(
+        **KCH_XRAY, region="yes", pregnancy_status="not_pregnant", lmp_date="2026-12-25"
+    )
+    assert "in the past" in errors["lmp_date"]
+
+
+def test_fluoroscopy_requires_contrast_allergies() -> None:
+    errors = errors_of(**KCH_FLUORO, region="no")
+    assert "contrast" in errors["contrast_allergies"]
+    assert request_of(**KCH_FLUORO, region="no", contrast_allergies="None known")
+
+
+def test_ultrasound_does_not_require_contrast_allergies() -> None:
+    assert request_of().contrast_allergies is None
+
+
+def test_interpreter_needs_a_language() -> None:
+    assert "language" in errors_of(interpreter_needed="yes")["interpreter_language"]
+    assert request_of(interpreter_needed="yes", interpreter_language="Portuguese")
+
+
+def test_conditional_problems_are_reported_with_other_field_errors() -> None:
+    """The user learns about pregnancy status in the same round as the bad NHS number."""
+    errors = errors_of(**KCH_FLUORO, region="yes", nhs_number="9434765828")
+    assert {"nhs_number", "pregnancy_status", "lmp_date", "contrast_allergies"} <= set(errors)
+
+
+# --- The document -----------------------------------------------------------------------
+
+
+def test_as_document_lays_out_every_section() -> None:
+    request = request_of(
+        **KCH_FLUORO,
+        region="yes",
+        pregnancy_status="possibly_pregnant",
+        lmp_date="2026-11-10",
+        contrast_allergies="Iodinated contrast: urticaria",
+        interpreter_needed="yes",
+        interpreter_language="Portuguese",
+    )
+    created = datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
+    document = request.as_document("DT-20261129-0007", created, DIRECTORY)
+    assert [s.title for s in document.sections] == [
+        "Request",
+        "Clinical details",
+        "Patient",
+        "Safety",
+        "Access needs",
+        "Referrer",
+        "Practice",
+    ]
+    fields = {(s.title, f.label): f.value for s in document.sections for f in s.fields}
+    assert fields[("Request", "Reference")] == "DT-20261129-0007"
+    assert fields[("Request", "Date/time requested")] == "29/11/2026 10:32"
+    assert fields[("Patient", "NHS number")] == "999 000 0018"
+    assert fields[("Patient", "Date of birth")] == "04/05/1980 (age 46)"
+    assert fields[("Patient", "Postcode")] == "SE1 7EH"
+    assert fields[("Safety", "Pregnancy status")] == "Possibly pregnant"
+    assert fields[("Safety", "LMP date")] == "10/11/2026"
+    assert fields[("Safety", "Allergies (contrast)")] == "Iodinated contrast: urticaria"
+    assert fields[("Access needs", "Interpreter")] == "Yes: Portuguese"
+    assert fields[("Referrer", "Professional registration")] == "GMC 1234567"
+    assert fields[("Practice", "Reply mailbox (nhs.net)")] == "test.practice@nhs.net"
+    assert (document.mailbox, document.department, document.priority) == (
+        "kch-tr.fl_reception_dh@nhs.net",
+        "Fluoroscopy",
+        "Routine",
+    )
+    assert (document.trust_short, document.practice_ods) == ("KCH", "G85001")
+
+
+def test_document_metadata_carries_no_patient_identifier() -> None:
+    """Only `sections` may hold patient data: the rest goes in subjects and logs."""
+    document = request_of().as_document("DT-20261129-0007", datetime.now(UTC), DIRECTORY)
+    safe = " ".join(
+        str(getattr(document, name))
+        for name in (
+            "reference",
+            "trust_name",
+            "trust_short",
+            "department",
+            "priority",
+            "mailbox",
+            "practice_name",
+            "practice_ods",
+            "practice_email",
+        )
+    )
+    for identifier in ("9990000018", "999 000 0018", "Testpatient", "SE1 7EH", "1980"):
+        assert identifier not in safe
+
+
+def test_model_refuses_validation_without_context() -> None:
+    with pytest.raises(ValueError, match="context"):
+        RadiologyRequest.model_validate(request_of().model_dump())
+
+
+# --- Anything at all --------------------------------------------------------------------
+
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=60),
+    st.text(max_size=5).map(lambda s: s * 5000),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "yes",
+            "no",
+            "kch",
+            "gstt",
+            "xray",
+            "ct",
+            "9990000018",
+            "1980-05-04",
+            "2099-01-01",
+            "\r\n",
+            "{{",
+            '"}',
+            "\\",
+        ]
+    ),
+)
+_KEYS = st.one_of(st.sampled_from(INPUT_IDS), st.text(max_size=10))
+
+
+def _check_outcome(result: object) -> None:
+    assert isinstance(result, RadiologyRequest | FormErrors)
+    if isinstance(result, FormErrors):
+        assert len(result) > 0
+        for key, message in result.items():
+            assert key in INPUT_IDS or key == FORM_ERROR, key
+            assert isinstance(message, str) and message.strip()
+    else:
+        again = validate_submission(form_values(result), directory=DIRECTORY, today=TODAY)
+        assert again == result
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(_KEYS, _ANY_VALUE, max_size=40))
+def test_random_payloads_never_raise(payload: dict[str, Any]) -> None:
+    _check_outcome(validate_submission(payload, directory=DIRECTORY, today=TODAY))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([{}, GSTT_CT, KCH_FLUORO, KCH_XRAY]),
+    st.dictionaries(st.sampled_from(INPUT_IDS), _ANY_VALUE, max_size=6),
+)
+def test_mutated_valid_payloads_never_raise(route: dict[str, str], changes: dict[str, Any]) -> None:
+    """Close to valid is where the interesting branches are: conditional rules, routes."""
+    payload = valid_payload(
+        **route,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-11-10",
+        contrast_allergies="None known",
+    )
+    _check_outcome(validate_submission({**payload, **changes}, directory=DIRECTORY, today=TODAY))
+
+
+@pytest.mark.parametrize("data", [None, [], "order", 42, b"bytes", object()])
+def test_non_mapping_submissions_are_a_form_error(data: Any) -> None:
+    result = validate_submission(data, directory=DIRECTORY, today=TODAY)
+    assert isinstance(result, FormErrors) and list(result) == [FORM_ERROR]

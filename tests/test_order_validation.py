@@ -1,0 +1,336 @@
+"""Field checks: the server's answer for each rule, and the card's regex agreeing with it.
+
+Every table row is a value a user might really type. The client regex is run
+with Python here; the same pattern strings are what the card hands to the
+JavaScript renderer (see test_order_cards for the rendered check).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from bot.orders.reference import format_reference, parse_reference
+from bot.orders.validation import (
+    CLIENT_RULES,
+    NHS_NUMBER_CHECK_MESSAGE,
+    REGISTRATION_RULES,
+    FieldError,
+    age_on,
+    check_birth_date,
+    check_multi_line,
+    check_single_line,
+    clean_nhs_mail,
+    clean_nhs_number,
+    clean_ods_code,
+    clean_phone,
+    clean_postcode,
+    clean_registration,
+    format_nhs_number,
+    is_valid_nhs_number,
+    mask_nhs_number,
+    nhs_check_digit,
+    parse_form_date,
+    registration_body,
+)
+
+TODAY = date(2026, 11, 29)
+
+
+def client_accepts(rule: str, value: str) -> bool:
+    """How a JavaScript `new RegExp(regex).test(value)` would judge the raw input."""
+    return re.search(CLIENT_RULES[rule].regex, value) is not None
+
+
+# --- NHS number -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "digits"),
+    [
+        ("9434765919", "9434765919"),
+        ("9434765870", "9434765870"),
+        ("943 476 5919", "9434765919"),
+        ("943-476-5919", "9434765919"),
+        (" 943 - 476 - 5919 ", "9434765919"),
+        ("9990000018", "9990000018"),
+        ("999 000 0026", "9990000026"),
+    ],
+)
+def test_valid_nhs_numbers_are_accepted_and_reduced_to_digits(typed: str, digits: str) -> None:
+    assert clean_nhs_number(typed) == digits
+    assert is_valid_nhs_number(typed)
+    assert client_accepts("nhs_number", typed)
+
+
+@pytest.mark.parametrize("typed", ["9434765828", "943 476 5828", "9990000017"])
+def test_wrong_check_digit_is_refused_with_the_check_digit_message(typed: str) -> None:
+    with pytest.raises(FieldError, match="check digit is wrong"):
+        clean_nhs_number(typed)
+    assert not is_valid_nhs_number(typed)
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "943476591", "94347659190", "943476591X", "943.476.5919", "٩٤٣٤٧٦٥٩١٩"]
+)
+def test_malformed_nhs_numbers_fail_on_shape_on_both_sides(typed: str) -> None:
+    with pytest.raises(FieldError) as caught:
+        clean_nhs_number(typed)
+    assert str(caught.value) != NHS_NUMBER_CHECK_MESSAGE
+    assert not client_accepts("nhs_number", typed)
+
+
+def test_a_check_digit_of_ten_means_no_valid_number() -> None:
+    # 0000000060: weights give sum 12 -> 11 - 1 = 10, which no 10th digit can match.
+    assert nhs_check_digit("000000006") is None
+    assert not any(is_valid_nhs_number(f"000000006{d}") for d in "0123456789")
+
+
+def test_check_digit_eleven_becomes_zero() -> None:
+    # 000000000: sum 0 -> 11 -> 0, so 0000000000 passes the arithmetic.
+    assert nhs_check_digit("000000000") == 0
+
+
+def test_nhs_number_display_and_mask() -> None:
+    assert format_nhs_number("9434765919") == "943 476 5919"
+    assert mask_nhs_number("9434765919") == "*** *** 5919"
+    assert mask_nhs_number("943 476 5919") == "*** *** 5919"
+    assert mask_nhs_number(mask_nhs_number("9990000018")) == "*** *** 0018"
+    assert "943" not in mask_nhs_number("9434765919")
+
+
+# --- Dates ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("1980-05-04", date(1980, 5, 4)),
+        ("04/05/1980", date(1980, 5, 4)),
+        ("4/5/1980", date(1980, 5, 4)),
+    ],
+)
+def test_form_dates_accept_iso_and_uk_day_first(typed: str, expected: date) -> None:
+    assert parse_form_date(typed) == expected
+
+
+@pytest.mark.parametrize(
+    "typed", ["1980-02-30", "31/02/2020", "05-04-1980", "yesterday", "", "1980"]
+)
+def test_unreadable_dates_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError):
+        parse_form_date(typed)
+
+
+def test_birth_date_must_be_past_and_age_under_120() -> None:
+    assert check_birth_date(date(1980, 5, 4), TODAY) == date(1980, 5, 4)
+    assert check_birth_date(TODAY, TODAY) == TODAY  # a newborn
+    assert check_birth_date(date(1906, 11, 30), TODAY) == date(1906, 11, 30)  # 119 today
+    with pytest.raises(FieldError, match="future"):
+        check_birth_date(date(2026, 11, 30), TODAY)
+    with pytest.raises(FieldError, match="120"):
+        check_birth_date(date(1896, 1, 1), TODAY)  # age 130
+    with pytest.raises(FieldError, match="120"):
+        check_birth_date(date(1906, 11, 29), TODAY)  # exactly 120
+
+
+def test_age_counts_whole_years_to_the_birthday() -> None:
+    assert age_on(date(1980, 11, 29), TODAY) == 46
+    assert age_on(date(1980, 11, 30), TODAY) == 45
+
+
+# --- Postcode, phone, ODS, mailbox, registration ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("SE1 7EH", "SE1 7EH"),
+        ("se17eh", "SE1 7EH"),
+        ("  br1  1aa ", "BR1 1AA"),
+        ("SW1A 1AA", "SW1A 1AA"),
+        ("W1A 0AX", "W1A 0AX"),
+        ("EC1A1BB", "EC1A 1BB"),
+        ("M1 1AE", "M1 1AE"),
+        ("GIR 0AA", "GIR 0AA"),
+        ("gir0aa", "GIR 0AA"),
+    ],
+)
+def test_uk_postcodes_are_normalised(typed: str, clean: str) -> None:
+    assert clean_postcode(typed) == clean
+    assert client_accepts("postcode", typed)
+
+
+@pytest.mark.parametrize("typed", ["", "SE1", "SE1 7E", "QE1 7EH", "SE1 7CH", "12345", "SE1 7EH X"])
+def test_non_postcodes_are_refused_on_both_sides(typed: str) -> None:
+    with pytest.raises(FieldError, match="postcode"):
+        clean_postcode(typed)
+    assert not client_accepts("postcode", typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("020 7188 7188", "020 7188 7188"),
+        ("02071887188", "020 7188 7188"),
+        ("+44 20 7188 7188", "020 7188 7188"),
+        ("+44 (0)20 7188 7188", "020 7188 7188"),
+        ("0044 20 7188 7188", "020 7188 7188"),
+        ("(020) 7188-7188", "020 7188 7188"),
+        ("07700 900123", "07700 900123"),
+        ("+447700900123", "07700 900123"),
+        ("0300 123 4567", "0300 123 4567"),
+        ("0113 496 0000", "0113 496 0000"),
+        ("01632 960001", "01632 960001"),
+        ("016977 2345", "01697 72345"),
+    ],
+)
+def test_uk_phone_numbers_are_normalised(typed: str, clean: str) -> None:
+    assert clean_phone(typed) == clean
+    assert client_accepts("phone", typed)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["", "999", "0800 123 4567", "07700 90012", "+33 1 23 45 67 89", "020 7188 718", "phone me"],
+)
+def test_non_uk_or_short_phone_numbers_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError, match="UK landline or mobile"):
+        clean_phone(typed)
+
+
+def test_a_ten_digit_london_number_passes_the_card_but_not_the_server() -> None:
+    """The card's regex is a superset; the server knows 020 numbers have 11 digits."""
+    assert client_accepts("phone", "020 7188 718")
+    with pytest.raises(FieldError):
+        clean_phone("020 7188 718")
+
+
+@pytest.mark.parametrize(("typed", "clean"), [("G85001", "G85001"), (" g85001 ", "G85001")])
+def test_ods_codes_are_upper_cased(typed: str, clean: str) -> None:
+    assert clean_ods_code(typed) == clean
+    assert client_accepts("ods_code", typed)
+
+
+@pytest.mark.parametrize("typed", ["", "G8500", "G850011", "GG8500", "885001", "G85 001"])
+def test_malformed_ods_codes_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError, match="ODS code"):
+        clean_ods_code(typed)
+    assert not client_accepts("ods_code", typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("practice.name@nhs.net", "practice.name@nhs.net"),
+        ("Test.Practice@NHS.NET", "test.practice@nhs.net"),
+        ("gst-tr.radiologyreferrals@nhs.net", "gst-tr.radiologyreferrals@nhs.net"),
+        ("a_b-c+d@nhs.net", "a_b-c+d@nhs.net"),
+    ],
+)
+def test_nhs_net_mailboxes_are_lower_cased(typed: str, clean: str) -> None:
+    assert clean_nhs_mail(typed) == clean
+    assert client_accepts("nhs_mail", typed)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "practice@gmail.com",
+        "practice@nhs.uk",
+        "practice@nhs.net.evil.com",
+        "@nhs.net",
+        "a..b@nhs.net",
+        ".a@nhs.net",
+        "a b@nhs.net",
+        "a@nhs.net\nBcc: x@y.z",
+        "x" * 65 + "@nhs.net",
+    ],
+)
+def test_other_mailboxes_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError, match=r"nhs\.net"):
+        clean_nhs_mail(typed)
+
+
+def test_registration_table_has_the_three_registers() -> None:
+    assert [rule.body for rule in REGISTRATION_RULES] == ["GMC", "NMC", "HCPC"]
+    for rule in REGISTRATION_RULES:
+        assert registration_body(clean_registration(rule.example)) == rule.body
+
+
+@pytest.mark.parametrize(
+    ("typed", "clean", "body"),
+    [
+        ("1234567", "1234567", "GMC"),
+        ("12a3456e", "12A3456E", "NMC"),
+        ("RA12345", "RA12345", "HCPC"),
+        ("ph123456", "PH123456", "HCPC"),
+    ],
+)
+def test_registration_numbers(typed: str, clean: str, body: str) -> None:
+    assert clean_registration(typed) == clean
+    assert registration_body(clean) == body
+    assert client_accepts("registration", typed)
+
+
+@pytest.mark.parametrize(
+    "typed", ["", "123456", "12345678", "12A3456", "R12345", "RA1234", "RA1234567"]
+)
+def test_malformed_registration_numbers_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError, match="GMC"):
+        clean_registration(typed)
+    assert not client_accepts("registration", typed)
+
+
+# --- Text -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed", ["Smith\r\nBcc: x", "Smith\n", "a\x00b", "tab\there", "x\u2028y", "\ud800"]
+)
+def test_single_line_fields_refuse_line_breaks_and_control_characters(typed: str) -> None:
+    with pytest.raises(FieldError):
+        check_single_line(typed)
+
+
+def test_single_line_fields_keep_ordinary_names() -> None:
+    assert check_single_line("O'Brien-Smith Zoë") == "O'Brien-Smith Zoë"
+
+
+def test_multi_line_fields_allow_line_breaks_only() -> None:
+    assert check_multi_line("Pain 3 weeks.\r\nWorse at night.\tNo trauma.")
+    with pytest.raises(FieldError):
+        check_multi_line("bell\x07")
+
+
+def test_every_client_rule_is_anchored() -> None:
+    """JavaScript RegExp.test is unanchored: without ^...$ any substring would pass."""
+    for name, rule in CLIENT_RULES.items():
+        assert rule.regex.startswith("^") and rule.regex.endswith("$"), name
+        assert not client_accepts(name, "junk " + "9434765919 G85001 SE1 7EH" + " junk"), name
+
+
+# --- Reference --------------------------------------------------------------------------
+
+
+def test_reference_round_trip() -> None:
+    reference = format_reference(date(2026, 11, 29), 7)
+    assert reference == "DT-20261129-0007"
+    parsed = parse_reference(" dt-20261129-0007 ")
+    assert parsed is not None
+    assert (parsed.day, parsed.sequence, str(parsed)) == (date(2026, 11, 29), 7, reference)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "DT-20261129-7", "DT-20261329-0001", "XX-20261129-0007", "DT-20261129-0000"]
+)
+def test_parse_reference_rejects_non_references(text: str) -> None:
+    assert parse_reference(text) is None
+
+
+@pytest.mark.parametrize("sequence", [0, -1, 10_000])
+def test_format_reference_refuses_sequences_that_do_not_fit(sequence: int) -> None:
+    with pytest.raises(ValueError, match="sequence"):
+        format_reference(date(2026, 11, 29), sequence)
