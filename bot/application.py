@@ -7,20 +7,31 @@ can build as many independent apps as they like.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.directory import Directory, load_directory
 from bot.handlers import build_router
+from bot.logsafety import quiet_chatty_libraries
+from bot.mail.transport import build_transport
+from bot.mail.worker import OutboxWorker
+from bot.orders.delivery import OrderDelivery
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
+from bot.store.confirmations import Confirmations
+from bot.store.db import utcnow
+from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
 from bot.teams.bot import IceBot
+from bot.teams.proactive import DeliveryNotifier
 from bot.web import messages_handler, no_stack_traces
 from cards import CardRenderer
 
@@ -38,15 +49,23 @@ class Runtime:
     db: Database
     profiles: Profiles
     activity_log: ActivityLog
+    outbox: Outbox
+    confirmations: Confirmations
+    worker: OutboxWorker
     bot: IceBot
 
     def services(self) -> dict[str, Any]:
+        """What handlers may ask for by name."""
         return {
             "settings": self.settings,
             "directory": self.directory,
             "cards": self.cards,
             "profiles": self.profiles,
             "router": self.router,
+            "outbox": self.outbox,
+            "confirmations": self.confirmations,
+            "clock": utcnow,
+            "kick": self.worker.kick,
         }
 
 
@@ -56,6 +75,7 @@ SETTINGS = web.AppKey("settings", Settings)
 
 def create_app(settings: Settings, *, directory: Directory | None = None) -> web.Application:
     """Build the web application; the database opens when the app starts."""
+    quiet_chatty_libraries()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
     authentication = build_authentication(settings)
@@ -66,9 +86,34 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         await db.create_schema()
         profiles = Profiles(db)
         activity_log = ActivityLog(db)
+        outbox = Outbox(db)
+        confirmations = Confirmations(db)
         router = build_router()
         resolved_directory = directory or load_directory()
         cards = CardRenderer()
+        delivery = OrderDelivery(
+            outbox=outbox, directory=resolved_directory, sender=settings.mail_from
+        )
+        notifier = DeliveryNotifier(
+            adapter=adapter,
+            app_id=settings.app_id,
+            confirmations=confirmations,
+            cards=cards,
+            confirmation_context=delivery.confirmation,
+            manual_text=delivery.manual_text,
+        )
+        worker = OutboxWorker(
+            outbox,
+            build_transport(settings),
+            delivery.render_email,
+            notifier,
+            max_per_minute=settings.mail_max_per_minute,
+            lease_seconds=settings.outbox_lease_seconds,
+            backoff_base=settings.mail_retry_base_seconds,
+            backoff_max=settings.mail_retry_max_seconds,
+            max_attempts=settings.mail_max_attempts,
+            poll_interval=settings.outbox_poll_seconds,
+        )
         bot_services: dict[str, Any] = {}
         bot = IceBot(
             router=router,
@@ -86,14 +131,23 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             db=db,
             profiles=profiles,
             activity_log=activity_log,
+            outbox=outbox,
+            confirmations=confirmations,
+            worker=worker,
             bot=bot,
         )
         bot_services.update(state.services())
         app[RUNTIME] = state
         _announce(settings)
+        worker.start()
+        housekeeping = asyncio.create_task(_housekeeping(state), name="housekeeping")
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            await worker.stop()  # finishes a send already under way
             await db.close()
 
     app.cleanup_ctx.append(runtime)
@@ -105,6 +159,18 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     )
     app.router.add_get("/healthz", _health)
     return app
+
+
+async def _housekeeping(state: Runtime, interval: float = 3600.0) -> None:
+    """Hourly: purge patient data past retention, forget old de-duplication keys."""
+    while True:
+        try:
+            purged = await state.outbox.purge(utcnow(), state.settings.retention_days)
+            forgotten = await state.activity_log.forget_older_than(timedelta(days=2))
+            log.info("housekeeping purged=%d forgotten_activities=%d", purged, forgotten)
+        except Exception as error:  # noqa: BLE001 - retried next hour; never kills the app
+            log.error("housekeeping failed: %s", type(error).__name__)
+        await asyncio.sleep(interval)
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     mail_max_per_minute: int = Field(
         30, validation_alias=_alias("MAIL_MAX_PER_MINUTE", "mail_max_per_minute"), ge=1
     )
+    mail_retry_base_seconds: float = Field(
+        30.0, validation_alias=_alias("MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"), gt=0
+    )
+    mail_retry_max_seconds: float = Field(
+        900.0, validation_alias=_alias("MAIL_RETRY_MAX_SECONDS", "mail_retry_max_seconds"), gt=0
+    )
+    mail_max_attempts: int = Field(
+        8, validation_alias=_alias("MAIL_MAX_ATTEMPTS", "mail_max_attempts"), ge=1
+    )
+    outbox_poll_seconds: float = Field(
+        10.0, validation_alias=_alias("OUTBOX_POLL_SECONDS", "outbox_poll_seconds"), gt=0
+    )
+    outbox_lease_seconds: float = Field(
+        300.0, validation_alias=_alias("OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"), gt=0
+    )
     retention_days: int = Field(
         14, validation_alias=_alias("RETENTION_DAYS", "retention_days"), ge=0
     )

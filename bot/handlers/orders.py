@@ -1,30 +1,307 @@
-"""The downtime radiology request, started from chat or from a card.
+"""The downtime radiology request: choose, fill, review, send.
 
-Until the request form lands (issue 3) this answers honestly with a
-"coming soon" card that still gives the user the manual route.
+Each step's card carries the form's id and its owner; the bot holds nothing
+until Send, where the values are checked again from scratch, committed to the
+outbox and acknowledged as "queued". The email itself goes out from the outbox
+worker, never inside the turn.
 """
 
 from __future__ import annotations
 
-from bot.handlers.common import replace_card
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.directory import Directory
+from bot.orders.form import (
+    VERB_CHOOSE,
+    VERB_EDIT,
+    VERB_REVIEW,
+    VERB_SEND,
+    choose_context,
+    confirmation_for,
+    form_context,
+    new_form_id,
+    prefill_from_profile,
+    review_context,
+)
+from bot.orders.model import (
+    FORM_ERROR,
+    LONDON,
+    FormErrors,
+    RadiologyRequest,
+    remembered_details,
+    validate_choice,
+    validate_submission,
+)
 from bot.router import Command, Router
-from bot.turns import Outcome
+from bot.settings import Settings
+from bot.store import Profiles
+from bot.store.confirmations import Confirmations
+from bot.store.outbox import Outbox, Submission
+from bot.turns import CardAction, Conversation, Outcome, Reply, User
 from cards import CardRenderer
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Kick = Callable[[], None]
+
+NOT_YOURS = (
+    "Only the person who started this request can continue it. Type 'order' to start your own."
+)
+PERSONAL_ONLY = "Requests are filled in only in your personal chat with me. Type 'order' there."
+START_AGAIN = "This form could not be read. Type 'order' to start again."
+SAVE_FAILED = (
+    "The request could not be saved just now, so nothing was sent. "
+    "Please press Review and then Send again in a moment."
+)
+TOO_MANY = (
+    "You have sent {limit} requests in the last hour, the most allowed. Please wait a few "
+    "minutes, or email the trust's form by hand: type 'mailbox' to see where."
+)
+_MAX_FORM_ID = 64
+_HOUR = timedelta(hours=1)
 
 
 def register(router: Router) -> None:
     @router.intent(
         "order", command=Command("order", "order", "Fill a radiology request here and I email it")
     )
-    async def start(cards: CardRenderer) -> Outcome:
-        return Outcome.card(
-            cards.render(
-                "coming_soon",
-                feature=(
-                    "Filling the request in Teams is not available yet. Until it is, complete "
-                    "the trust's downtime form and email it: type 'mailbox' to see where."
-                ),
-            )
+    async def start(
+        cards: CardRenderer,
+        directory: Directory,
+        user: User,
+        conversation: Conversation,
+        trust: str | None = None,
+        modality: str | None = None,
+    ) -> Outcome:
+        """Start in the personal chat: patient data never goes in a channel or group chat."""
+        context = choose_context(
+            form_id=new_form_id(),
+            owner=user.id,
+            directory=directory,
+            prefill={"trust": trust or "", "modality": modality or ""},
         )
+        card = cards.render("order_choose", context)
+        if not conversation.is_personal:
+            return Outcome(private=[Reply(card=card)])
+        return Outcome.card(card)
 
-    router.action("order.start")(replace_card(start))
+    @router.action("order.start")
+    async def start_from_card(
+        cards: CardRenderer,
+        directory: Directory,
+        user: User,
+        conversation: Conversation,
+        trust: object = None,
+        department: object = None,
+    ) -> Outcome:
+        outcome = await start(
+            cards=cards,
+            directory=directory,
+            user=user,
+            conversation=conversation,
+            trust=trust if isinstance(trust, str) else None,
+            modality=department if isinstance(department, str) else None,
+        )
+        if conversation.is_personal:
+            return Outcome(update=outcome.replies[0].card)
+        return outcome
+
+    @router.action(VERB_CHOOSE)
+    async def choose(
+        cards: CardRenderer,
+        directory: Directory,
+        profiles: Profiles,
+        user: User,
+        conversation: Conversation,
+        data: Mapping[str, Any],
+        clock: Clock,
+    ) -> Outcome:
+        if refused := _refuse(user, conversation, data):
+            return refused
+        form_id = str(data["form_id"])
+        route = validate_choice(data, directory=directory)
+        if isinstance(route, FormErrors):
+            context = choose_context(
+                form_id=form_id, owner=user.id, directory=directory, prefill=data, errors=route
+            )
+            return Outcome(update=cards.render("order_choose", context))
+        profile = await profiles.get(user.id)
+        prefill = prefill_from_profile(
+            profile.practice if profile else None, profile.referrer if profile else None
+        )
+        context = form_context(
+            form_id=form_id, owner=user.id, route=route, today=_today(clock), prefill=prefill
+        )
+        return Outcome(update=cards.render("order_form", context))
+
+    @router.action(VERB_EDIT)
+    async def edit(
+        cards: CardRenderer,
+        directory: Directory,
+        user: User,
+        conversation: Conversation,
+        data: Mapping[str, Any],
+        clock: Clock,
+    ) -> Outcome:
+        if refused := _refuse(user, conversation, data):
+            return refused
+        return _form_card(cards, directory, user, data, clock, errors=None)
+
+    @router.action(VERB_REVIEW)
+    async def review(
+        cards: CardRenderer,
+        directory: Directory,
+        user: User,
+        conversation: Conversation,
+        data: Mapping[str, Any],
+        clock: Clock,
+    ) -> Outcome:
+        if refused := _refuse(user, conversation, data):
+            return refused
+        checked = validate_submission(data, directory=directory, today=_today(clock))
+        if isinstance(checked, FormErrors):
+            return _form_card(cards, directory, user, data, clock, errors=checked)
+        context = review_context(
+            checked, form_id=str(data["form_id"]), owner=user.id, directory=directory, now=clock()
+        )
+        return Outcome(update=cards.render("order_review", context))
+
+    @router.action(VERB_SEND)
+    async def send(
+        cards: CardRenderer,
+        directory: Directory,
+        profiles: Profiles,
+        outbox: Outbox,
+        confirmations: Confirmations,
+        settings: Settings,
+        user: User,
+        conversation: Conversation,
+        action: CardAction,
+        data: Mapping[str, Any],
+        clock: Clock,
+        kick: Kick,
+    ) -> Outcome:
+        """Check again, commit to the outbox, then say "queued": never the other way round."""
+        if refused := _refuse(user, conversation, data):
+            return refused
+        checked = validate_submission(data, directory=directory, today=_today(clock))
+        if isinstance(checked, FormErrors):
+            return _form_card(cards, directory, user, data, clock, errors=checked)
+        form_id = str(data["form_id"])
+        try:
+            if await _over_limit(outbox, user, settings, clock, form_id):
+                limit = settings.max_requests_per_hour
+                return Outcome.message(TOO_MANY.format(limit=limit))
+            submission = await _submit(outbox, checked, form_id, user, directory)
+            reference = await profiles.reference(user.id)
+            await confirmations.remember(
+                submission.reference,
+                user_id=user.id,
+                activity_id=action.card_activity_id,
+                conversation=reference or {},
+            )
+        except SQLAlchemyError as error:
+            log.error("request could not be saved: %s", type(error).__name__)
+            return _form_card(
+                cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
+            )
+        log.info(
+            "request queued reference=%s practice=%s trust=%s department=%s duplicate=%s",
+            submission.reference,
+            checked.practice.ods_code,
+            checked.trust,
+            checked.department,
+            submission.duplicate,
+        )
+        await _remember_details(profiles, user, checked)
+        kick()
+        context = confirmation_for(
+            checked,
+            reference=submission.reference,
+            status=submission.status if submission.status in ("sent", "failed") else "queued",
+            directory=directory,
+            sent_at=submission.sent_at,
+        )
+        return Outcome(update=cards.render("order_confirmation", context))
+
+
+def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:
+    """Refuse a step that is not this user's, not in a personal chat, or not from our form."""
+    form_id = data.get("form_id")
+    if not isinstance(form_id, str) or not 0 < len(form_id) <= _MAX_FORM_ID:
+        return Outcome.message(START_AGAIN)
+    if data.get("owner") != user.id:
+        log.warning("request form step refused: not the form's owner")
+        return Outcome.message(NOT_YOURS)
+    if not conversation.is_personal:
+        return Outcome.message(PERSONAL_ONLY)
+    return None
+
+
+def _form_card(
+    cards: CardRenderer,
+    directory: Directory,
+    user: User,
+    data: Mapping[str, Any],
+    clock: Clock,
+    *,
+    errors: FormErrors | None,
+) -> Outcome:
+    """The form again with what the user typed, and each error next to its field."""
+    route = validate_choice(data, directory=directory)
+    if isinstance(route, FormErrors):
+        context = choose_context(
+            form_id=str(data["form_id"]), owner=user.id, directory=directory, errors=route
+        )
+        return Outcome(update=cards.render("order_choose", context))
+    context = form_context(
+        form_id=str(data["form_id"]),
+        owner=user.id,
+        route=route,
+        today=_today(clock),
+        prefill={k: v for k, v in data.items() if isinstance(v, str)},
+        errors=errors,
+    )
+    return Outcome(update=cards.render("order_form", context))
+
+
+async def _over_limit(
+    outbox: Outbox, user: User, settings: Settings, clock: Clock, form_id: str
+) -> bool:
+    """A repeated Send of an already-queued form is never counted against the user."""
+    if await outbox.find_by_form(form_id) is not None:
+        return False
+    since = clock() - _HOUR
+    return await outbox.count_since(user.id, since) >= settings.max_requests_per_hour
+
+
+async def _submit(
+    outbox: Outbox, request: RadiologyRequest, form_id: str, user: User, directory: Directory
+) -> Submission:
+    return await outbox.submit(
+        form_id=form_id,
+        user_id=user.id,
+        practice_ods=request.practice.ods_code,
+        trust=request.trust,
+        department=request.department,
+        priority=request.priority,
+        mailbox=request.mailbox(directory),
+        payload=request.model_dump(mode="json"),
+    )
+
+
+async def _remember_details(profiles: Profiles, user: User, request: RadiologyRequest) -> None:
+    practice, referrer = remembered_details(request)
+    await profiles.update(user.id, practice=practice, referrer=referrer)
+
+
+def _today(clock: Clock) -> date:
+    """The date in London: a request made at 00:30 BST is dated that day, not the day before."""
+    moment = clock()
+    return (moment.astimezone(LONDON) if moment.tzinfo else moment).date()

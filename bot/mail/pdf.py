@@ -25,6 +25,9 @@ FONT_FAMILY = "DejaVuSans"
 # Where DejaVu Sans lives: Debian/Ubuntu (fonts-dejavu-core, on the project's
 # machine image), Fedora/RHEL, Alpine/Arch. Checked in order.
 FONT_DIRECTORIES: tuple[Path, ...] = (
+    # Shipped with the bot (Bitstream Vera / DejaVu licence), so a fresh machine
+    # without fonts-dejavu-core still writes names like "Łukasz" correctly.
+    Path(__file__).parent / "fonts",
     Path("/usr/share/fonts/truetype/dejavu"),
     Path("/usr/share/fonts/dejavu-sans-fonts"),
     Path("/usr/share/fonts/dejavu"),

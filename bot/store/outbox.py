@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    func,
     null,
     or_,
     select,
@@ -202,6 +203,25 @@ class Outbox:
             return await session.scalar(
                 select(OutboxRequest).where(OutboxRequest.form_id == form_id)
             )
+
+    async def find_by_form(self, form_id: str) -> Submission | None:
+        """The submission this form already made, if any (a repeated Send)."""
+        row = await self._by_form_id(form_id)
+        return _submission(row, duplicate=True) if row is not None else None
+
+    async def count_since(self, user_id: str, since: datetime) -> int:
+        """Requests this user queued since `since`: the per-user hourly limit reads this.
+
+        Counted in the database rather than in memory so the limit holds across
+        restarts and across instances sharing one PostgreSQL.
+        """
+        async with self._db.sessions() as session:
+            total = await session.scalar(
+                select(func.count())
+                .select_from(OutboxRequest)
+                .where(OutboxRequest.user_id == user_id, OutboxRequest.created_at >= _utc(since))
+            )
+            return int(total or 0)
 
     # claiming ---------------------------------------------------------------
     async def claim_due(

@@ -1,10 +1,12 @@
 """Every table the bot keeps, imported once so `create_schema` sees them all."""
 
 from bot.store.activities import ProcessedActivity
+from bot.store.confirmations import ConfirmationCard
 from bot.store.outbox import OutboxRequest, ReferenceCounter
 from bot.store.profiles import ConversationRef, UserProfile
 
 __all__ = [
+    "ConfirmationCard",
     "ConversationRef",
     "OutboxRequest",
     "ProcessedActivity",

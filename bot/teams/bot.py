@@ -128,13 +128,16 @@ class IceBot(TeamsActivityHandler):
         self, turn_context: TurnContext, incoming: Incoming, outcome: Outcome
     ) -> dict[str, Any] | None:
         """Send the outcome; return the invoke body when the card is replaced via Execute."""
+        action = incoming.action
+        if action is not None and action.execute and _only_text(outcome):
+            # Answer a button with a short notice rather than a chat message.
+            return invoke_message_body(" ".join(r.text or "" for r in outcome.replies))
         for reply in outcome.replies:
             await turn_context.send_activity(card_attachment_activity(reply))
         if outcome.private:
             await self._send_private(turn_context, incoming, outcome.private)
         if outcome.update is None:
             return None
-        action = incoming.action
         if action is not None and action.execute:
             return invoke_card_body(outcome.update)
         replacement = card_attachment_activity(Reply(card=outcome.update))
@@ -215,6 +218,15 @@ def _dedupe_key(activity: Activity) -> tuple[str, str] | None:
     if isinstance(conversation_id, str) and isinstance(activity.id, str) and activity.id:
         return conversation_id, activity.id
     return None
+
+
+def _only_text(outcome: Outcome) -> bool:
+    return (
+        outcome.update is None
+        and not outcome.private
+        and bool(outcome.replies)
+        and all(r.card is None for r in outcome.replies)
+    )
 
 
 def _invoke_error(message: str) -> dict[str, Any]:

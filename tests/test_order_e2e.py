@@ -1,0 +1,277 @@
+"""The downtime request end to end: Teams over HTTP, the real outbox worker, a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.application import RUNTIME
+from bot.store.outbox import OutboxRequest
+from tests.support.cards import assert_valid_card, card_text
+from tests.support.smtp import SmtpTestServer
+from tests.support.teams import BotHarness, Turn, find_action
+
+KCH_US = "kch-tr.us.reception_dh@nhs.net"
+PATIENT = {
+    "examination": "Ultrasound abdomen",
+    "laterality": "not_applicable",
+    "priority": "urgent",
+    "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
+    "clinical_question": "Gallstones? Biliary dilatation?",
+    "patient_surname": "Testpatient",
+    "patient_forenames": "Alexandra",
+    "patient_dob": "1980-05-04",
+    "nhs_number": "999 000 0018",
+    "patient_sex": "female",
+    "address_line1": "1 Test Street",
+    "address_town": "London",
+    "postcode": "se1 7eh",
+    "patient_phone": "07700 900123",
+    "interpreter_needed": "no",
+    "referrer_name": "Dr Sam Test",
+    "referrer_role": "GP",
+    "referrer_registration": "1234567",
+    "practice_name": "Test Medical Practice",
+    "practice_ods": "g85001",
+    "practice_email": "test.practice@nhs.net",
+    "practice_phone": "020 7188 7188",
+}
+PATIENT_VALUES = (
+    "Testpatient",
+    "Alexandra",
+    "9990000018",
+    "999 000 0018",
+    "07700 900123",
+    "1 Test Street",
+    "SE1 7EH",
+    "1980-05-04",
+    "04/05/1980",
+    "Gallstones",
+)
+
+
+async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110 - polls state owned by other tasks and threads
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def smtp() -> AsyncIterator[SmtpTestServer]:
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def mail_bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
+    return await make_bot(
+        mail_transport="smtp",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        mail_from="ice-downtime@nhs.net",
+        mail_retry_base_seconds=0.05,
+        mail_retry_max_seconds=0.2,
+        outbox_poll_seconds=0.05,
+        smtp_timeout_seconds=2,
+    )
+
+
+async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
+    """`order`, then KCH + Ultrasound: returns the form card."""
+    choose = (await bot.say("order", **kwargs)).only_card
+    assert_valid_card(choose)
+    base = find_action(choose, "order.choose")["data"]
+    data = {**base, "trust": "kch", "modality": "ultrasound"}
+    form = (await bot.execute("order.choose", data, **kwargs)).only_card
+    assert_valid_card(form)
+    return form
+
+
+async def review(bot: BotHarness, **changes: Any) -> Turn:
+    form = await open_form(bot)
+    data = {**find_action(form, "order.review")["data"], **PATIENT, **changes}
+    return await bot.execute("order.review", data)
+
+
+async def send(bot: BotHarness, reply_to_id: str = "card-7") -> tuple[dict[str, Any], Turn]:
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    return send_data, await bot.execute("order.send", send_data, reply_to_id=reply_to_id)
+
+
+def outbox_rows(bot: BotHarness) -> Callable[[], Any]:
+    runtime = bot.client.app[RUNTIME]
+
+    async def count() -> int:
+        async with runtime.db.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(OutboxRequest)))
+
+    return count
+
+
+async def test_kch_ultrasound_request_is_emailed_and_the_card_says_sent(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    review_card = (await review(mail_bot)).only_card
+    assert_valid_card(review_card)
+    assert KCH_US in card_text(review_card)
+
+    send_data = find_action(review_card, "order.send")["data"]
+    confirmation = (await mail_bot.execute("order.send", send_data, reply_to_id="card-7")).only_card
+    assert_valid_card(confirmation)
+    text = card_text(confirmation)
+    assert "DT-" in text and KCH_US in text and "Queued" in text
+    assert "0018" in text and "9990000018" not in str(confirmation).replace(" ", "")
+    assert "actions" not in confirmation or not confirmation["actions"]
+
+    await until(lambda: len(smtp.received) == 1)
+    received = smtp.received[0]
+    message = received.message
+    assert set(received.rcpt_tos) == {KCH_US, "test.practice@nhs.net"}
+    assert message["Reply-To"] == "test.practice@nhs.net"
+    assert message["Cc"] == "test.practice@nhs.net"
+    subject = str(message["Subject"])
+    assert "KCH" in subject and "Ultrasound" in subject and "Urgent" in subject and "DT-" in subject
+    assert not any(value.lower() in subject.lower() for value in PATIENT_VALUES)
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Testpatient" in body and "999 000 0018" in body
+
+    await until(lambda: mail_bot.connector.updates)
+    update = mail_bot.connector.updates[-1]
+    assert update.activity_id == "card-7"
+    assert "Sent at" in card_text(update.card)
+
+
+async def test_invalid_request_returns_the_form_with_errors_and_queues_nothing(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    form = (await review(mail_bot, nhs_number="943 476 5828", postcode="nowhere")).only_card
+    assert_valid_card(form)
+    text = card_text(form)
+    assert "NHS number" in text and "check digit" in text.lower()
+    assert "postcode" in text.lower()
+    assert "Alexandra" in str(form)  # what the user typed is kept
+    assert await outbox_rows(mail_bot)() == 0
+    assert smtp.received == []
+
+
+async def test_send_pressed_twice_and_replayed_invoke_give_one_email(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    send_data, first = await send(mail_bot)
+    second = await mail_bot.execute("order.send", send_data, reply_to_id="card-7")
+    replay = await mail_bot.execute("order.send", send_data, reply_to_id="card-7")
+    references = {
+        line
+        for t in (first, second, replay)
+        for line in card_text(t.only_card).split()
+        if line.startswith("DT-")
+    }
+    assert len(references) == 1
+    await until(lambda: len(smtp.received) == 1)
+    await asyncio.sleep(0.3)  # give a duplicate every chance to appear
+    assert len(smtp.received) == 1
+    assert await outbox_rows(mail_bot)() == 1
+
+
+async def test_smtp_down_at_send_delivered_once_when_it_returns(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    smtp.stop()
+    _, turn = await send(mail_bot)
+    assert "Queued" in card_text(turn.only_card)
+    await asyncio.sleep(0.3)  # several retries against a closed port
+    smtp.start()
+    await until(lambda: len(smtp.received) == 1)
+    await until(lambda: mail_bot.connector.updates)
+    assert "Sent at" in card_text(mail_bot.connector.updates[-1].card)
+    await asyncio.sleep(0.3)
+    assert len(smtp.received) == 1
+
+
+async def test_permanent_rejection_tells_the_user_and_is_not_retried(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    smtp.fail_next(550)
+    await send(mail_bot)
+    await until(
+        lambda: (
+            mail_bot.connector.updates
+            and any("could NOT be emailed" in (s.text or "") for s in mail_bot.connector.sent)
+        )
+    )
+    card = mail_bot.connector.updates[-1].card
+    assert "failed" in card_text(card).lower() or "not sent" in card_text(card).lower()
+    message = next(s.text for s in mail_bot.connector.sent if "could NOT" in (s.text or ""))
+    assert KCH_US in message and "Testpatient" in message  # the text to send by hand
+    await asyncio.sleep(0.3)
+    assert smtp.received == []
+
+
+async def test_someone_else_cannot_send_my_form(mail_bot: BotHarness, smtp: SmtpTestServer) -> None:
+    review_card = (await review(mail_bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    turn = await mail_bot.execute("order.send", send_data, user_id="29:intruder")
+    assert "Only the person who started" in turn.body["value"]
+    assert await outbox_rows(mail_bot)() == 0
+
+
+async def test_order_in_a_channel_moves_to_personal_chat(mail_bot: BotHarness) -> None:
+    turn = await mail_bot.say("order", kind="channel", mention=True)
+    assert mail_bot.connector.created_conversations, "a personal chat must be opened"
+    channel_posts = [s for s in turn.sent if s.conversation_id.startswith("19:channel")]
+    assert all(s.card is None for s in channel_posts)
+    private = [s for s in turn.sent if s.conversation_id.startswith("personal-")]
+    assert private and private[0].card is not None
+
+
+async def test_form_steps_refused_outside_personal_chat(mail_bot: BotHarness) -> None:
+    form = await open_form(mail_bot)
+    data = {**find_action(form, "order.review")["data"], **PATIENT}
+    turn = await mail_bot.execute("order.review", data, kind="channel")
+    assert "personal chat" in turn.body["value"]
+
+
+async def test_practice_and_referrer_are_prefilled_next_time(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    await send(mail_bot)
+    form = await open_form(mail_bot)
+    text = str(form)
+    assert "Test Medical Practice" in text and "1234567" in text and "G85001" in text
+    assert "Testpatient" not in text
+
+
+async def test_hourly_limit_per_user(make_bot, smtp: SmtpTestServer) -> None:
+    bot = await make_bot(
+        mail_transport="smtp",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        max_requests_per_hour=1,
+        outbox_poll_seconds=0.05,
+    )
+    await send(bot)
+    _, second = await send(bot)
+    assert "last hour" in second.body["value"]
+    assert await outbox_rows(bot)() == 1
+
+
+async def test_no_patient_value_in_any_log_line(
+    mail_bot: BotHarness, smtp: SmtpTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    smtp.fail_next(451)
+    await send(mail_bot)
+    await until(lambda: len(smtp.received) == 1)
+    await until(lambda: mail_bot.connector.updates)
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "queued" in logged and "DT-" in logged
+    for value in PATIENT_VALUES:
+        assert value not in logged, value
