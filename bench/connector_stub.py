@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -40,6 +41,9 @@ class StubState:
 
     counts: Counter[str] = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)
+    #: Client (host, port) pairs seen: how many TCP connections the bot opened to us.
+    #: A bot that reuses one session opens a handful; a fresh session per call, one per reply.
+    peers: set[tuple[str, int]] = field(default_factory=set)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     last_bodies: list[dict] = field(default_factory=list)
     keep_bodies: int = 20
@@ -47,6 +51,7 @@ class StubState:
     def reset(self) -> None:
         self.counts.clear()
         self.seen.clear()
+        self.peers.clear()
         self.last_bodies.clear()
 
     def record(self, kind: str, key: str | None, body: dict | None) -> str:
@@ -72,6 +77,15 @@ async def _body(request: web.Request) -> dict | None:
 def build_app(state: StubState | None = None) -> web.Application:
     """The stub as an aiohttp app, so tests can mount it in-process and the CLI can serve it."""
     st = state if state is not None else StubState()
+
+    @web.middleware
+    async def note_peer(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer and not request.path.startswith("/_bench/"):
+            st.peers.add((str(peer[0]), int(peer[1])))
+        return await handler(request)
 
     async def send_to_conversation(request: web.Request) -> web.Response:
         body = await _body(request)
@@ -126,7 +140,9 @@ def build_app(state: StubState | None = None) -> web.Application:
 
     async def stats(request: web.Request) -> web.Response:
         cpu = time.process_time()
-        return web.json_response({"counts": dict(st.counts), "cpu_s": cpu})
+        return web.json_response(
+            {"counts": dict(st.counts), "connections": len(st.peers), "cpu_s": cpu}
+        )
 
     async def reset(request: web.Request) -> web.Response:
         st.reset()
@@ -145,7 +161,7 @@ def build_app(state: StubState | None = None) -> web.Application:
     async def last(request: web.Request) -> web.Response:
         return web.json_response(st.last_bodies)
 
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[note_peer])
     conv = "/v3/conversations/{conversation_id}"
     app.router.add_post("/v3/conversations", create_conversation)
     app.router.add_post(f"{conv}/activities", send_to_conversation)

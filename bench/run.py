@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -58,7 +59,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(rounds=3, warmup=100, requests={1: 200, 50: 600})
+        return cls(rounds=3, warmup=80, requests={1: 150, 50: 500})
 
     @classmethod
     def quick(cls) -> Plan:
@@ -95,7 +96,8 @@ class Window:
     stub_cpu_ms_per_turn: float
     statuses: dict[int, int]
     first_error: str | None = None
-    #: What the connector stub received in this window, by kind (reply, update, member...).
+    #: What the connector stub received in this window, by kind (reply, update, member...),
+    #: and how many TCP connections the bot opened to it.
     stub_received: dict[str, int] = field(default_factory=dict)
 
 
@@ -303,7 +305,9 @@ class Stub:
         """The stub's own CPU seconds so far and what it received since the last reset."""
         async with session.get(f"{self.url}/_bench/stats") as r:
             data = await r.json()
-        return float(data["cpu_s"]), {k: int(v) for k, v in data["counts"].items()}
+        counts = {k: int(v) for k, v in data["counts"].items()}
+        counts["tcp_connections"] = int(data.get("connections", 0))
+        return float(data["cpu_s"]), counts
 
     async def missing(
         self, session: aiohttp.ClientSession, keys: list[str], wait_s: float = 5.0
@@ -576,7 +580,10 @@ def plot(
         ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xticks(range(len(keys)))
-        ax.set_xticklabels([f"({k})\n{names[k].split(':')[-1].strip()}" for k in keys], fontsize=8)
+        ax.set_xticklabels(
+            [f"({k})\n" + textwrap.fill(names[k].split(":")[-1].strip(), 14) for k in keys],
+            fontsize=8,
+        )
         ax.grid(axis="y", which="both", alpha=0.25)
         ax.legend(fontsize=8)
     fig.suptitle(
