@@ -56,14 +56,16 @@ from bot.orders.validation import (
 LONDON = ZoneInfo("Europe/London")
 
 # --- Limits (the card's maxLength uses the same numbers) --------------------------------
+# The review card carries every value four times (Send and Edit, each an Execute with
+# a Submit fallback), so these keep a maximal request's review card under 28 KB.
 
 NAME_MAX = 100
 LINE_MAX = 100
 TOWN_MAX = 60
 EXAM_MAX = 200
-HISTORY_MAX = 2000
-QUESTION_MAX = 1000
-NOTE_MAX = 500
+HISTORY_MAX = 1000
+QUESTION_MAX = 500
+NOTE_MAX = 250
 CODE_MAX = 30
 CLINICAL_MIN = 10
 RAW_MAX = 10_000

@@ -1,0 +1,503 @@
+"""The four request cards: schema-valid 1.5, small enough, and honest about what they hold.
+
+Rendered through the real CardRenderer and templates with realistic contexts
+from bot/orders/form.py, then checked the way Teams and the handler will use
+them: inputs and their ids, errors directly under their inputs, the data each
+button sends back, and no patient data where notifications can show it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.directory import load_directory
+from bot.orders.form import (
+    FORM_TITLE,
+    REVIEW_TITLE,
+    choose_context,
+    confirmation_context,
+    confirmation_for,
+    form_context,
+    new_form_id,
+    prefill_from_profile,
+    review_context,
+)
+from bot.orders.model import (
+    EXAM_MAX,
+    HISTORY_MAX,
+    NOTE_MAX,
+    QUESTION_MAX,
+    RadiologyRequest,
+    resolve_route,
+    validate_submission,
+)
+from bot.orders.validation import CLIENT_RULES
+from cards.render import CardRenderer
+from tests.support.cards import (
+    Card,
+    assert_valid_card,
+    buttons,
+    card_size,
+    card_text,
+    card_validator,
+    iter_actions,
+)
+from tests.test_order_model import GSTT_CT, INPUT_IDS, KCH_FLUORO, KCH_XRAY, valid_payload
+
+DIRECTORY = load_directory()
+TODAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 10, 30, tzinfo=UTC)
+RENDERER = CardRenderer()
+FORM_ID = "f-0123456789"
+OWNER = "29:1a2b3c-user"
+PATIENT_VALUES = ("Testpatient", "Alex", "999 000 0018", "9990000018", "SE1 7EH", "1 Test Street")
+
+
+def render(name: str, context: dict[str, Any]) -> Card:
+    card = RENDERER.render(name, context)
+    json.loads(json.dumps(card))  # plain JSON all the way down
+    return card
+
+
+def request_of(**changes: Any) -> RadiologyRequest:
+    result = validate_submission(valid_payload(**changes), directory=DIRECTORY, today=TODAY)
+    assert isinstance(result, RadiologyRequest), result
+    return result
+
+
+def full_request() -> RadiologyRequest:
+    return request_of(
+        **KCH_FLUORO,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-11-10",
+        contrast_allergies="Iodinated contrast: urticaria",
+    )
+
+
+def elements(node: Any) -> Iterator[list[Any]]:
+    """Every list of card elements (body, Container items), so neighbours can be compared."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from elements(value)
+    elif isinstance(node, list):
+        yield node
+        for item in node:
+            yield from elements(item)
+
+
+def inputs(card: Card) -> dict[str, dict[str, Any]]:
+    return {
+        item["id"]: item
+        for items in elements(card)
+        for item in items
+        if isinstance(item, dict) and str(item.get("type", "")).startswith("Input.")
+    }
+
+
+def text_under(card: Card, input_id: str) -> dict[str, Any] | None:
+    """The element directly after the input with this id, if any."""
+    for items in elements(card):
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("id") == input_id:
+                return items[index + 1] if index + 1 < len(items) else None
+    raise AssertionError(f"no input {input_id!r} on the card")
+
+
+def notification_text(card: Card) -> str:
+    """What Teams may show outside the chat: the card's fallbackText, speak and first line."""
+    first = next(iter(card["body"]), {})
+    return " ".join([card["fallbackText"], card["speak"], str(first.get("text", ""))])
+
+
+def form_card(route_ids: dict[str, str] | None = None, **kwargs: Any) -> Card:
+    ids = route_ids or {"trust": "kch", "modality": "ultrasound"}
+    route = resolve_route(DIRECTORY, ids["trust"], ids["modality"])
+    context = form_context(form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **kwargs)
+    return render("order_form", context)
+
+
+# --- Choose -----------------------------------------------------------------------------
+
+
+def test_choose_card_offers_trusts_and_modalities_and_carries_ownership() -> None:
+    card = render("order_choose", choose_context(form_id=FORM_ID, owner=OWNER, directory=DIRECTORY))
+    assert_valid_card(card)
+    found = inputs(card)
+    assert [c["value"] for c in found["trust"]["choices"]] == ["gstt", "kch"]
+    assert {"xray", "ultrasound", "fluoroscopy", "ct", "mri"} <= {
+        c["value"] for c in found["modality"]["choices"]
+    }
+    assert found["trust"]["isRequired"] and found["modality"]["isRequired"]
+    assert buttons(card) == [("Next", "order.choose", {"form_id": FORM_ID, "owner": OWNER})]
+    assert "KCH takes only X-ray, Ultrasound and Fluoroscopy" in card_text(card)
+
+
+def test_choose_card_shows_the_kch_ct_refusal_under_modality_and_keeps_the_choice() -> None:
+    errors = {"modality": "KCH has no downtime email route for CT"}
+    context = choose_context(
+        form_id=FORM_ID,
+        owner=OWNER,
+        directory=DIRECTORY,
+        prefill={"trust": "kch", "modality": "ct"},
+        errors=errors,
+    )
+    card = render("order_choose", context)
+    assert_valid_card(card)
+    under = text_under(card, "modality")
+    assert under is not None and under["color"] == "Attention"
+    assert under["text"] == "KCH has no downtime email route for CT"
+    assert (inputs(card)["trust"]["value"], inputs(card)["modality"]["value"]) == ("kch", "ct")
+
+
+def test_form_ids_are_random_and_unguessable() -> None:
+    ids = {new_form_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) >= 20 for i in ids)
+
+
+# --- Form -------------------------------------------------------------------------------
+
+
+def test_empty_form_is_valid_and_carries_route_and_ownership() -> None:
+    card = form_card()
+    assert_valid_card(card)
+    assert buttons(card) == [
+        (
+            "Review request",
+            "order.review",
+            {
+                "form_id": FORM_ID,
+                "owner": OWNER,
+                "trust": "kch",
+                "department": "ultrasound",
+                "modality": "ultrasound",
+            },
+        )
+    ]
+    assert "kch-tr.us.reception_dh@nhs.net" in card_text(card)
+
+
+def test_every_model_input_is_on_the_form_under_its_own_id() -> None:
+    """Submit merges inputs by id, so a missing or renamed id would lose a field."""
+    ids = set(inputs(form_card(GSTT_CT)))
+    carried = {"trust", "department", "modality"}
+    assert ids == set(INPUT_IDS) - carried
+
+
+def test_client_checks_use_the_server_patterns() -> None:
+    found = inputs(form_card())
+    for input_id, rule in [
+        ("nhs_number", "nhs_number"),
+        ("postcode", "postcode"),
+        ("patient_phone", "phone"),
+        ("practice_phone", "phone"),
+        ("practice_ods", "ods_code"),
+        ("practice_email", "nhs_mail"),
+        ("referrer_registration", "registration"),
+    ]:
+        assert found[input_id]["regex"] == CLIENT_RULES[rule].regex, input_id
+        assert found[input_id]["errorMessage"] == CLIENT_RULES[rule].error_message
+    assert found["clinical_history"]["maxLength"] == HISTORY_MAX
+    assert found["patient_dob"]["max"] == "2026-11-29"
+    assert found["patient_dob"]["min"] == "1906-11-30"
+    assert found["patient_surname"]["isRequired"] is True
+    assert found["address_line2"]["isRequired"] is False
+
+
+def test_pregnancy_questions_only_for_ionising_and_allergies_only_for_contrast() -> None:
+    ultrasound = set(inputs(form_card({"trust": "kch", "modality": "ultrasound"})))
+    xray = set(inputs(form_card({"trust": "kch", "modality": "xray"})))
+    fluoro = set(inputs(form_card({"trust": "kch", "modality": "fluoroscopy"})))
+    gstt_mri = set(inputs(form_card({"trust": "gstt", "modality": "mri"})))
+    safety = {"region", "pregnancy_status", "lmp_date"}
+    assert not safety & ultrasound and "contrast_allergies" not in ultrasound
+    assert safety <= xray and "contrast_allergies" not in xray
+    assert safety <= fluoro and "contrast_allergies" in fluoro
+    assert not safety & gstt_mri and "contrast_allergies" in gstt_mri
+
+
+def test_server_errors_appear_directly_under_their_inputs() -> None:
+    payload = valid_payload(**KCH_FLUORO, nhs_number="9434765828", postcode="nowhere", region="yes")
+    errors = validate_submission(payload, directory=DIRECTORY, today=TODAY)
+    assert not isinstance(errors, RadiologyRequest)
+    card = form_card({"trust": "kch", "modality": "fluoroscopy"}, prefill=payload, errors=errors)
+    assert_valid_card(card)
+    assert set(errors) == {
+        "nhs_number",
+        "postcode",
+        "pregnancy_status",
+        "lmp_date",
+        "contrast_allergies",
+    }
+    for input_id, message in errors.items():
+        under = text_under(card, input_id)
+        assert under is not None and under["type"] == "TextBlock", input_id
+        assert under["color"] == "Attention"
+        assert card_text({"body": [under]}).strip() == message
+    assert f"Please correct {len(errors)} fields marked in red below." in card_text(card)
+    clean = text_under(card, "patient_surname")
+    assert clean is None or clean.get("color") != "Attention", "no error where none was found"
+
+
+def test_errors_for_inputs_not_on_the_form_are_shown_at_the_top() -> None:
+    card = form_card(errors={"form": "The form could not be read: please start again"})
+    assert "The form could not be read: please start again" in card_text(card)
+
+
+def test_prefilled_values_appear_in_their_inputs() -> None:
+    prefill = valid_payload(
+        **KCH_FLUORO,
+        region="yes",
+        pregnancy_status="pregnant",
+        lmp_date="2026-09-01",
+        interpreter_needed="yes",
+        interpreter_language="Polish",
+        contrast_allergies="None known",
+    )
+    found = inputs(form_card({"trust": "kch", "modality": "fluoroscopy"}, prefill=prefill))
+    for input_id in (
+        "patient_surname",
+        "nhs_number",
+        "postcode",
+        "practice_email",
+        "clinical_history",
+        "patient_dob",
+        "lmp_date",
+        "contrast_allergies",
+        "interpreter_language",
+    ):
+        assert found[input_id]["value"] == prefill[input_id], input_id
+    for input_id in ("laterality", "priority", "patient_sex", "region", "pregnancy_status"):
+        assert found[input_id]["value"] == prefill[input_id], input_id
+    assert found["interpreter_needed"]["value"] == "yes"
+
+
+def test_profile_prefill_keeps_only_known_text_fields() -> None:
+    prefill = prefill_from_profile(
+        {"practice_name": "Test Medical Practice", "practice_ods": "G85001", "junk": "x"},
+        {"referrer_name": "Dr Sam Test", "referrer_registration": 1234567},
+    )
+    assert prefill == {
+        "practice_name": "Test Medical Practice",
+        "practice_ods": "G85001",
+        "referrer_name": "Dr Sam Test",
+    }
+    found = inputs(form_card(prefill=prefill))
+    assert found["practice_ods"]["value"] == "G85001"
+    assert "value" not in found["patient_surname"]
+
+
+def test_a_choice_value_not_on_the_list_is_not_prefilled() -> None:
+    found = inputs(form_card(prefill={"laterality": "middle", "patient_sex": "x"}))
+    assert "value" not in found["laterality"] and "value" not in found["patient_sex"]
+
+
+# --- Review -----------------------------------------------------------------------------
+
+
+def review_card(request: RadiologyRequest | None = None) -> Card:
+    context = review_context(
+        request or full_request(), form_id=FORM_ID, owner=OWNER, directory=DIRECTORY, now=NOW
+    )
+    return render("order_review", context)
+
+
+def test_review_shows_the_request_and_the_exact_mailbox() -> None:
+    card = review_card()
+    assert_valid_card(card)
+    text = card_text(card)
+    assert "kch-tr.fl_reception_dh@nhs.net" in text
+    assert "test.practice@nhs.net" in text
+    for visible in (
+        "Clinical history",
+        "Right upper quadrant pain for 3 weeks, deranged LFTs.",
+        "NHS number: 999 000 0018",
+        "Postcode: SE1 7EH",
+        "Pregnancy status: Not pregnant",
+        "Allergies (contrast): Iodinated contrast: urticaria",
+        "Professional registration: GMC 1234567",
+    ):
+        assert visible in text, visible
+
+
+def test_review_buttons_send_and_edit_carry_everything_needed() -> None:
+    request = full_request()
+    card = review_card(request)
+    (send_title, send_verb, send_data), (edit_title, edit_verb, edit_data) = buttons(card)
+    assert (send_title, send_verb, edit_title, edit_verb) == (
+        "Send",
+        "order.send",
+        "Edit",
+        "order.edit",
+    )
+    send = next(a for a in iter_actions(card) if a["title"] == "Send")
+    assert send["style"] == "positive"
+    for data in (send_data, edit_data):
+        assert (data["form_id"], data["owner"], data["trust"], data["department"]) == (
+            FORM_ID,
+            OWNER,
+            "kch",
+            "fluoroscopy",
+        )
+    again = validate_submission(send_data, directory=DIRECTORY, today=TODAY)
+    assert again == request, "the Send data must re-validate to the same request"
+
+
+def test_user_text_cannot_break_the_json_or_the_markdown() -> None:
+    nasty = 'He said "stop" }} {{ x }} {"a": 1} \\ [link](http://evil) **bold** _it_ # h'
+    request = request_of(
+        clinical_history=nasty + "\n- list item\n1. numbered",
+        clinical_question="Why? " + nasty,
+        patient_forenames='Anne "Marie" {x} *y*',
+        mobility_needs="Line one\nLine two",
+    )
+    card = review_card(request)
+    assert_valid_card(card)
+    text = card_text(card)
+    assert nasty in text
+    assert 'Forename(s): Anne "Marie" {x} *y*' in text
+    assert "- list item" in text and "Line two" in text
+    shown = json.dumps(card["body"])  # action data holds the values as typed, by design
+    assert "**bold**" not in shown and "](http://evil)" not in shown  # escaped for markdown
+
+
+def test_review_of_a_maximal_request_stays_under_28_kb() -> None:
+    """Send and Edit each carry the values twice (Execute and its Submit fallback).
+
+    The field limits in model.py are set so this fits; raising one must fail here.
+    """
+    request = request_of(
+        **GSTT_CT,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-11-10",
+        examination="E" * EXAM_MAX,
+        clinical_history=("history e " * 400)[:HISTORY_MAX],
+        clinical_question=("question " * 200)[:QUESTION_MAX],
+        contrast_allergies="a" * NOTE_MAX,
+        mobility_needs="m" * NOTE_MAX,
+        reasonable_adjustments="r" * NOTE_MAX,
+        interpreter_needed="yes",
+        interpreter_language="l" * 60,
+        patient_surname="S" * 100,
+        patient_forenames=("Zoë " * 25).strip(),
+        address_line1="A" * 100,
+        address_line2="B" * 100,
+        address_town="T" * 60,
+        referrer_name="R" * 100,
+        referrer_role="r" * 60,
+        practice_name="P" * 120,
+    )
+    card = review_card(request)
+    assert_valid_card(card)
+    assert card_size(card) < 28 * 1024
+
+
+# --- Confirmation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["queued", "sent", "failed"])
+def test_confirmation_has_no_actions_and_only_a_masked_nhs_number(status: str) -> None:
+    sent_at = datetime(2026, 11, 29, 10, 32, tzinfo=UTC) if status == "sent" else None
+    context = confirmation_for(
+        full_request(),
+        reference="DT-20261129-0007",
+        status=status,
+        directory=DIRECTORY,
+        sent_at=sent_at,
+    )
+    card = render("order_confirmation", context)
+    assert list(card_validator().iter_errors(card)) == []
+    assert card_size(card) < 28 * 1024
+    assert "actions" not in card and list(iter_actions(card)) == []
+    assert "selectAction" not in json.dumps(card)
+    raw = json.dumps(card, ensure_ascii=False)
+    for value in (*PATIENT_VALUES, "1980", "Iodinated", "Right upper quadrant"):
+        assert value not in raw, value
+    text = card_text(card)
+    assert "NHS number: *** *** 0018" in text
+    assert "DT-20261129-0007" in text and "kch-tr.fl_reception_dh@nhs.net" in text
+    assert DIRECTORY.after_sending.epic_entry in text
+    assert notification_text(card).startswith(f"Request DT-20261129-0007 {status}")
+
+
+def test_confirmation_status_lines() -> None:
+    def status_text(status: str, sent_at: datetime | None = None) -> str:
+        context = confirmation_context(
+            reference="DT-20261129-0007",
+            trust="kch",
+            department="ultrasound",
+            status=status,
+            directory=DIRECTORY,
+            sent_at=sent_at,
+        )
+        return card_text(render("order_confirmation", context))
+
+    assert "Queued" in status_text("queued")
+    # 10:32 UTC on 29 November is 10:32 in London (GMT).
+    assert "Sent at 10:32 on 29/11/2026." in status_text(
+        "sent", datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
+    )
+    failed = status_text("failed")
+    assert "Not sent" in failed and "kch-tr.us.reception_dh@nhs.net yourself" in failed
+    assert "NHS number" not in failed  # no number given, none shown
+
+
+# --- Notifications ----------------------------------------------------------------------
+
+
+def test_no_patient_data_in_titles_fallback_text_or_speak() -> None:
+    request = full_request()
+    payload = valid_payload()
+    cards = [
+        render("order_choose", choose_context(form_id=FORM_ID, owner=OWNER, directory=DIRECTORY)),
+        form_card(prefill=payload),
+        review_card(request),
+        render(
+            "order_confirmation",
+            confirmation_for(
+                request, reference="DT-20261129-0007", status="queued", directory=DIRECTORY
+            ),
+        ),
+    ]
+    shown = [notification_text(card) for card in cards]
+    for text in shown:
+        for value in PATIENT_VALUES:
+            assert value not in text, (value, text)
+    assert [card["fallbackText"] for card in cards] == [
+        FORM_TITLE,
+        FORM_TITLE,
+        REVIEW_TITLE,
+        "Request DT-20261129-0007 queued",
+    ]
+
+
+# --- Anything at all --------------------------------------------------------------------
+
+_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from([GSTT_CT, KCH_FLUORO, KCH_XRAY]),
+    st.dictionaries(
+        st.sampled_from(INPUT_IDS), st.one_of(st.none(), st.integers(), _TEXT), max_size=12
+    ),
+)
+def test_a_returned_form_always_renders_valid(
+    route_ids: dict[str, str], changes: dict[str, Any]
+) -> None:
+    """Whatever was submitted, the card that returns it with errors is valid JSON and schema."""
+    payload = {**valid_payload(**route_ids), **changes}
+    result = validate_submission(payload, directory=DIRECTORY, today=TODAY)
+    errors = {} if isinstance(result, RadiologyRequest) else dict(result)
+    card = form_card(route_ids, prefill=payload, errors=errors)
+    assert list(card_validator().iter_errors(card)) == []
+    card_size(card)  # encodable as UTF-8
