@@ -639,6 +639,7 @@ async def bench(args: argparse.Namespace) -> int:
             print(f"({s.key}) {s.name}: SKIPPED — {s.skip_reason}")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    commit_at_start = _git_commit()
     runs: dict[str, list[RunOfSystem]] = {s.key: [] for s in chosen}
     started = time.perf_counter()
     stub = Stub()
@@ -684,9 +685,15 @@ async def bench(args: argparse.Namespace) -> int:
                 f"({key}) {s['missing_replies']} expected replies never reached the stub"
             )
 
+    commit_at_end = _git_commit()
+    if commit_at_end != commit_at_start:
+        # Each round spawns the bot from the working tree: a commit landing mid-run
+        # means the rounds measured different code, and the medians mix them.
+        print(f"\nWARNING: HEAD moved during the run ({commit_at_start} -> {commit_at_end})")
     result = {
         "when": datetime.now(UTC).isoformat(),
-        "commit": _git_commit(),
+        "commit": commit_at_start,
+        "commit_at_end": commit_at_end,
         "host": {"cpus": os.cpu_count(), "platform": platform.platform(), **_versions()},
         "plan": asdict(plan),
         "elapsed_s": time.perf_counter() - started,
