@@ -31,6 +31,7 @@ from bot.store.db import utcnow
 from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
 from bot.teams.bot import IceBot
+from bot.teams.connector import ConnectorPool, SharedSession
 from bot.teams.proactive import DeliveryNotifier
 from bot.web import messages_handler, no_stack_traces
 from cards import CardRenderer
@@ -78,7 +79,8 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     quiet_chatty_libraries()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
-    authentication = build_authentication(settings)
+    connector_session = SharedSession()
+    authentication = build_authentication(settings, ConnectorPool(connector_session))
     adapter = build_adapter(authentication)
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:
@@ -148,6 +150,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
             await worker.stop()  # finishes a send already under way
+            await connector_session.close()
             await db.close()
 
     app.cleanup_ctx.append(runtime)

@@ -116,7 +116,7 @@ class CardRenderer:
         template = self._env.get_template(f"{name}.json.j2")
         text = template.render({**(context or {}), **values})
         card = json.loads(text)
-        size = len(json.dumps(card, separators=(",", ":")).encode())
+        size = len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
         if size > MAX_CARD_BYTES:
             raise CardTooLarge(f"card {name!r} is {size} bytes, over {MAX_CARD_BYTES}")
         return card

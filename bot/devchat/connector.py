@@ -63,6 +63,11 @@ class ConnectorStub:
         self._faults.extend([(status, headers or {})] * times)
 
     @property
+    def pending_faults(self) -> int:
+        """Injected failures not yet used up."""
+        return len(self._faults)
+
+    @property
     def replies(self) -> list[Sent]:
         return [s for s in self.sent if s.method == "POST"]
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     JSON,
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import ColumnElement, Select
 
+from bot.orders.reference import format_reference as reference_text
 from bot.store.db import Base, Database, utcnow
 
 Status = Literal["queued", "sending", "sent", "failed"]
@@ -358,17 +359,18 @@ def candidates(now: datetime, limit: int) -> Select[tuple[int]]:
     )
 
 
-def reference_day(moment: datetime) -> str:
+def _uk_date(moment: datetime) -> date:
     """The UK calendar day: a request made at 00:30 BST belongs to that day, not the one before."""
-    try:
-        zone: Any = ZoneInfo("Europe/London")
-    except ZoneInfoNotFoundError:  # slim image without tzdata
-        zone = UTC
-    return _aware(moment).astimezone(zone).strftime("%Y%m%d")
+    return _aware(moment).astimezone(ZoneInfo("Europe/London")).date()
+
+
+def reference_day(moment: datetime) -> str:
+    """The key of the per-day reference counter."""
+    return f"{_uk_date(moment):%Y%m%d}"
 
 
 def format_reference(moment: datetime, sequence: int) -> str:
-    return f"DT-{reference_day(moment)}-{sequence:04d}"
+    return reference_text(_uk_date(moment), sequence)
 
 
 def _submission(row: OutboxRequest, *, duplicate: bool) -> Submission:

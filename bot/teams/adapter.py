@@ -13,8 +13,10 @@ from botbuilder.integration.aiohttp import (
     ConfigurationBotFrameworkAuthentication,
 )
 from botbuilder.schema import Activity
+from botframework.connector.auth import BotFrameworkAuthentication
 
 from bot.settings import Settings
+from bot.teams.connector import ConnectorPool, PooledAuthentication
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,9 @@ class SdkConfiguration:
     APP_TENANTID: str
 
 
-def build_authentication(settings: Settings) -> ConfigurationBotFrameworkAuthentication:
-    return ConfigurationBotFrameworkAuthentication(
+def build_authentication(settings: Settings, pool: ConnectorPool) -> BotFrameworkAuthentication:
+    """The SDK's own validation of inbound tokens, with pooled outbound connector clients."""
+    inner = ConfigurationBotFrameworkAuthentication(
         SdkConfiguration(
             APP_ID=settings.app_id,
             APP_PASSWORD=settings.app_password,
@@ -43,9 +46,10 @@ def build_authentication(settings: Settings) -> ConfigurationBotFrameworkAuthent
             APP_TENANTID=settings.app_tenant_id,
         )
     )
+    return PooledAuthentication(inner, pool)
 
 
-def build_adapter(authentication: ConfigurationBotFrameworkAuthentication) -> CloudAdapter:
+def build_adapter(authentication: BotFrameworkAuthentication) -> CloudAdapter:
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _on_turn_error
     return adapter

@@ -1,0 +1,285 @@
+"""Outbound calls to the Bot Framework connector: pooled, retried, authenticated once.
+
+Stock botbuilder 4.17 builds a new msrest ConnectorClient and UserTokenClient
+for every turn and sends each reply through `requests` in a thread pool with a
+new session. That is most of a turn's CPU. Here, without forking botbuilder:
+
+* `PooledAuthentication` wraps the SDK's authentication and hands the adapter
+  connector factories that reuse one client per (serviceUrl, audience) and one
+  user-token client per app id;
+* every pooled client sends through one shared aiohttp session;
+* `TokenPolicy` caches the bot's access token per credentials (= per audience)
+  instead of asking MSAL on every request;
+* `RetryPolicy` retries what the connector documents as transient (412, 429,
+  502, 503, 504, and connection failures), honouring Retry-After, a bounded
+  number of times; 401/403/404 are returned at once.
+
+The connector's HTTP bodies are never logged (msrest's http logger is left out
+of the pipeline): they are card contents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    UserTokenClient,
+)
+from botframework.connector.auth.app_credentials import AppCredentials
+from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
+from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http.aiohttp import AioHttpClientResponse
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class SharedSession:
+    """One aiohttp session for all connector traffic, opened lazily inside the loop."""
+
+    def __init__(self, timeout_seconds: float = 15.0) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class SessionSender(AsyncHTTPSender):
+    """msrest pipeline sender over the shared aiohttp session."""
+
+    def __init__(self, session: SharedSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> SessionSender:
+        return self
+
+    async def __aexit__(self, *exc_details: object) -> None:
+        return None  # the session outlives any one client
+
+    def build_context(self) -> None:
+        return None
+
+    async def send(self, request: Request, **config: Any) -> Response:
+        http = request.http_request
+        result = await self._session.get().request(
+            http.method, http.url, headers=dict(http.headers), data=http.data
+        )
+        response = AioHttpClientResponse(http, result)
+        await response.load_body()
+        return Response(request, response)
+
+
+class TokenPolicy(AsyncHTTPPolicy):
+    """Adds the bot's bearer token, fetched off the event loop and reused until near expiry.
+
+    MSAL tokens for the connector live an hour or more; reusing one for
+    `lifetime_seconds` avoids MSAL's cache lookups and locking on every send.
+    A 401 drops the cached token so the next call fetches a fresh one.
+    """
+
+    def __init__(self, credentials: AppCredentials, lifetime_seconds: float = 600.0) -> None:
+        super().__init__()
+        self._credentials = credentials
+        self._lifetime = lifetime_seconds
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    def _anonymous(self) -> bool:
+        return not getattr(self._credentials, "microsoft_app_id", None)
+
+    async def _bearer(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._expires:
+                self._token = await asyncio.to_thread(self._credentials.get_access_token)
+                self._expires = time.monotonic() + self._lifetime
+            return self._token
+
+    async def send(self, request: Request, **kwargs: Any) -> Response:
+        if not self._anonymous():
+            request.http_request.headers["Authorization"] = f"Bearer {await self._bearer()}"
+        response = await self.next.send(request, **kwargs)
+        if response.http_response.status_code == 401:
+            self._token = None
+        return response
+
+
+class RetryPolicy(AsyncHTTPPolicy):
+    """Retry transient connector failures a bounded number of times."""
+
+    def __init__(
+        self,
+        attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 10.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        super().__init__()
+        self._attempts = attempts
+        self._base = base_delay
+        self._max = max_delay
+        self._sleep = sleep
+
+    async def send(self, request: Request, **kwargs: Any) -> Response:
+        for attempt in range(1, self._attempts + 1):
+            last = attempt == self._attempts
+            try:
+                response = await self.next.send(request, **kwargs)
+            except (aiohttp.ClientConnectionError, TimeoutError) as error:
+                if last:
+                    raise
+                log.warning("connector unreachable (%s); retrying", type(error).__name__)
+                await self._sleep(self._backoff(attempt))
+                continue
+            status = response.http_response.status_code
+            if status not in RETRY_STATUSES or last:
+                return response
+            delay = retry_after(response.http_response.headers)
+            if delay is None:
+                delay = self._backoff(attempt)
+            log.warning("connector answered %d; retrying in %.1fs", status, min(delay, self._max))
+            await self._sleep(min(delay, self._max))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self._max, self._base * 2 ** (attempt - 1))
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class ConnectorPool:
+    """Connector clients keyed by (serviceUrl, audience), each on the shared session.
+
+    One bot has one app id, so the key needs nothing else. The pool is bounded:
+    Teams uses a handful of regional service URLs, anything beyond is churn.
+    """
+
+    def __init__(
+        self, session: SharedSession, *, retry: RetryPolicy | None = None, max_clients: int = 64
+    ) -> None:
+        self._session = session
+        self._retry = retry or RetryPolicy()
+        self._max = max_clients
+        self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
+        self._token_clients: dict[str, UserTokenClient] = {}
+
+    async def connector(
+        self, inner: ConnectorFactory, service_url: str, audience: str | None
+    ) -> ConnectorClient:
+        key = (service_url, audience)
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        client = await inner.create(service_url, audience)
+        client.config.pipeline = self._pipeline(client)
+        self._clients[key] = client
+        if len(self._clients) > self._max:
+            self._clients.popitem(last=False)
+        return client
+
+    def _pipeline(self, client: ConnectorClient) -> AsyncPipeline:
+        policies = [
+            client.config.user_agent_policy,
+            RawDeserializer(),
+            self._retry,
+            TokenPolicy(client.config.credentials),
+        ]
+        return AsyncPipeline(policies, SessionSender(self._session))
+
+    async def token_client(
+        self, key: str, make: Callable[[], Awaitable[UserTokenClient]]
+    ) -> UserTokenClient:
+        client = self._token_clients.get(key)
+        if client is None:
+            client = self._token_clients[key] = await make()
+        return client
+
+
+class PooledConnectorFactory(ConnectorFactory):
+    def __init__(self, inner: ConnectorFactory, pool: ConnectorPool) -> None:
+        self._inner = inner
+        self._pool = pool
+
+    async def create(self, service_url: str, audience: str = None) -> ConnectorClient:  # noqa: RUF013 - SDK signature
+        return await self._pool.connector(self._inner, service_url, audience)
+
+
+class PooledAuthentication(BotFrameworkAuthentication):
+    """The SDK's authentication, unchanged, with pooled outbound clients."""
+
+    def __init__(self, inner: BotFrameworkAuthentication, pool: ConnectorPool) -> None:
+        self._inner = inner
+        self._pool = pool
+
+    def _pooled(self, result: AuthenticateRequestResult) -> AuthenticateRequestResult:
+        if result.connector_factory is not None:
+            result.connector_factory = PooledConnectorFactory(result.connector_factory, self._pool)
+        return result
+
+    async def authenticate_request(
+        self, activity: Any, auth_header: str
+    ) -> AuthenticateRequestResult:
+        return self._pooled(await self._inner.authenticate_request(activity, auth_header))
+
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
+        return self._pooled(
+            await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+        )
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return PooledConnectorFactory(
+            self._inner.create_connector_factory(claims_identity), self._pool
+        )
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        claims = claims_identity.claims or {}
+        key = str(claims.get("appid") or claims.get("azp") or claims.get("aud") or "")
+        return await self._pool.token_client(
+            key, lambda: self._inner.create_user_token_client(claims_identity)
+        )
+
+    def create_bot_framework_client(self) -> Any:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        return await self._inner.authenticate_channel_request(auth_header)
