@@ -26,6 +26,8 @@ from botframework.connector.auth import (
     JwtTokenExtractor,
 )
 
+from bot.teams.activities import ADAPTIVE_CARD_ACTION
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,8 +59,16 @@ def _parse_activity(raw: bytes) -> Activity | str:
         return "body is not valid JSON"
     if not isinstance(payload, dict):
         return "body must be a JSON object"
+    try:
+        # A "\ud800" escape is valid JSON but not a character: such a string cannot
+        # be stored or sent on (UnicodeEncodeError deep in a turn), so refuse it here.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return "body contains an unpaired surrogate escape"
     if not isinstance(payload.get("type"), str) or not payload["type"]:
         return "activity has no type"
+    if problem := _wrong_types(payload):
+        return problem
     try:
         activity = Activity().deserialize(payload)
     except Exception:  # noqa: BLE001 - msrest raises several types on wrong shapes
@@ -67,10 +77,63 @@ def _parse_activity(raw: bytes) -> Activity | str:
         return "activity has no serviceUrl"
     if activity.conversation is None or not isinstance(activity.conversation.id, str):
         return "activity has no conversation id"
+    if len(activity.service_url) > MAX_SERVICE_URL_CHARS:
+        return "serviceUrl is too long"
+    for identifier in _identifiers(activity):
+        if isinstance(identifier, str) and len(identifier) > MAX_ID_CHARS:
+            return "an activity identifier is too long"
     return activity
 
 
+# msrest's deserializer turns a value of the wrong type into its str() (a list for an
+# id becomes "[1, 2]"), so the fields the bot routes and replies by are checked on
+# the raw JSON first.
+_STRING_FIELDS = ("id", "serviceUrl", "channelId", "replyToId", "name", "text", "locale")
+_ACCOUNT_FIELDS = ("conversation", "from", "recipient")
+_ACCOUNT_STRING_FIELDS = ("id", "name", "conversationType", "tenantId", "aadObjectId")
+
+
+def _wrong_types(payload: dict[str, Any]) -> str | None:
+    for name in _STRING_FIELDS:
+        if payload.get(name) is not None and not isinstance(payload[name], str):
+            return f"activity field {name} must be a string"
+    for name in _ACCOUNT_FIELDS:
+        account = payload.get(name)
+        if account is None:
+            continue
+        if not isinstance(account, dict):
+            return f"activity field {name} must be an object"
+        for inner in _ACCOUNT_STRING_FIELDS:
+            if account.get(inner) is not None and not isinstance(account[inner], str):
+                return f"activity field {name}.{inner} must be a string"
+    for name in ("channelData", "entities", "membersAdded", "membersRemoved"):
+        expected = dict if name == "channelData" else list
+        if payload.get(name) is not None and not isinstance(payload[name], expected):
+            return f"activity field {name} has the wrong type"
+    return None
+
+
+# Teams identifiers (conversation, user, activity ids) are a few hundred characters
+# at most. Anything far longer is not from Teams; refusing it here keeps it out of
+# the database and out of the URL of every reply (which the connector would reject).
+MAX_ID_CHARS = 1024
+MAX_SERVICE_URL_CHARS = 2048
+
+
+def _identifiers(activity: Activity) -> list[object]:
+    accounts = [activity.from_property, activity.recipient]
+    return [
+        activity.id,
+        activity.reply_to_id,
+        activity.channel_id,
+        activity.conversation.id if activity.conversation else None,
+        *(getattr(account, "id", None) for account in accounts),
+    ]
+
+
 TEAMS_CHANNEL = "msteams"
+#: Invoke names IceBot answers itself (bot/teams/bot.py on_invoke_activity).
+HANDLED_INVOKES = frozenset({ADAPTIVE_CARD_ACTION})
 
 
 def _signed_by_a_teams_key(auth_header: str) -> bool:
@@ -119,7 +182,14 @@ def _authenticated_anonymously(auth: Any) -> bool:
     )
 
 
-def _invoke_json(response: InvokeResponse) -> web.Response:
+def _invoke_json(response: InvokeResponse, invoke_name: object) -> web.Response:
+    if response.status == 501 and invoke_name not in HANDLED_INVOKES:
+        # botbuilder's answer to an invoke name no handler claims (including none
+        # at all): the caller asked for something we do not offer, so a 4xx (a
+        # 5xx reads as an outage to monitoring and to retrying clients). For an
+        # invoke we do handle, a 501 means the turn failed: that stays a 5xx.
+        log.info("unsupported invoke answered 400")
+        return _problem(400, "this invoke is not supported")
     body: Any = response.body
     if hasattr(body, "serialize"):
         body = body.serialize()
@@ -158,7 +228,7 @@ def messages_handler(
             return web.Response(status=401)
         invoke_response = await adapter.process_activity(auth, activity, bot().on_turn)
         if invoke_response is not None:
-            return _invoke_json(invoke_response)
+            return _invoke_json(invoke_response, activity.name)
         return web.Response(status=200)
 
     return handle
