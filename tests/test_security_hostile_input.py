@@ -318,6 +318,45 @@ async def test_malformed_bodies_are_400s(watch: Watch, raw: bytes) -> None:
     await watch.still_answers_help()
 
 
+def _with(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    return _replace(body, path, value, delete=False)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        pytest.param(("text",), "\ud800 help", id="unpaired-surrogate-in-text"),
+        pytest.param(("from", "name"), "Sam \udfff", id="unpaired-surrogate-in-name"),
+        pytest.param(("from", "id"), ["29:a", "29:b"], id="list-as-user-id"),
+        pytest.param(("conversation", "id"), {"id": "a:1"}, id="object-as-conversation-id"),
+        pytest.param(("conversation",), "a:1", id="string-as-conversation"),
+        pytest.param(("text",), 42, id="number-as-text"),
+        pytest.param(("conversation", "id"), "a:" + "1" * 5000, id="5000-char-conversation-id"),
+        pytest.param(("serviceUrl",), "http://127.0.0.1/" + "a" * 3000, id="3000-char-url"),
+        pytest.param(("channelData",), ["tenant"], id="list-as-channel-data"),
+    ],
+)
+async def test_activities_that_teams_never_sends_are_400s(
+    watch: Watch, path: tuple[str, ...], value: Any
+) -> None:
+    """Refused at the edge: msrest would coerce them to str() and a turn would fail later."""
+    sent_before = len(watch.harness.connector.sent)
+    status, answer = await watch.post_json(
+        _with(activity(watch.harness.service_url, text="help"), path, value)
+    )
+    assert status == 400, answer
+    assert len(watch.harness.connector.sent) == sent_before
+    assert watch.failed_turns() == []
+
+
+async def test_escaped_emoji_surrogate_pairs_are_fine(watch: Watch) -> None:
+    """The surrogate check refuses only unpaired halves: an escaped emoji is ordinary text."""
+    raw = json.dumps(activity(watch.harness.service_url, text="help \U0001f600"))
+    assert "\\ud83d\\ude00" in raw
+    status, _ = await watch.post_bytes(raw.encode())
+    assert status == 200
+
+
 async def test_oversized_body_is_413(watch: Watch) -> None:
     limit = 256 * 1024
     body = activity(watch.harness.service_url, text="x" * (limit + 1))
