@@ -114,3 +114,48 @@ async def test_retry_policy_honours_retry_after_and_backs_off_without_it() -> No
     policy.next = _Next([_Answer(429, {"Retry-After": "120"}), _Answer(404, {})])
     assert (await policy.send(object())).http_response.status_code == 404
     assert waits[-1] == 4.0  # capped
+
+
+def _outgoing_activities() -> list:
+    """Every shape the bot sends: text, card, update, proactive, with Teams fields set."""
+    from datetime import UTC, datetime
+
+    from botbuilder.core import CardFactory, MessageFactory
+    from botbuilder.schema import ChannelAccount, ConversationAccount
+
+    from bot.directory import load_directory
+    from cards import CardRenderer
+
+    card = CardRenderer().render("downtime_steps", directory=load_directory())
+    text = MessageFactory.text("Sorry \u2014 \"quotes\", <b>, {braces} and \u0141ukasz")
+    with_card = MessageFactory.attachment(CardFactory.adaptive_card(card))
+    with_card.summary = "ICE downtime steps"
+    update = MessageFactory.attachment(CardFactory.adaptive_card(card))
+    update.id = "1:activity-7"
+    shapes = [text, with_card, update]
+    for activity in shapes:
+        activity.from_property = ChannelAccount(id="28:bot", name="ICE Downtime")
+        activity.recipient = ChannelAccount(id="29:user", name="Sam", aad_object_id="aad-1")
+        activity.conversation = ConversationAccount(
+            id="a:conv", conversation_type="personal", tenant_id="t"
+        )
+        activity.service_url = "https://smba.trafficmanager.net/emea/"
+        activity.channel_id = "msteams"
+        activity.locale = "en-GB"
+        activity.reply_to_id = "f:123"
+        activity.channel_data = {"tenant": {"id": "t"}, "notification": {"alert": True}}
+        activity.timestamp = datetime(2026, 11, 29, 10, 32, 5, 123000, tzinfo=UTC)
+    return shapes
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_fast_activity_json_equals_msrest(index: int) -> None:
+    from botframework.connector import models
+    from msrest.serialization import Serializer
+
+    from bot.teams.connector import FastActivitySerializer
+
+    activity = _outgoing_activities()[index]
+    msrest = Serializer({k: v for k, v in models.__dict__.items() if isinstance(v, type)})
+    fast = FastActivitySerializer(msrest)
+    assert fast.body(activity, "Activity") == msrest.body(activity, "Activity")

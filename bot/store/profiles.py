@@ -7,6 +7,7 @@ them when a request has been sent).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +40,13 @@ class ConversationRef(Base):
 class Profiles:
     """Reads and writes user profiles; every write is its own short transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, remembered_references: int = 10_000) -> None:
         self._db = db
+        # The personal chat's reference is refreshed on every personal message but
+        # almost never changes; remembering what was last written saves a
+        # committed (fsynced) transaction on nearly every turn.
+        self._written: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._written_max = remembered_references
 
     async def get(self, user_id: str) -> UserProfile | None:
         async with self._db.sessions() as session:
@@ -62,6 +68,15 @@ class Profiles:
             profile.updated_at = utcnow()
 
     async def save_reference(self, user_id: str, reference: dict[str, Any]) -> None:
+        if self._written.get(user_id) == reference:
+            self._written.move_to_end(user_id)
+            return
+        await self._write_reference(user_id, reference)
+        self._written[user_id] = reference
+        if len(self._written) > self._written_max:
+            self._written.popitem(last=False)
+
+    async def _write_reference(self, user_id: str, reference: dict[str, Any]) -> None:
         async with self._db.transaction() as session:
             row = await session.get(ConversationRef, user_id)
             if row is None:

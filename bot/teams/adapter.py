@@ -16,7 +16,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 
 from bot.settings import Settings
-from bot.teams.connector import ConnectorPool, PooledAuthentication
+from bot.teams.connector import ConnectorPool, PooledAuthentication, model_json
 
 log = logging.getLogger(__name__)
 
@@ -67,5 +67,4 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
 
 def conversation_reference(activity: Activity) -> dict[str, Any]:
     """A JSON-safe conversation reference for proactive messages later."""
-    reference = TurnContext.get_conversation_reference(activity)
-    return reference.serialize()
+    return model_json(TurnContext.get_conversation_reference(activity))
