@@ -28,6 +28,10 @@ ConfirmationContext = Callable[[DeliveryEvent], Awaitable[Mapping[str, Any]]]
 ManualText = Callable[[str], Awaitable[str | None]]
 
 
+class NotificationFailed(Exception):
+    """The user was not (fully) told; the message names only what failed and the error types."""
+
+
 class DeliveryNotifier:
     """The worker's `notify` callback for a bot running on a CloudAdapter."""
 
@@ -58,12 +62,26 @@ class DeliveryNotifier:
         manual = await self._manual_text(event.reference) if event.status == "failed" else None
         reference = ConversationReference().deserialize(confirmation.conversation)
 
+        failures: list[str] = []
+
         async def tell(turn_context: TurnContext) -> None:
-            await _replace_or_send(turn_context, confirmation.activity_id, card)
+            # Errors are kept here, not raised: the adapter's turn-error handler
+            # would swallow them (so the worker would count the user as told) and
+            # apologise to the user for a turn they never took.
+            try:
+                await _replace_or_send(turn_context, confirmation.activity_id, card)
+            except Exception as error:  # noqa: BLE001 - reported below, after the failure text
+                failures.append(f"card: {type(error).__name__}")
             if event.status == "failed":
-                await turn_context.send_activity(_failure_message(event, manual))
+                # The by-hand instructions matter more than the card: always try them.
+                try:
+                    await turn_context.send_activity(_failure_message(event, manual))
+                except Exception as error:  # noqa: BLE001 - reported below
+                    failures.append(f"message: {type(error).__name__}")
 
         await self._adapter.continue_conversation(reference, tell, self._app_id)
+        if failures:
+            raise NotificationFailed(", ".join(failures))
         log.info("user told reference=%s status=%s", event.reference, event.status)
 
 
