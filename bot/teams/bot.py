@@ -15,6 +15,7 @@ from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
 
+from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
 from bot.settings import Settings
 from bot.store import ActivityLog, Profiles
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 REFUSAL = (
     "Sorry, this assistant is only available to GP practices in South East London. "
     "Your organisation is not enabled for it."
+)
+SLOW_DOWN = (
+    "You're sending messages faster than I can answer, so I'll pause for a minute. "
+    "If ICE is down and you need a mailbox now, wait a moment and type 'mailbox'."
 )
 STALE_BUTTON = "That button is no longer available. Type 'help' to see what I can do."
 OPEN_PERSONAL_CHAT = (
@@ -64,12 +69,27 @@ class IceBot(TeamsActivityHandler):
         self._activity_log = activity_log
         self._profiles = profiles
         self._make_reference = make_reference
+        self.message_limiter = per_user_message_limiter()  # issue 4; tests swap the clock
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         if not self._settings.tenant_allowed(tenant_of(activity)):
             await self._refuse(turn_context)
             return
+        # Issue 4 hook, per-user message limit (bot/ratelimit.py): a flood from one user
+        # gets one "slow down" and is then dropped for the window, so it cannot starve others.
+        if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
+            sender = activity.from_property.id if activity.from_property else None
+            verdict = self.message_limiter.hit(sender if isinstance(sender, str) else "")
+            if not verdict.allowed:
+                log.warning("message limit reached; dropping type=%s", activity.type)
+                if activity.type == ActivityTypes.invoke:  # an invoke must be answered
+                    response = InvokeResponse(status=200, body=invoke_message_body(SLOW_DOWN))
+                    invoke = Activity(type=ActivityTypes.invoke_response, value=response)
+                    await turn_context.send_activity(invoke)
+                elif verdict.first_refusal:
+                    await turn_context.send_activity(SLOW_DOWN)
+                return
         key = _dedupe_key(activity)
         if key is None:
             await super().on_turn(turn_context)
