@@ -285,7 +285,7 @@ async def test_connection_refused_is_retried_and_delivered_once(make_bot, script
     scripted.stop()
     _, turn = await send(bot)
     reference = reference_of(turn.only_card)
-    row = await _wait_attempts(bot, reference, 2)
+    row = await wait_queued_after(bot, reference, 2)
     assert row.status in ("queued", "sending") and "connection failed" in (row.last_error or "")
     scripted.start()
     row = await delivered_once(bot, scripted, reference)
@@ -381,7 +381,7 @@ def server_tls(pair: tuple[Path, Path]) -> ssl.SSLContext:
     return context
 
 
-async def _wait_attempts(bot: BotHarness, reference: str, attempts: int) -> RequestRecord:
+async def wait_queued_after(bot: BotHarness, reference: str, attempts: int) -> RequestRecord:
     async with asyncio.timeout(10):
         while True:
             row = await record(bot, reference)
@@ -402,7 +402,7 @@ async def test_untrusted_tls_certificate_is_temporary_and_nothing_goes_in_clear(
         bot = await make_bot(**smtp_settings(server, smtp_starttls=True))
         _, turn = await send(bot)
         reference = reference_of(turn.only_card)
-        row = await _wait_attempts(bot, reference, 3)
+        row = await wait_queued_after(bot, reference, 3)
         assert "TLS" in (row.last_error or "")
         assert server.attempts == []  # no DATA at all: not in clear, not at all
 

@@ -118,6 +118,8 @@ class OutboxWorker:
         self._rng = rng or random.Random()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._pacer = Pacer(max_per_minute, clock, sleep)
+        self._sleep = sleep
+        self._lease_until = clock()
         self._wake = asyncio.Event()
         self._stopping = False
         self._busy = False
@@ -131,9 +133,11 @@ class OutboxWorker:
             await self._pacer.wait()
             self._busy = True
             try:
+                now = self._clock()
                 claimed = await self._outbox.claim_due(
-                    self.owner, self._clock(), self._lease_seconds, limit=1
+                    self.owner, now, self._lease_seconds, limit=1
                 )
+                self._lease_until = now + timedelta(seconds=self._lease_seconds)
                 if not claimed:
                     return handled
                 await self._deliver(claimed[0])
@@ -211,9 +215,15 @@ class OutboxWorker:
 
     async def _sent(self, row: ClaimedRequest, message_id: str) -> None:
         sent_at = self._clock()
-        owned = await self._outbox.mark_sent(
-            row.reference, owner=self.owner, message_id=message_id, sent_at=sent_at
+        owned = await self._record(
+            row,
+            "sent",
+            lambda: self._outbox.mark_sent(
+                row.reference, owner=self.owner, message_id=message_id, sent_at=sent_at
+            ),
         )
+        if owned is None:
+            return
         self._log(row, "sent" if owned else "sent-lease-lost", message_id=message_id)
         if owned:
             event = DeliveryEvent(row.reference, row.user_id, "sent", row.mailbox, sent_at)
@@ -233,13 +243,42 @@ class OutboxWorker:
         self._log(row, "retry", message_id=message_id, error=reason, delay=f"{delay:.1f}s")
 
     async def _fail(self, row: ClaimedRequest, reason: str, message_id: str = "") -> None:
-        owned = await self._outbox.mark_failed(row.reference, owner=self.owner, error=reason)
+        owned = await self._record(
+            row,
+            "failed",
+            lambda: self._outbox.mark_failed(row.reference, owner=self.owner, error=reason),
+        )
+        if owned is None:
+            return
         self._log(row, "failed" if owned else "failed-lease-lost", message_id=message_id,
                   error=reason)
         if owned:
             await self._tell(
                 DeliveryEvent(row.reference, row.user_id, "failed", row.mailbox, None, reason)
             )
+
+    async def _record(
+        self, row: ClaimedRequest, outcome: str, write: Callable[[], Awaitable[bool]]
+    ) -> bool | None:
+        """Store an outcome the server already gave, retrying while this worker holds the lease.
+
+        Once the server has accepted a message, failing to write "sent" must not
+        leave the row "sending": its lease would expire and the message would go
+        again. So a store fault here is retried (the store is usually back within
+        seconds) until the lease runs out; only then is the row left to be
+        claimed again (at-least-once: the same Message-ID). None means not recorded.
+        """
+        pause = 0.05
+        while True:
+            try:
+                return await write()
+            except Exception as error:  # noqa: BLE001 - a store fault; retried within the lease
+                if self._clock() >= self._lease_until:
+                    self._log(row, f"{outcome}-not-recorded", error=type(error).__name__)
+                    return None
+                self._log(row, f"{outcome}-record-retry", error=type(error).__name__)
+            await self._sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     def backoff(self, attempts: int) -> float:
         """Exponential, capped, with jitter so retries after an outage do not arrive together.

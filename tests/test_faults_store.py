@@ -1,0 +1,224 @@
+"""Store faults: the database is locked while a request is submitted or delivered.
+
+The fault is real: a second SQLite connection (another process would do the
+same) holds the database's write lock, so the bot's writes wait out SQLite's
+busy timeout and fail with "database is locked". Reads still work (WAL). The
+busy timeout is shortened for these tests only, by a pool checkout hook, so a
+lock held for a second is already "past the busy timeout".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.pool import Pool
+
+from bot.application import RUNTIME
+from bot.store.outbox import OutboxRequest, ReferenceCounter
+from tests.support.cards import card_text
+from tests.support.teams import BotHarness, find_action
+from tests.test_faults_smtp import (
+    BLOCK,
+    ScriptedSmtp,
+    expected_message_id,
+    record,
+    reference_of,
+    settle,
+    smtp_settings,
+    wait_queued_after,
+)
+from tests.test_order_e2e import review, until
+
+pytestmark = pytest.mark.faults
+
+BUSY_TIMEOUT_MS = 300
+
+
+@pytest.fixture(autouse=True)
+def short_busy_timeout() -> Iterator[None]:
+    """Every SQLite connection the bot checks out waits at most 0.3 s for a lock."""
+
+    def shorten(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if "sqlite" in type(dbapi_connection).__module__ or "sqlite" in repr(dbapi_connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+    event.listen(Pool, "checkout", shorten)
+    try:
+        yield
+    finally:
+        event.remove(Pool, "checkout", shorten)
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedSmtp]:
+    with ScriptedSmtp() as server:
+        yield server
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+class WriteLock:
+    """Another connection holding the database's write lock until released."""
+
+    def __init__(self, path: Path) -> None:
+        # check_same_thread off: taken in a worker thread, released from the test.
+        self._connection = sqlite3.connect(
+            path, isolation_level=None, timeout=5, check_same_thread=False
+        )
+        self._connection.execute("BEGIN EXCLUSIVE")
+
+    def release(self) -> None:
+        self._connection.execute("ROLLBACK")
+        self._connection.close()
+
+
+@contextlib.asynccontextmanager
+async def write_lock(path: Path) -> AsyncIterator[WriteLock]:
+    # Taken off the event loop: the bot's own transactions need the loop to
+    # commit, so waiting for the lock on the loop would wait on ourselves.
+    lock = await asyncio.to_thread(WriteLock, path)
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def database_path(bot: BotHarness) -> Path:
+    url = bot.client.app[RUNTIME].settings.database_url
+    return Path(url.removeprefix("sqlite+aiosqlite:///"))
+
+
+async def count(bot: BotHarness, table: Any) -> int:
+    async with bot.client.app[RUNTIME].db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(table)))
+
+
+# --- submission --------------------------------------------------------------------
+
+
+async def press_send_while_locked(bot: BotHarness) -> tuple[dict[str, Any], Any]:
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    async with write_lock(database_path(bot)):
+        turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
+    return send_data, turn
+
+
+async def test_locked_database_at_send_writes_nothing_and_send_again_queues_one(
+    make_bot, scripted
+) -> None:
+    bot = await make_bot(**smtp_settings(scripted))
+    send_data, turn = await press_send_while_locked(bot)
+    assert turn.status != 200 or "DT-" not in card_text(turn.only_card)  # not "queued"
+
+    await settle()
+    # Nothing half-written: no request, no reference number used up, no email.
+    assert await count(bot, OutboxRequest) == 0
+    assert await count(bot, ReferenceCounter) == 0
+    assert scripted.attempts == []
+
+    # The user presses Send again once the store is back: exactly one request.
+    again = await bot.execute("order.send", send_data, reply_to_id="card-7")
+    confirmation = again.only_card
+    assert "Queued" in card_text(confirmation)
+    reference = reference_of(confirmation)
+    assert reference.endswith("-0001")
+    await until(lambda: scripted.accepted_ids(), 10)
+    await settle()
+    assert scripted.accepted_ids() == [expected_message_id(reference)]
+    assert await count(bot, OutboxRequest) == 1
+    assert (await record(bot, reference)).status == "sent"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="IceBot.on_turn's de-duplication claim (bot/teams/bot.py) writes before the "
+    "handler runs, so a locked store fails the whole turn (501 + generic apology) instead "
+    "of reaching the Send handler's 'could not be saved' form",
+)
+async def test_locked_database_at_send_gives_the_form_back_saying_nothing_was_sent(
+    make_bot, scripted
+) -> None:
+    bot = await make_bot(**smtp_settings(scripted))
+    _, turn = await press_send_while_locked(bot)
+    assert turn.status == 200
+    text = card_text(turn.only_card)
+    assert "could not be saved" in text and "nothing was sent" in text
+    assert "Alexandra" in str(turn.only_card)  # the form again, with what was typed
+    assert "DT-" not in text
+
+
+# --- delivery ----------------------------------------------------------------------
+
+
+def worker_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records
+        if r.name == "bot.mail.worker" and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_locked_database_when_claiming_is_retried_and_delivered_once(
+    make_bot, scripted, logs
+) -> None:
+    # A long first backoff: after the first (refused) attempt the next claim is
+    # at least 0.5 s away, so the lock is in place before it, never during it.
+    bot = await make_bot(**smtp_settings(scripted, mail_retry_base_seconds=1.0))
+    scripted.stop()
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    reference = reference_of(
+        (await bot.execute("order.send", send_data, reply_to_id="card-7")).only_card
+    )
+    await wait_queued_after(bot, reference, 1)
+    async with write_lock(database_path(bot)):
+        scripted.start()
+        await until(lambda: any("cycle failed" in m for m in worker_errors(logs)), 10)
+        assert scripted.attempts == []
+    await until(lambda: scripted.accepted_ids(), 10)
+    await settle()
+    assert scripted.accepted_ids() == [expected_message_id(reference)]
+    row = await record(bot, reference)
+    assert row.status == "sent" and row.attempts == 2
+
+
+async def test_locked_database_when_recording_sent_does_not_send_twice(
+    make_bot, scripted, logs
+) -> None:
+    """The server accepted the message; recording "sent" fails for a while.
+
+    The worker must keep trying to record the outcome it knows, not leave the
+    row "sending" for its lease to expire and the message to go again.
+    """
+    lease = 3.0
+    bot = await make_bot(**smtp_settings(scripted, outbox_lease_seconds=lease))
+    scripted.script(BLOCK)  # hold the reply so the lock can be taken mid-send
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    reference = reference_of(
+        (await bot.execute("order.send", send_data, reply_to_id="card-7")).only_card
+    )
+    await until(scripted.blocked.is_set, 10)
+    async with write_lock(database_path(bot)):
+        scripted.release()  # the server accepts; the bot cannot write "sent"
+        await until(lambda: worker_errors(logs), 10)
+        assert scripted.accepted_ids() == [expected_message_id(reference)]
+    # Past the lease: a row left "sending" would have been claimed and sent again by now.
+    await settle(lease + 1.0)
+    assert scripted.accepted_ids() == [expected_message_id(reference)]
+    row = await record(bot, reference)
+    assert row.status == "sent" and row.attempts == 1
