@@ -27,6 +27,7 @@ from botframework.connector.auth import (
 )
 
 from bot.teams.activities import ADAPTIVE_CARD_ACTION
+from bot.teams.fastjson import activity_from_json
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def _parse_activity(raw: bytes) -> Activity | str:
     if problem := _wrong_types(payload):
         return problem
     try:
-        activity = Activity().deserialize(payload)
+        activity = activity_from_json(payload)
     except Exception:  # noqa: BLE001 - msrest raises several types on wrong shapes
         return "activity does not have the Bot Framework shape"
     if not isinstance(activity.service_url, str) or not activity.service_url.startswith("http"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import DateTime, String, delete
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.db import Base, Database, utcnow
@@ -29,19 +28,23 @@ class ActivityLog:
         self._db = db
 
     async def claim(self, conversation_id: str, activity_id: str) -> bool:
-        """True the first time this activity is seen, False for every repeat."""
-        try:
-            async with self._db.transaction() as session:
-                session.add(
-                    ProcessedActivity(conversation_id=conversation_id, activity_id=activity_id)
-                )
-        except IntegrityError:
-            return False
-        return True
+        """True the first time this activity is seen, False for every repeat.
+
+        One INSERT ... ON CONFLICT DO NOTHING: the database decides atomically,
+        also between several app instances sharing PostgreSQL.
+        """
+        statement = (
+            self._db.insert(ProcessedActivity)
+            .values(conversation_id=conversation_id, activity_id=activity_id, seen_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        async with self._db.transaction(durable=False) as session:
+            result = await session.execute(statement)
+        return result.rowcount == 1
 
     async def release(self, conversation_id: str, activity_id: str) -> None:
         """Undo a claim whose turn failed, so Teams' retry is answered instead of ignored."""
-        async with self._db.transaction() as session:
+        async with self._db.transaction(durable=False) as session:
             await session.execute(
                 delete(ProcessedActivity).where(
                     ProcessedActivity.conversation_id == conversation_id,

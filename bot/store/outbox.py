@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -192,8 +191,7 @@ class Outbox:
         return _submission(row, duplicate=False)
 
     async def _next_sequence(self, session: AsyncSession, day: str) -> int:
-        insert = sqlite.insert if self._db.is_sqlite else postgresql.insert
-        statement = insert(ReferenceCounter).values(day=day, last=1)
+        statement = self._db.insert(ReferenceCounter).values(day=day, last=1)
         statement = statement.on_conflict_do_update(
             index_elements=[ReferenceCounter.day], set_={"last": ReferenceCounter.last + 1}
         ).returning(ReferenceCounter.last)

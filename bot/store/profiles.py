@@ -58,7 +58,7 @@ class Profiles:
 
     async def update(self, user_id: str, **changes: Any) -> None:
         """Set the given fields (borough, practice, referrer), creating the profile if new."""
-        async with self._db.transaction() as session:
+        async with self._db.transaction(durable=False) as session:
             profile = await session.get(UserProfile, user_id)
             if profile is None:
                 profile = UserProfile(user_id=user_id, practice={}, referrer={})
@@ -77,13 +77,16 @@ class Profiles:
             self._written.popitem(last=False)
 
     async def _write_reference(self, user_id: str, reference: dict[str, Any]) -> None:
-        async with self._db.transaction() as session:
-            row = await session.get(ConversationRef, user_id)
-            if row is None:
-                session.add(ConversationRef(user_id=user_id, reference=reference))
-            else:
-                row.reference = reference
-                row.updated_at = utcnow()
+        now = utcnow()
+        statement = self._db.insert(ConversationRef).values(
+            user_id=user_id, reference=reference, updated_at=now
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[ConversationRef.user_id],
+            set_={"reference": reference, "updated_at": now},
+        )
+        async with self._db.transaction(durable=False) as session:
+            await session.execute(statement)
 
     async def reference(self, user_id: str) -> dict[str, Any] | None:
         async with self._db.sessions() as session:

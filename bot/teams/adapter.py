@@ -16,7 +16,8 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 
 from bot.settings import Settings
-from bot.teams.connector import ConnectorPool, PooledAuthentication, model_json
+from bot.teams.connector import ConnectorPool, PooledAuthentication
+from bot.teams.fastjson import model_json
 
 log = logging.getLogger(__name__)
 

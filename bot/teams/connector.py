@@ -25,9 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from email.utils import parsedate_to_datetime
-from enum import Enum
 from typing import Any
 
 import aiohttp
@@ -42,8 +40,9 @@ from botframework.connector.auth import (
 from botframework.connector.auth.app_credentials import AppCredentials
 from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
 from msrest.pipeline.universal import RawDeserializer
-from msrest.serialization import Model, Serializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
+
+from bot.teams.fastjson import FastActivitySerializer
 
 log = logging.getLogger(__name__)
 
@@ -288,69 +287,3 @@ class PooledAuthentication(BotFrameworkAuthentication):
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         return await self._inner.authenticate_channel_request(auth_header)
 
-
-class FastActivitySerializer:
-    """msrest's Serializer, except that an outgoing Activity is turned into JSON directly.
-
-    msrest walks every nested dict of a card attachment value by value with
-    type checks (about 3 ms for one of our cards); an Activity is plain data
-    that maps 1:1 onto JSON through its `_attribute_map`. Anything the fast path
-    does not cover (flattened or additional-property keys) goes to msrest.
-    `tests/test_connector.py` proves both give the same JSON for every shape
-    the bot sends.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
-        if data_type == "Activity" and isinstance(data, Model):
-            try:
-                return model_json(data)
-            except _NeedsMsrest:
-                pass
-        return self._inner.body(data, data_type, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _NeedsMsrest(Exception):
-    """This model uses a serialisation feature the fast path leaves to msrest."""
-
-
-def model_json(value: Any) -> Any:
-    """JSON-ready data for a msrest model tree, as msrest's Serializer would produce it."""
-    if isinstance(value, Model):
-        out: dict[str, Any] = {}
-        validation = getattr(value, "_validation", {}) or {}
-        for attr, spec in value._attribute_map.items():
-            key = spec["key"]
-            if not key or "." in key:
-                raise _NeedsMsrest(attr)
-            item = getattr(value, attr, None)
-            if item is None or validation.get(attr, {}).get("readonly"):
-                continue
-            out[key] = _typed(item, spec["type"])
-        return out
-    return _plain(value)
-
-
-def _typed(item: Any, data_type: str) -> Any:
-    if data_type == "iso-8601":
-        return Serializer.serialize_iso(item)
-    return model_json(item) if isinstance(item, Model) else _plain(item)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Model):
-        return model_json(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return Serializer.serialize_iso(value)
-    return value

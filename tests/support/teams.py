@@ -89,10 +89,20 @@ class Turn:
     status: int
     body: Any
     sent: list[Sent] = field(default_factory=list)
+    #: The posted activity's type and replyToId: which card updates answer this turn.
+    kind: str = "message"
+    reply_to_id: str | None = None
 
     @property
     def cards(self) -> list[dict[str, Any]]:
-        return [s.card for s in self.sent if s.card is not None]
+        """Cards this turn produced: new messages, plus (for Action.Submit) the update of
+        the card pressed. Background updates from the outbox worker are not this turn's."""
+        return [s.card for s in self.sent if s.card is not None and self._answers(s)]
+
+    def _answers(self, sent: Sent) -> bool:
+        if sent.method != "PUT":
+            return True
+        return self.kind == "message" and sent.activity_id == self.reply_to_id
 
     @property
     def texts(self) -> list[str]:
@@ -125,7 +135,10 @@ class BotHarness:
             payload = await response.json(content_type=None)
         except ValueError:
             payload = None
-        return Turn(response.status, payload, self.connector.sent[before:])
+        sent = self.connector.sent[before:]
+        if not isinstance(body, dict):
+            return Turn(response.status, payload, sent)
+        return Turn(response.status, payload, sent, str(body.get("type")), body.get("replyToId"))
 
     async def say(self, text: str, **kwargs: Any) -> Turn:
         return await self.post(activity(self.service_url, text=text, **kwargs))
