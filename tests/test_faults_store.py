@@ -162,6 +162,37 @@ async def test_locked_database_at_send_gives_the_form_back_saying_nothing_was_se
     assert "DT-" not in text
 
 
+async def test_store_fault_after_the_request_is_queued_never_says_nothing_was_sent(
+    make_bot, scripted, logs
+) -> None:
+    """The request row commits, then recording the card's whereabouts fails.
+
+    The fault is real and in the database: a trigger refuses the insert into
+    confirmation_cards, as a full disk or a lost connection would between the
+    two writes. The request will be emailed, so telling the user "nothing was
+    sent, try again" would make them send it a second time by another route.
+    """
+    bot = await make_bot(**smtp_settings(scripted))
+    with sqlite3.connect(database_path(bot)) as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse_card BEFORE INSERT ON confirmation_cards "
+            "BEGIN SELECT RAISE(ABORT, 'injected store fault'); END"
+        )
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
+
+    text = card_text(turn.only_card)
+    assert "nothing was sent" not in text
+    assert "Queued" in text
+    reference = reference_of(turn.only_card)
+    await until(lambda: scripted.accepted_ids(), 10)
+    await settle()
+    assert scripted.accepted_ids() == [expected_message_id(reference)]
+    assert await count(bot, OutboxRequest) == 1
+    assert any("card not recorded" in r.getMessage() for r in logs.records)
+
+
 # --- delivery ----------------------------------------------------------------------
 
 

@@ -199,6 +199,14 @@ def register(router: Router) -> None:
                 limit = settings.max_requests_per_hour
                 return Outcome.message(TOO_MANY.format(limit=limit))
             submission = await _submit(outbox, checked, form_id, user, directory)
+        except SQLAlchemyError as error:
+            log.error("request could not be saved: %s", type(error).__name__)
+            return _form_card(
+                cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
+            )
+        # From here the request is committed and will be emailed: a store fault
+        # below must not tell the user "nothing was sent" (they would send it again).
+        try:
             reference = await profiles.reference(user.id)
             await confirmations.remember(
                 submission.reference,
@@ -207,9 +215,10 @@ def register(router: Router) -> None:
                 conversation=reference or {},
             )
         except SQLAlchemyError as error:
-            log.error("request could not be saved: %s", type(error).__name__)
-            return _form_card(
-                cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
+            log.error(
+                "request queued but its card not recorded reference=%s: %s",
+                submission.reference,
+                type(error).__name__,
             )
         log.info(
             "request queued reference=%s practice=%s trust=%s department=%s duplicate=%s",
@@ -219,7 +228,10 @@ def register(router: Router) -> None:
             checked.department,
             submission.duplicate,
         )
-        await _remember_details(profiles, user, checked)
+        try:
+            await _remember_details(profiles, user, checked)
+        except SQLAlchemyError as error:  # only next time's prefill is lost
+            log.warning("practice details not remembered: %s", type(error).__name__)
         kick()
         context = confirmation_for(
             checked,
