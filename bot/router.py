@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -42,6 +43,20 @@ class _Route:
     handler: Handler
     params: frozenset[str]
     accepts_any: bool
+    #: Parameters typed `str` (or `str | None`): card data may fill them only with text.
+    text_params: frozenset[str]
+
+    def card_values(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Card data that may fill this handler's arguments.
+
+        Card data comes from the client; a list where a handler expects a
+        borough's name must not reach it. Values of the wrong type are dropped,
+        so the handler sees its default (and asks again) instead of failing.
+        """
+        return {k: v for k, v in data.items() if k not in self.text_params or isinstance(v, str)}
+
+
+_TEXT_HINTS = (str, str | None)
 
 
 def _route(handler: Handler) -> _Route:
@@ -52,7 +67,9 @@ def _route(handler: Handler) -> _Route:
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     )
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    return _Route(handler, params, accepts_any)
+    hints = typing.get_type_hints(inspect.unwrap(handler))
+    text_params = frozenset(name for name in params if hints.get(name) in _TEXT_HINTS)
+    return _Route(handler, params, accepts_any, text_params)
 
 
 class UnknownVerb(LookupError):
@@ -115,7 +132,8 @@ class Router:
             if route is None:
                 raise UnknownVerb(incoming.action.verb)
             data = dict(incoming.action.data)
-            return await _call(route, {**data, **base, "data": data, "action": incoming.action})
+            filled = route.card_values(data)
+            return await _call(route, {**filled, **base, "data": data, "action": incoming.action})
 
         parsed = parse(incoming.text)
         log.debug("text routed to intent=%s", parsed.intent)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+from sqlalchemy import text
+
+from bot.application import RUNTIME
 from bot.directory import load_directory
 from tests.support.cards import assert_valid_card, card_text, iter_actions
 from tests.support.teams import BotHarness, activity, find_action
@@ -243,3 +247,23 @@ async def test_member_added_who_is_not_the_bot_gets_no_welcome(bot: BotHarness) 
     )
     turn = await bot.post(body)
     assert turn.status == 200 and turn.sent == []
+
+
+async def test_simultaneous_first_messages_from_one_user_all_answered(bot: BotHarness) -> None:
+    """The first profile write is an upsert: no race between a new user's first messages."""
+    turns = await asyncio.gather(*(bot.say(f"helpdesk bromley {i}") for i in range(25)))
+    assert all(t.status == 200 for t in turns)
+    sent = bot.connector.sent  # turns overlap, so count what reached the connector
+    assert len(sent) == 25
+    assert all(s.card is not None and "0208 315 8702" in str(s.card) for s in sent)
+
+
+async def test_a_failing_card_action_answers_the_invoke_not_the_chat(bot: BotHarness) -> None:
+    """Store gone mid-flight: the button's invoke gets the apology (not 'Unable to reach app')."""
+    runtime = bot.client.app[RUNTIME]
+    async with runtime.db.engine.begin() as connection:
+        await connection.execute(text("DROP TABLE user_profiles"))
+    turn = await bot.execute("helpdesk.show", {"borough": "Bromley"})
+    assert turn.status == 200
+    assert "went wrong" in turn.body["value"]
+    assert turn.sent == []

@@ -37,6 +37,9 @@ class ConversationRef(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+_PROFILE_FIELDS = frozenset({"borough", "practice", "referrer"})
+
+
 class Profiles:
     """Reads and writes user profiles; every write is its own short transaction."""
 
@@ -57,15 +60,22 @@ class Profiles:
         return profile.borough if profile else None
 
     async def update(self, user_id: str, **changes: Any) -> None:
-        """Set the given fields (borough, practice, referrer), creating the profile if new."""
+        """Set the given fields (borough, practice, referrer), creating the profile if new.
+
+        One upsert, so two first messages from the same user at the same moment
+        cannot both try to create the profile.
+        """
+        unknown = set(changes) - _PROFILE_FIELDS
+        if unknown:
+            raise ValueError(f"not profile fields: {sorted(unknown)}")
+        values = {"practice": {}, "referrer": {}, **changes, "updated_at": utcnow()}
+        statement = self._db.insert(UserProfile).values(user_id=user_id, **values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[UserProfile.user_id],
+            set_={**changes, "updated_at": values["updated_at"]},
+        )
         async with self._db.transaction(durable=False) as session:
-            profile = await session.get(UserProfile, user_id)
-            if profile is None:
-                profile = UserProfile(user_id=user_id, practice={}, referrer={})
-                session.add(profile)
-            for name, value in changes.items():
-                setattr(profile, name, value)
-            profile.updated_at = utcnow()
+            await session.execute(statement)
 
     async def save_reference(self, user_id: str, reference: dict[str, Any]) -> None:
         if self._written.get(user_id) == reference:

@@ -7,15 +7,16 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.core import TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import BotFrameworkAuthentication
 
 from bot.settings import Settings
+from bot.teams.activities import invoke_message_body
 from bot.teams.connector import ConnectorPool, PooledAuthentication
 from bot.teams.fastjson import model_json
 
@@ -61,6 +62,16 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     frames = "".join(traceback.format_tb(error.__traceback__))
     log.error("turn failed: %s\n%s", type(error).__name__, frames)
     try:
+        if turn_context.activity.type == ActivityTypes.invoke:
+            # A card button waits for the invoke's answer; a chat message would
+            # leave Teams showing "Unable to reach app".
+            await turn_context.send_activity(
+                Activity(
+                    type=ActivityTypes.invoke_response,
+                    value=InvokeResponse(status=200, body=invoke_message_body(SORRY)),
+                )
+            )
+            return
         await turn_context.send_activity(SORRY)
     except Exception as send_error:  # noqa: BLE001 - nothing more we can do for this turn
         log.error("could not tell the user about the failure: %s", type(send_error).__name__)
