@@ -62,6 +62,10 @@ class LoadResult:
         return ordered[rank]
 
 
+def bench_user_id(user: int) -> str:
+    return f"29:1bench-user-{user:04d}"
+
+
 def message_activity(
     text: str,
     *,
@@ -76,7 +80,7 @@ def message_activity(
     app do; this keeps per-conversation state honest under 50 connections.
     """
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    user_id = f"29:1bench-user-{user:04d}"
+    user_id = bench_user_id(user)
     activity: dict[str, Any] = {
         "type": "message",
         "id": f"bench-{uuid.uuid4().hex}",

@@ -41,7 +41,15 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.load import Factory, LoadResult, first_2xx, message_activity, prepare, run_load
+from bench.load import (
+    Factory,
+    LoadResult,
+    bench_user_id,
+    first_2xx,
+    message_activity,
+    prepare,
+    run_load,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -151,14 +159,48 @@ def _order_factory(service_url: str) -> Factory:
     return make
 
 
-def order_submission(i: int) -> dict[str, Any]:
-    """The form fields of one request submission.
+BENCH_REQUEST: dict[str, str] = {
+    # A complete KCH ultrasound request with the form's own input ids
+    # (bot/orders/model.py FIELDS) and a test-range NHS number.
+    "trust": "kch",
+    "department": "ultrasound",
+    "modality": "ultrasound",
+    "examination": "Ultrasound abdomen",
+    "laterality": "not_applicable",
+    "priority": "routine",
+    "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
+    "clinical_question": "Gallstones? Biliary dilatation?",
+    "patient_surname": "Benchpatient",
+    "patient_forenames": "Alex",
+    "patient_dob": "1980-05-04",
+    "nhs_number": "999 000 0018",
+    "patient_sex": "male",
+    "address_line1": "1 Test Street",
+    "address_town": "London",
+    "postcode": "SE1 7EH",
+    "patient_phone": "07700 900123",
+    "interpreter_needed": "no",
+    "referrer_name": "Dr Sam Test",
+    "referrer_role": "GP",
+    "referrer_registration": "1234567",
+    "practice_name": "Bench Medical Practice",
+    "practice_ods": "G85001",
+    "practice_email": "bench.practice@nhs.net",
+    "practice_phone": "020 7188 7188",
+}
 
-    Empty until the order flow lands on main: the fields must be the form's own
-    inputs (read them from the order card template), not invented here. Until
-    then the probe in `_detect_order` reports what the bot said.
+
+def order_submission(i: int) -> dict[str, Any]:
+    """The Send of one request: the form's fields, a fresh form id, the sender as owner.
+
+    A fresh `form_id` per request, because a repeated one is (rightly) treated
+    as the same request and commits nothing.
     """
-    return {}
+    return {
+        **BENCH_REQUEST,
+        "form_id": f"bench-{i}-{uuid.uuid4().hex[:12]}",
+        "owner": bench_user_id(i % 50),
+    }
 
 
 def systems() -> list[System]:
@@ -244,6 +286,10 @@ def _bot_env(port: int, tmp: Path) -> dict[str, str]:
         MAIL_DIR=str(tmp / "mail"),
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
+        # The benchmark measures the cost of a turn, not the per-user flood and
+        # hourly limits (which would answer most of 50 users' turns with "slow down").
+        MAX_MESSAGES_PER_MINUTE="1000000",
+        MAX_REQUESTS_PER_HOUR="1000000",
     )
     return env
 

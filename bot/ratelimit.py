@@ -117,6 +117,8 @@ class SlidingWindowLimiter:
             del self._keys[key]
 
 
-def per_user_message_limiter(clock: Clock = time.monotonic) -> SlidingWindowLimiter:
-    """The Teams edge's flood limit: MESSAGES_PER_MINUTE per user."""
-    return SlidingWindowLimiter(MESSAGES_PER_MINUTE, 60.0, clock=clock)
+def per_user_message_limiter(
+    per_minute: int = MESSAGES_PER_MINUTE, clock: Clock = time.monotonic
+) -> SlidingWindowLimiter:
+    """The Teams edge's flood limit: `per_minute` messages per user (MAX_MESSAGES_PER_MINUTE)."""
+    return SlidingWindowLimiter(per_minute, 60.0, clock=clock)

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         14, validation_alias=_alias("RETENTION_DAYS", "retention_days"), ge=0
     )
+    max_messages_per_minute: int = Field(
+        30, validation_alias=_alias("MAX_MESSAGES_PER_MINUTE", "max_messages_per_minute"), ge=1
+    )
     max_requests_per_hour: int = Field(
         20, validation_alias=_alias("MAX_REQUESTS_PER_HOUR", "max_requests_per_hour"), ge=1
     )

@@ -85,10 +85,22 @@ def open_url_action(title: str, url: str) -> _Raw:
     return _Raw(json.dumps({"type": "Action.OpenUrl", "title": title, "url": url}))
 
 
+def _cache_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable key for these inputs, or None when any input cannot be one."""
+    try:
+        key = (name, tuple(sorted(context.items())))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 class CardRenderer:
     """Loads the templates once and renders a card per call."""
 
-    def __init__(self, template_dir: Path = TEMPLATE_DIR) -> None:
+    def __init__(self, template_dir: Path = TEMPLATE_DIR, *, max_cached: int = 512) -> None:
+        self._rendered: dict[tuple[Any, ...], str] = {}
+        self._max_cached = max_cached
         self._env = Environment(
             loader=FileSystemLoader(template_dir),
             finalize=_json_literal,
@@ -112,11 +124,28 @@ class CardRenderer:
         )
 
     def render(self, name: str, context: Mapping[str, Any] | None = None, /, **values: Any) -> dict:
-        """Render `templates/<name>.json.j2` into an Adaptive Card dictionary."""
+        """Render `templates/<name>.json.j2` into an Adaptive Card dictionary.
+
+        Most cards depend only on the directory and a borough or mailbox, so
+        the checked JSON text is kept per (template, inputs) when every input
+        is hashable (the directory's models are frozen); each call still
+        returns a fresh dictionary. Cards holding user input are never cached:
+        their contexts contain dicts and lists, which are not hashable.
+        """
+        merged = {**(context or {}), **values}
+        key = _cache_key(name, merged)
+        text = self._rendered.get(key) if key is not None else None
+        if text is None:
+            text = self._render_checked(name, merged)
+            if key is not None and len(self._rendered) < self._max_cached:
+                self._rendered[key] = text
+        return json.loads(text)
+
+    def _render_checked(self, name: str, context: Mapping[str, Any]) -> str:
         template = self._env.get_template(f"{name}.json.j2")
-        text = template.render({**(context or {}), **values})
-        card = json.loads(text)
-        size = len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
+        card = json.loads(template.render(context))
+        text = json.dumps(card, separators=(",", ":"), ensure_ascii=False)
+        size = len(text.encode())
         if size > MAX_CARD_BYTES:
             raise CardTooLarge(f"card {name!r} is {size} bytes, over {MAX_CARD_BYTES}")
-        return card
+        return text

@@ -39,14 +39,19 @@ def register(router: Router) -> None:
         chosen = topic if topic in TOPICS else "results"
         return Outcome(update=cards.render("info", directory=directory, topic=chosen))
 
+    def commands_now() -> tuple[Command, ...]:
+        return tuple(router.commands())
+
     @router.intent("help", command=Command("help", "help", "What I can do"))
     async def help_card(cards: CardRenderer) -> Outcome:
-        return Outcome.card(cards.render("help", commands=router.commands(), not_understood=False))
+        commands = commands_now()
+        return Outcome.card(cards.render("help", commands=commands, not_understood=False))
 
     @router.intent(FALLBACK_INTENT)
     async def not_understood(cards: CardRenderer) -> Outcome:
         """Never a dead end, and never echo the text: it may hold patient details."""
-        return Outcome.card(cards.render("help", commands=router.commands(), not_understood=True))
+        commands = commands_now()
+        return Outcome.card(cards.render("help", commands=commands, not_understood=True))
 
     @router.intent("welcome")
     async def welcome(cards: CardRenderer, directory: Directory) -> Outcome:

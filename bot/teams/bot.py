@@ -69,7 +69,8 @@ class IceBot(TeamsActivityHandler):
         self._activity_log = activity_log
         self._profiles = profiles
         self._make_reference = make_reference
-        self.message_limiter = per_user_message_limiter()  # issue 4; tests swap the clock
+        # issue 4; tests swap the clock
+        self.message_limiter = per_user_message_limiter(settings.max_messages_per_minute)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
