@@ -146,12 +146,6 @@ async def test_locked_database_at_send_writes_nothing_and_send_again_queues_one(
     assert (await record(bot, reference)).status == "sent"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IceBot.on_turn's de-duplication claim (bot/teams/bot.py) writes before the "
-    "handler runs, so a locked store fails the whole turn (generic apology) instead "
-    "of reaching the Send handler's 'could not be saved' form",
-)
 async def test_locked_database_at_send_gives_the_form_back_saying_nothing_was_sent(
     make_bot, scripted
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
@@ -77,32 +78,56 @@ class IceBot(TeamsActivityHandler):
         if not self._settings.tenant_allowed(tenant_of(activity)):
             await self._refuse(turn_context)
             return
-        # Issue 4 hook, per-user message limit (bot/ratelimit.py): a flood from one user
-        # gets one "slow down" and is then dropped for the window, so it cannot starve others.
-        if activity.type in (ActivityTypes.message, ActivityTypes.invoke):
-            sender = activity.from_property.id if activity.from_property else None
-            verdict = self.message_limiter.hit(sender if isinstance(sender, str) else "")
-            if not verdict.allowed:
-                log.warning("message limit reached; dropping type=%s", activity.type)
-                if activity.type == ActivityTypes.invoke:  # an invoke must be answered
-                    response = InvokeResponse(status=200, body=invoke_message_body(SLOW_DOWN))
-                    invoke = Activity(type=ActivityTypes.invoke_response, value=response)
-                    await turn_context.send_activity(invoke)
-                elif verdict.first_refusal:
-                    await turn_context.send_activity(SLOW_DOWN)
-                return
-        key = _dedupe_key(activity)
-        if key is None:
-            await super().on_turn(turn_context)
+        if await self._over_message_limit(turn_context):
             return
-        if not await self._activity_log.claim(*key):
+        key = await self._claim(activity)
+        if key is False:
             log.info("duplicate activity ignored type=%s", activity.type)
             return
         try:
             await super().on_turn(turn_context)
         except Exception:
-            await self._activity_log.release(*key)  # let Teams' retry try again
+            if key:
+                await self._activity_log.release(*key)  # let Teams' retry try again
             raise
+
+    async def _over_message_limit(self, turn_context: TurnContext) -> bool:
+        """Per-user flood limit (bot/ratelimit.py): one "slow down", then silence for the window.
+
+        A flood from one user therefore cannot starve the others.
+        """
+        activity = turn_context.activity
+        if activity.type not in (ActivityTypes.message, ActivityTypes.invoke):
+            return False
+        sender = activity.from_property.id if activity.from_property else None
+        verdict = self.message_limiter.hit(sender if isinstance(sender, str) else "")
+        if verdict.allowed:
+            return False
+        log.warning("message limit reached; dropping type=%s", activity.type)
+        if activity.type == ActivityTypes.invoke:  # an invoke must be answered
+            response = InvokeResponse(status=200, body=invoke_message_body(SLOW_DOWN))
+            await turn_context.send_activity(
+                Activity(type=ActivityTypes.invoke_response, value=response)
+            )
+        elif verdict.first_refusal:
+            await turn_context.send_activity(SLOW_DOWN)
+        return True
+
+    async def _claim(self, activity: Activity) -> tuple[str, str] | bool | None:
+        """The de-duplication key claimed for this turn; None if not needed; False for a repeat.
+
+        De-duplication is a courtesy: when the store is briefly locked the turn
+        goes ahead unclaimed rather than failing, so the user still gets an
+        answer (the Send handler reports its own store failures precisely).
+        """
+        key = _dedupe_key(activity)
+        if key is None:
+            return None
+        try:
+            return key if await self._activity_log.claim(*key) else False
+        except SQLAlchemyError as error:
+            log.warning("de-duplication unavailable (%s); answering anyway", type(error).__name__)
+            return None
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         incoming = to_incoming(turn_context.activity)
@@ -216,7 +241,10 @@ class IceBot(TeamsActivityHandler):
         """Keep the personal chat's reference so we can tell the user later that a request went."""
         if incoming.conversation.is_personal and incoming.user.id:
             reference = self._make_reference(turn_context.activity)
-            await self._profiles.save_reference(incoming.user.id, reference)
+            try:
+                await self._profiles.save_reference(incoming.user.id, reference)
+            except SQLAlchemyError as error:  # the previous reference still works
+                log.warning("conversation reference not saved: %s", type(error).__name__)
 
     async def _refuse(self, turn_context: TurnContext) -> None:
         """One polite refusal for a message or card action; silence for everything else."""
