@@ -31,7 +31,7 @@ from bot.store.db import utcnow
 from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
 from bot.teams.bot import IceBot
-from bot.teams.connector import ConnectorPool, SharedSession
+from bot.teams.connector import ConnectorPool, RetryPolicy, SharedSession
 from bot.teams.proactive import DeliveryNotifier
 from bot.web import messages_handler, no_stack_traces
 from cards import CardRenderer
@@ -80,7 +80,12 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
     connector_session = SharedSession()
-    authentication = build_authentication(settings, ConnectorPool(connector_session))
+    retry = RetryPolicy(
+        attempts=settings.connector_retry_attempts,
+        base_delay=settings.connector_retry_base_seconds,
+        max_delay=settings.connector_retry_max_seconds,
+    )
+    authentication = build_authentication(settings, ConnectorPool(connector_session, retry=retry))
     adapter = build_adapter(authentication)
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:

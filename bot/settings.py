@@ -89,6 +89,19 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         14, validation_alias=_alias("RETENTION_DAYS", "retention_days"), ge=0
     )
+    connector_retry_attempts: int = Field(
+        4, validation_alias=_alias("CONNECTOR_RETRY_ATTEMPTS", "connector_retry_attempts"), ge=1
+    )
+    connector_retry_base_seconds: float = Field(
+        0.5,
+        validation_alias=_alias("CONNECTOR_RETRY_BASE_SECONDS", "connector_retry_base_seconds"),
+        ge=0,
+    )
+    connector_retry_max_seconds: float = Field(
+        10.0,
+        validation_alias=_alias("CONNECTOR_RETRY_MAX_SECONDS", "connector_retry_max_seconds"),
+        ge=0,
+    )
     max_messages_per_minute: int = Field(
         30, validation_alias=_alias("MAX_MESSAGES_PER_MINUTE", "max_messages_per_minute"), ge=1
     )

@@ -258,6 +258,7 @@ def smtp_settings(server: ScriptedSmtp, **overrides: Any) -> dict[str, Any]:
         "mail_retry_max_seconds": 0.2,
         "outbox_poll_seconds": 0.05,
         "smtp_timeout_seconds": 2,
+        "connector_retry_base_seconds": 0.05,  # Retry-After is still honoured in full
     }
     values.update(overrides)
     return values
