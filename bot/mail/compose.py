@@ -14,11 +14,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.mail.pdf import render_pdf
 from bot.orders.document import RequestDocument
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -39,13 +39,17 @@ def compose_email(
     doc: RequestDocument,
     *,
     sender: str,
-    render_attachment: Callable[[RequestDocument], bytes] = render_pdf,
+    render_attachment: Callable[[RequestDocument], bytes] | None = None,
 ) -> EmailMessage:
     """The complete message: routing headers, text + HTML body, `<reference>.pdf`.
 
     `render_attachment` exists so tests that are not about the PDF can skip its
-    ~0.3 s of font work; the app keeps the default.
+    ~0.3 s of font work; the app keeps the default. The PDF module (fpdf2,
+    fontTools, Pillow) is imported only when the first PDF is made: it is a
+    third of the bot's start-up time and a good part of its memory.
     """
+    if render_attachment is None:
+        from bot.mail.pdf import render_pdf as render_attachment
     sender = safe_address(sender, "sender")
     mailbox = safe_address(doc.mailbox, "mailbox")
     practice = safe_address(doc.practice_email, "practice email")
@@ -62,15 +66,20 @@ def compose_email(
     message["X-ICE-Downtime-Reference"] = reference
 
     context = _template_context(doc)
-    templates = _templates()
-    message.set_content(templates.get_template("request.txt.j2").render(context))
+    message.set_content(render_text(doc, context))
     message.add_alternative(
-        templates.get_template("request.html.j2").render(context), subtype="html"
+        _templates().get_template("request.html.j2").render(context), subtype="html"
     )
     message.add_attachment(
         render_attachment(doc), maintype="application", subtype="pdf", filename=f"{reference}.pdf"
     )
     return message
+
+
+def render_text(doc: RequestDocument, context: dict[str, Any] | None = None) -> str:
+    """The plain-text body: also what a user is given to email by hand after a failure."""
+    template = _templates().get_template("request.txt.j2")
+    return template.render(context if context is not None else _template_context(doc))
 
 
 def subject_for(doc: RequestDocument) -> str:

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from bot.directory import Directory
-from bot.mail.compose import compose_email
+from bot.mail.compose import compose_email, render_text
 from bot.mail.worker import DeliveryEvent
 from bot.orders.form import confirmation_context
 from bot.orders.model import LONDON, RadiologyRequest
@@ -68,12 +68,4 @@ class OrderDelivery:
         if record is None or record.payload is None:
             return None
         request = request_from_payload(record.payload, record.created_at, self._directory)
-        document = request.as_document(reference, record.created_at, self._directory)
-        message = compose_email(document, sender=self._sender, render_attachment=_no_pdf)
-        body = message.get_body(preferencelist=("plain",))
-        return body.get_content() if body is not None else None
-
-
-def _no_pdf(_document: object) -> bytes:
-    """The by-hand text needs only the plain-text body, not the 0.3 s PDF."""
-    return b""
+        return render_text(request.as_document(reference, record.created_at, self._directory))

@@ -78,5 +78,12 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
 
 
 def conversation_reference(activity: Activity) -> dict[str, Any]:
-    """A JSON-safe conversation reference for proactive messages later."""
-    return model_json(TurnContext.get_conversation_reference(activity))
+    """A JSON-safe conversation reference for proactive messages later.
+
+    Without the triggering activity's id: a proactive message is a new message
+    in the conversation, not a reply, and leaving the id out makes the reference
+    the same on every turn, so it is stored once rather than on every message.
+    """
+    reference = TurnContext.get_conversation_reference(activity)
+    reference.activity_id = None
+    return model_json(reference)
