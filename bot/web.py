@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,6 +53,9 @@ async def no_stack_traces(request: web.Request, handler: Handler) -> web.StreamR
         return _problem(500, "internal error")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def _parse_activity(raw: bytes) -> Activity | str:
     """The activity, or the reason it is not one (for a 400)."""
     try:
@@ -60,12 +64,15 @@ def _parse_activity(raw: bytes) -> Activity | str:
         return "body is not valid JSON"
     if not isinstance(payload, dict):
         return "body must be a JSON object"
-    try:
-        # A "\ud800" escape is valid JSON but not a character: such a string cannot
-        # be stored or sent on (UnicodeEncodeError deep in a turn), so refuse it here.
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return "body contains an unpaired surrogate escape"
+    # A "\ud800" escape is valid JSON but not a character: such a string cannot
+    # be stored or sent on (UnicodeEncodeError deep in a turn), so refuse it here.
+    # Only a surrogate escape in the raw body can produce one, so the full check
+    # (re-encoding the whole payload) runs only when the body has such an escape.
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return "body contains an unpaired surrogate escape"
     if not isinstance(payload.get("type"), str) or not payload["type"]:
         return "activity has no type"
     if problem := _wrong_types(payload):

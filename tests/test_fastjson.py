@@ -30,7 +30,7 @@ def _outgoing_activities() -> list:
     with_card.summary = "ICE downtime steps"
     update = MessageFactory.attachment(CardFactory.adaptive_card(card))
     update.id = "1:activity-7"
-    shapes = [text, with_card, update]
+    shapes = [text, with_card, update, _as_sent(with_card)]
     for shape in shapes:
         shape.from_property = ChannelAccount(id="28:bot", name="ICE Downtime")
         shape.recipient = ChannelAccount(id="29:user", name="Sam", aad_object_id="aad-1")
@@ -46,7 +46,16 @@ def _outgoing_activities() -> list:
     return shapes
 
 
-@pytest.mark.parametrize("index", range(3))
+def _as_sent(activity: Activity) -> Activity:
+    """The activity as the bot hands it to botbuilder (bot.teams.activities)."""
+    from bot.teams.activities import OutgoingActivity
+
+    outgoing = OutgoingActivity()
+    outgoing.__dict__.update(activity.__dict__)
+    return outgoing
+
+
+@pytest.mark.parametrize("index", range(4))
 def test_fast_activity_json_equals_msrest(index: int) -> None:
     from botframework.connector import models
     from msrest.serialization import Serializer

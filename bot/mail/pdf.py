@@ -36,9 +36,26 @@ FONT_DIRECTORIES: tuple[Path, ...] = (
 
 # Letters that NFKD does not decompose into an ASCII base letter.
 _TRANSLITERATIONS = {
-    "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i",
-    "Œ": "OE", "œ": "oe", "‘": "'", "’": "'", "‚": ",", "“": '"', "”": '"',
-    "„": '"', "–": "-", "—": "-", "…": "...", "•": "*", "€": "EUR",
+    "Ł": "L",
+    "ł": "l",
+    "Đ": "D",
+    "đ": "d",
+    "Ħ": "H",
+    "ħ": "h",
+    "ı": "i",
+    "Œ": "OE",
+    "œ": "oe",
+    "‘": "'",
+    "’": "'",
+    "‚": ",",
+    "“": '"',
+    "”": '"',
+    "„": '"',
+    "–": "-",
+    "—": "-",
+    "…": "...",
+    "•": "*",
+    "€": "EUR",
 }
 
 
@@ -92,9 +109,42 @@ class _RequestPdf(FPDF):
 
 
 def render_pdf(doc: RequestDocument, *, font: UnicodeFont | None = None) -> bytes:
-    """Build the printable request; `font` overrides the font search (tests, packaging)."""
+    """Build the printable request; `font` overrides the font search (tests, packaging).
+
+    Text that Latin-1 can hold (most requests) is set in the PDF core font
+    Helvetica, which needs no font file: loading and subsetting DejaVu is
+    about 0.2 s of CPU a request. DejaVu is used only when some text needs it
+    ("Łukasz"), so every name is still printed exactly.
+    """
+    if font is None and _latin1_only(doc):
+        return _render(doc, None, str)
     font = font or find_unicode_font()
-    text: Callable[[str], str] = str if font else transliterate_latin1
+    return _render(doc, font, str if font else transliterate_latin1)
+
+
+def _latin1_only(doc: RequestDocument) -> bool:
+    texts = [
+        doc.reference,
+        doc.trust_name,
+        doc.trust_short,
+        doc.department,
+        doc.priority,
+        doc.mailbox,
+        doc.practice_name,
+        doc.practice_ods,
+        doc.practice_email,
+    ]
+    texts += [s.title for s in doc.sections]
+    texts += [t for s in doc.sections for f in s.fields for t in (f.label, f.value)]
+    try:
+        for value in texts:
+            value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _render(doc: RequestDocument, font: UnicodeFont | None, text: Callable[[str], str]) -> bytes:
     family = FONT_FAMILY if font else "helvetica"
     pdf = _RequestPdf(doc.reference, family)
     if font:
@@ -119,9 +169,7 @@ def _set_metadata(pdf: FPDF, doc: RequestDocument) -> None:
     pdf.set_creation_date(created)
 
 
-def _heading(
-    pdf: FPDF, doc: RequestDocument, family: str, text: Callable[[str], str]
-) -> None:
+def _heading(pdf: FPDF, doc: RequestDocument, family: str, text: Callable[[str], str]) -> None:
     pdf.set_font(family, "B", 15)
     pdf.multi_cell(0, 8, "ICE downtime radiology request", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     rows = [

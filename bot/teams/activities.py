@@ -115,7 +115,7 @@ def card_attachment_activity(reply: Reply) -> Activity:
     """A message activity for one reply; `summary` feeds notifications and screen readers."""
     if reply.card is None:
         return _outgoing(MessageFactory.text(reply.text or ""))
-    activity = MessageFactory.attachment(CardFactory.adaptive_card(SharedCard(reply.card)))
+    activity = MessageFactory.attachment(CardFactory.adaptive_card(dict(reply.card)))
     activity.summary = reply.summary
     return _outgoing(activity)
 
@@ -125,8 +125,10 @@ class OutgoingActivity(Activity):
 
     `TurnContext.send_activities` deep-copies every outgoing activity before
     stamping the conversation reference on the copy (about a hundred copy
-    calls per activity). It only ever assigns attributes on that copy, never
-    changes nested values, and we never touch an activity once handed over.
+    calls per activity, and the whole card). It only ever assigns attributes
+    on that copy, never changes nested values, and we never touch an activity
+    or its card once handed over. (Card content stays a plain dict: msrest
+    serialises a dict subclass as its str(), which tests/test_fastjson.py caught.)
     """
 
     def __deepcopy__(self, memo: dict[int, Any]) -> OutgoingActivity:
@@ -137,18 +139,6 @@ def _outgoing(activity: Activity) -> OutgoingActivity:
     outgoing = OutgoingActivity()
     outgoing.__dict__.update(activity.__dict__)
     return outgoing
-
-
-class SharedCard(dict):
-    """Card content that is never changed once built, so copying it is pointless.
-
-    botbuilder deep-copies every outgoing activity (`TurnContext.send_activities`),
-    card content included: about 1 ms for one of our cards. Our cards are
-    finished values by the time they are sent, so the copy may share them.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> SharedCard:
-        return self
 
 
 def invoke_card_body(card: Mapping[str, Any]) -> dict[str, Any]:
