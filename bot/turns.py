@@ -51,6 +51,8 @@ class Incoming:
     text: str = ""
     action: CardAction | None = None
     activity_id: str | None = None
+    #: In a personal chat, where to reach this user later (JSON; opaque outside the edge).
+    reply_reference: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

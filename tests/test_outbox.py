@@ -167,8 +167,15 @@ async def test_reference_day_is_the_uk_day_and_sequence_restarts(outbox):
     late_summer_evening = datetime(2026, 6, 30, 23, 30, tzinfo=UTC)  # 00:30 BST on 1 July
     assert format_reference(late_summer_evening, 7) == "DT-20260701-0007"
     sub = await outbox.submit(
-        form_id="x", user_id="u", practice_ods="G85001", trust="KCH", department="X-ray",
-        priority="Routine", mailbox=MAILBOX, payload={}, created_at=late_summer_evening,
+        form_id="x",
+        user_id="u",
+        practice_ods="G85001",
+        trust="KCH",
+        department="X-ray",
+        priority="Routine",
+        mailbox=MAILBOX,
+        payload={},
+        created_at=late_summer_evening,
     )
     assert sub.reference == "DT-20260701-0001"
 
@@ -215,8 +222,9 @@ async def test_expired_lease_is_claimable_again(outbox, clock):
 
 
 def test_postgres_claim_uses_skip_locked():
-    sql = str(candidates(START, 5).with_for_update(skip_locked=True).compile(
-        dialect=postgresql.dialect()))
+    sql = str(
+        candidates(START, 5).with_for_update(skip_locked=True).compile(dialect=postgresql.dialect())
+    )
     assert "FOR UPDATE SKIP LOCKED" in sql
 
 
@@ -246,8 +254,9 @@ async def test_email_arrives_with_routing_headers_body_and_pdf(outbox, smtp, eve
             assert line in text
     (pdf,) = list(message.iter_attachments())
     assert pdf.get_filename() == f"{sub.reference}.pdf"
-    pdf_text = flat(" ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(
-        pdf.get_content())).pages))
+    pdf_text = flat(
+        " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.get_content())).pages)
+    )
     for value in ("O'Brien", "Zoë Łukasz", "999 000 0018", "SE5 8RE", sub.reference):
         assert value in pdf_text
 
@@ -280,8 +289,9 @@ async def test_smtp_down_then_up_delivers_exactly_once(outbox, worker, smtp, eve
     assert (await outbox.get(sub.reference)).status == "sent"
 
 
-async def test_permanent_rejection_fails_once_and_is_not_retried(outbox, worker, smtp, events,
-                                                                 clock):
+async def test_permanent_rejection_fails_once_and_is_not_retried(
+    outbox, worker, smtp, events, clock
+):
     sub = await submit(outbox)
     smtp.fail_next(550)
     await worker.run_once()
@@ -349,8 +359,9 @@ async def test_notify_failure_is_logged_and_row_stays_sent(outbox, smtp, clock, 
     assert await worker.run_once() == 0 and len(smtp.received) == 1
 
 
-async def test_invalid_payload_is_a_permanent_failure_not_a_crash_loop(outbox, worker, smtp,
-                                                                       events, clock, caplog):
+async def test_invalid_payload_is_a_permanent_failure_not_a_crash_loop(
+    outbox, worker, smtp, events, clock, caplog
+):
     payload = {"patient": {"surname": "Secretname"}}  # no routing: render raises KeyError
     sub = await submit(outbox, payload=payload)
     with caplog.at_level(logging.DEBUG, logger="bot"):
@@ -493,7 +504,11 @@ async def test_purge_removes_payload_and_keeps_metadata(outbox, worker, clock):
         record = await outbox.get(reference)
         assert record.payload is None and record.purged_at is not None
         assert (record.status, record.practice_ods, record.trust, record.department) == (
-            status, "G85001", "KCH", "Ultrasound")
+            status,
+            "G85001",
+            "KCH",
+            "Ultrasound",
+        )
         assert record.created_at == START
     assert (await outbox.get(pending.reference)).payload is not None
     assert await outbox.purge(clock() + timedelta(days=30), retention_days=14) == 0
@@ -502,3 +517,30 @@ async def test_purge_removes_payload_and_keeps_metadata(outbox, worker, clock):
 def test_temporary_error_reason_has_code():
     error = TemporaryDeliveryError("try later", code=451)
     assert error.code == 451 and str(error) == "451 try later"
+
+
+async def test_limit_is_checked_in_the_same_transaction_as_the_insert(outbox, clock) -> None:
+    from bot.store.outbox import RecentLimit, TooManyRequests
+
+    limit = RecentLimit(most=2, since=clock() - timedelta(hours=1))
+
+    async def queue(form_id: str):
+        return await outbox.submit(
+            form_id=form_id,
+            user_id="29:user",
+            practice_ods="G85001",
+            trust="kch",
+            department="ultrasound",
+            priority="routine",
+            mailbox="kch-tr.us.reception_dh@nhs.net",
+            payload={"p": 1},
+            limit=limit,
+        )
+
+    first = await queue("form-a")
+    await queue("form-b")
+    with pytest.raises(TooManyRequests):
+        await queue("form-c")
+    again = await queue("form-a")  # a repeated Send of a queued form is never refused
+    assert again.duplicate and again.reference == first.reference
+    assert await outbox.count_since("29:user", limit.since) == 2

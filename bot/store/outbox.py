@@ -134,6 +134,31 @@ class RequestRecord:
     payload: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class RecentLimit:
+    """At most `most` requests per user since `since` (the hourly limit)."""
+
+    most: int
+    since: datetime
+
+
+class TooManyRequests(Exception):
+    """The user reached the per-user limit; nothing was queued."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"at most {most} requests in the window")
+        self.most = most
+
+
+async def _count_since(session: AsyncSession, user_id: str, since: datetime) -> int:
+    total = await session.scalar(
+        select(func.count())
+        .select_from(OutboxRequest)
+        .where(OutboxRequest.user_id == user_id, OutboxRequest.created_at >= _utc(since))
+    )
+    return int(total or 0)
+
+
 class Outbox:
     """Repository for requests; each method is one short transaction."""
 
@@ -154,16 +179,27 @@ class Outbox:
         mailbox: str,
         payload: dict[str, Any],
         created_at: datetime | None = None,
+        limit: RecentLimit | None = None,
     ) -> Submission:
-        """Queue a request (committed on return), or return the one this form already made."""
-        existing = await self._by_form_id(form_id)
-        if existing is not None:
-            return _submission(existing, duplicate=True)
+        """Queue a request (committed on return), or return the one this form already made.
+
+        With `limit`, a user who already queued `limit.most` requests since
+        `limit.since` is refused (TooManyRequests) in the same transaction, so
+        the check and the insert cannot be split by a concurrent Send. A repeat
+        of a form already queued is never counted: it returns the first one.
+        """
         created = _utc(created_at or self._clock())
         try:
             async with self._db.transaction() as session:
-                # The counter upsert is the transaction's first write, so on
-                # SQLite it takes the write lock before anything is read.
+                existing = await session.scalar(
+                    select(OutboxRequest).where(OutboxRequest.form_id == form_id)
+                )
+                if existing is not None:
+                    return _submission(existing, duplicate=True)
+                if limit is not None and await _count_since(session, user_id, limit.since) >= (
+                    limit.most
+                ):
+                    raise TooManyRequests(limit.most)
                 sequence = await self._next_sequence(session, reference_day(created))
                 row = OutboxRequest(
                     reference=format_reference(created, sequence),
@@ -182,8 +218,8 @@ class Outbox:
                 )
                 session.add(row)
         except IntegrityError:
-            # A concurrent submit of the same form won the race; ours rolled
-            # back whole, counter included.
+            # A concurrent submit of the same form (another instance on PostgreSQL)
+            # won the race; ours rolled back whole, counter included.
             existing = await self._by_form_id(form_id)
             if existing is None:
                 raise
@@ -209,18 +245,13 @@ class Outbox:
         return _submission(row, duplicate=True) if row is not None else None
 
     async def count_since(self, user_id: str, since: datetime) -> int:
-        """Requests this user queued since `since`: the per-user hourly limit reads this.
+        """Requests this user queued since `since` (what the per-user limit counts).
 
         Counted in the database rather than in memory so the limit holds across
         restarts and across instances sharing one PostgreSQL.
         """
         async with self._db.sessions() as session:
-            total = await session.scalar(
-                select(func.count())
-                .select_from(OutboxRequest)
-                .where(OutboxRequest.user_id == user_id, OutboxRequest.created_at >= _utc(since))
-            )
-            return int(total or 0)
+            return await _count_since(session, user_id, since)
 
     # claiming ---------------------------------------------------------------
     async def claim_due(

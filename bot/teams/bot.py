@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -131,7 +132,7 @@ class IceBot(TeamsActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         incoming = to_incoming(turn_context.activity)
-        await self._remember_personal_chat(turn_context, incoming)
+        incoming = await self._remember_personal_chat(turn_context, incoming)
         if incoming.action is None and not incoming.text:
             return  # e.g. a typing-only or attachment-only message
         outcome = await self._dispatch(incoming)
@@ -144,7 +145,7 @@ class IceBot(TeamsActivityHandler):
         incoming = to_incoming(activity)
         if incoming.action is None:
             return InvokeResponse(status=400, body=_invoke_error("The card action had no verb."))
-        await self._remember_personal_chat(turn_context, incoming)
+        incoming = await self._remember_personal_chat(turn_context, incoming)
         outcome = await self._dispatch(incoming)
         body = await self._apply(turn_context, incoming, outcome)
         return InvokeResponse(status=200, body=body or invoke_message_body("Done."))
@@ -237,14 +238,21 @@ class IceBot(TeamsActivityHandler):
             return
         await turn_context.send_activity(OPEN_PERSONAL_CHAT)
 
-    async def _remember_personal_chat(self, turn_context: TurnContext, incoming: Incoming) -> None:
-        """Keep the personal chat's reference so we can tell the user later that a request went."""
-        if incoming.conversation.is_personal and incoming.user.id:
-            reference = self._make_reference(turn_context.activity)
-            try:
-                await self._profiles.save_reference(incoming.user.id, reference)
-            except SQLAlchemyError as error:  # the previous reference still works
-                log.warning("conversation reference not saved: %s", type(error).__name__)
+    async def _remember_personal_chat(
+        self, turn_context: TurnContext, incoming: Incoming
+    ) -> Incoming:
+        """Keep the personal chat's reference so we can tell the user later that a request went.
+
+        Returned on the incoming turn too, so a handler needs no store read for it.
+        """
+        if not (incoming.conversation.is_personal and incoming.user.id):
+            return incoming
+        reference = self._make_reference(turn_context.activity)
+        try:
+            await self._profiles.save_reference(incoming.user.id, reference)
+        except SQLAlchemyError as error:  # the previous reference still works
+            log.warning("conversation reference not saved: %s", type(error).__name__)
+        return replace(incoming, reply_reference=reference)
 
     async def _refuse(self, turn_context: TurnContext) -> None:
         """One polite refusal for a message or card action; silence for everything else."""
