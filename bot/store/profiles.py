@@ -50,6 +50,11 @@ class Profiles:
         # committed (fsynced) transaction on nearly every turn.
         self._written: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._written_max = remembered_references
+        # Likewise the practice and referrer details written after each request.
+        self._fields_written: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Skipping a write because "we wrote this last" is only right when no other
+        # instance writes: SQLite (one file, one instance). On PostgreSQL, always write.
+        self._single_writer = db.is_sqlite
 
     async def get(self, user_id: str) -> UserProfile | None:
         async with self._db.sessions() as session:
@@ -68,6 +73,11 @@ class Profiles:
         unknown = set(changes) - _PROFILE_FIELDS
         if unknown:
             raise ValueError(f"not profile fields: {sorted(unknown)}")
+        known = self._fields_written.get(user_id, {})
+        if self._single_writer and all(
+            name in known and known[name] == value for name, value in changes.items()
+        ):
+            return  # the same practice and referrer again: nothing to write
         values = {"practice": {}, "referrer": {}, **changes, "updated_at": utcnow()}
         statement = self._db.insert(UserProfile).values(user_id=user_id, **values)
         statement = statement.on_conflict_do_update(
@@ -76,9 +86,13 @@ class Profiles:
         )
         async with self._db.transaction(durable=False) as session:
             await session.execute(statement)
+        self._fields_written[user_id] = {**known, **changes}
+        self._fields_written.move_to_end(user_id)
+        if len(self._fields_written) > self._written_max:
+            self._fields_written.popitem(last=False)
 
     async def save_reference(self, user_id: str, reference: dict[str, Any]) -> None:
-        if self._written.get(user_id) == reference:
+        if self._single_writer and self._written.get(user_id) == reference:
             self._written.move_to_end(user_id)
             return
         await self._write_reference(user_id, reference)
