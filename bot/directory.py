@@ -18,6 +18,14 @@ DEFAULT_PATH = Path(__file__).parent / "data" / "directory.toml"
 BOROUGHS: tuple[str, ...] = ("Bexley", "Bromley", "Greenwich", "Lambeth", "Lewisham", "Southwark")
 
 
+def canonical_borough(name: str | None) -> str | None:
+    """The borough as the BCP spells it ("bromley " -> "Bromley"), or None if it is not one."""
+    if not name:
+        return None
+    wanted = name.strip().lower()
+    return next((b for b in BOROUGHS if b.lower() == wanted), None)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -6,7 +6,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.turns import Outcome
+from bot.directory import Directory, ServiceDesk, canonical_borough
+from bot.store import Profiles
+from bot.turns import Outcome, User
 
 
 def replace_card(handler: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[Outcome]]:
@@ -25,3 +27,17 @@ def replace_card(handler: Callable[..., Awaitable[Outcome]]) -> Callable[..., Aw
         return outcome
 
     return wrapper
+
+
+async def users_desk(
+    directory: Directory, profiles: Profiles, user: User, borough: str | None
+) -> tuple[str, ServiceDesk] | None:
+    """The service desk for the borough the user named (remembered for next time),
+    else for the one they named before, else None (ask them)."""
+    named = canonical_borough(borough)
+    if named is not None:
+        await profiles.update(user.id, borough=named)
+    else:
+        named = canonical_borough(await profiles.borough(user.id))
+    desk = directory.desk_for(named) if named else None
+    return (named, desk) if named and desk else None

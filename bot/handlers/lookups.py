@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.directory import BOROUGHS, Directory
-from bot.handlers.common import replace_card
+from bot.handlers.common import replace_card, users_desk
 from bot.nlu import MODALITY_NAMES
 from bot.router import Command, Router
 from bot.store import Profiles
@@ -26,15 +26,11 @@ def register(router: Router) -> None:
         borough: str | None = None,
     ) -> Outcome:
         """Named borough wins and is remembered; otherwise the remembered one; otherwise ask."""
-        desk = directory.desk_for(borough) if borough else None
-        if desk is not None:
-            await profiles.update(user.id, borough=_canonical(borough))
-        else:
-            borough = await profiles.borough(user.id)
-            desk = directory.desk_for(borough) if borough else None
-        if desk is None or borough is None:
+        known = await users_desk(directory, profiles, user, borough)
+        if known is None:
             return Outcome.card(cards.render("helpdesk_picker", boroughs=list(BOROUGHS)))
-        return Outcome.card(cards.render("helpdesk", desk=desk, borough=_canonical(borough)))
+        named, desk = known
+        return Outcome.card(cards.render("helpdesk", desk=desk, borough=named))
 
     @router.intent(
         "mailbox",
@@ -77,7 +73,3 @@ def register(router: Router) -> None:
     @router.action("helpdesk.pick")
     async def helpdesk_picker(cards: CardRenderer) -> Outcome:
         return Outcome(update=cards.render("helpdesk_picker", boroughs=list(BOROUGHS)))
-
-
-def _canonical(borough: str) -> str:
-    return next(b for b in BOROUGHS if b.lower() == borough.strip().lower())

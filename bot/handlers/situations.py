@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.directory import BOROUGHS, Directory
-from bot.handlers.common import replace_card
+from bot.handlers.common import replace_card, users_desk
 from bot.router import Command, Router
 from bot.store import Profiles
 from bot.turns import Outcome, User
@@ -35,16 +35,12 @@ def register(router: Router) -> None:
         borough: str | None = None,
     ) -> Outcome:
         """Access problems need the service desk, so show the user's own desk if we know it."""
-        if borough and directory.desk_for(borough):
-            await profiles.update(user.id, borough=borough)
-        else:
-            borough = await profiles.borough(user.id)
-        desk = directory.desk_for(borough) if borough else None
+        known = await users_desk(directory, profiles, user, borough)
         card = cards.render(
             "access_steps",
             directory=directory,
-            desk=desk,
-            borough=borough if desk else None,
+            desk=known[1] if known else None,
+            borough=known[0] if known else None,
             boroughs=list(BOROUGHS),
         )
         return Outcome.card(card)
