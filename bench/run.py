@@ -50,6 +50,7 @@ from bench.load import (
     prepare,
     run_load,
 )
+from bot.devchat.samples import SAMPLE_REQUEST
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -159,35 +160,7 @@ def _order_factory(service_url: str) -> Factory:
     return make
 
 
-BENCH_REQUEST: dict[str, str] = {
-    # A complete KCH ultrasound request with the form's own input ids
-    # (bot/orders/model.py FIELDS) and a test-range NHS number.
-    "trust": "kch",
-    "department": "ultrasound",
-    "modality": "ultrasound",
-    "examination": "Ultrasound abdomen",
-    "laterality": "not_applicable",
-    "priority": "routine",
-    "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
-    "clinical_question": "Gallstones? Biliary dilatation?",
-    "patient_surname": "Benchpatient",
-    "patient_forenames": "Alex",
-    "patient_dob": "1980-05-04",
-    "nhs_number": "999 000 0018",
-    "patient_sex": "male",
-    "address_line1": "1 Test Street",
-    "address_town": "London",
-    "postcode": "SE1 7EH",
-    "patient_phone": "07700 900123",
-    "interpreter_needed": "no",
-    "referrer_name": "Dr Sam Test",
-    "referrer_role": "GP",
-    "referrer_registration": "1234567",
-    "practice_name": "Bench Medical Practice",
-    "practice_ods": "G85001",
-    "practice_email": "bench.practice@nhs.net",
-    "practice_phone": "020 7188 7188",
-}
+BENCH_REQUEST = SAMPLE_REQUEST  # a complete KCH ultrasound request, test-range NHS number
 
 
 def order_submission(i: int) -> dict[str, Any]:

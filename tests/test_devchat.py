@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from email import message_from_bytes
+from email.policy import default
+
 import aiohttp
 
 from bot.application import create_app
@@ -71,3 +75,36 @@ def test_render_lists_inputs_buttons_and_facts() -> None:
     assert "[nhs_number] NHS number *" in rendered.text
     assert "(1) Send" in rendered.text and "(2) Portal -> https://example.org" in rendered.text
     assert [i["id"] for i in rendered.inputs] == ["nhs_number"]
+
+
+async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
+    aiohttp_server, make_settings, tmp_path
+) -> None:
+    """Issue 3's done-when: `order`, fill the form, Send; the .eml is addressed right."""
+    settings = make_settings(
+        allowed_tenant_ids=frozenset(), mail_dir=tmp_path / "mail", outbox_poll_seconds=0.05
+    )
+    async with aiohttp.ClientSession() as http:
+        bot = await aiohttp_server(create_app(settings))
+        stub = ConnectorStub()
+        connector = await aiohttp_server(stub.app())
+        chat = ChatSession(
+            str(bot.make_url("/api/messages")), str(connector.make_url("/")), stub, http
+        )
+
+        await chat.say("order")
+        [form] = await chat.press(chat.button("Next"), chat.sample_inputs())
+        assert "[nhs_number]" in form.card.text
+        [review] = await chat.press(chat.button("Review request"), chat.sample_inputs())
+        assert "kch-tr.us.reception_dh@nhs.net" in review.card.text
+        [confirmation] = await chat.press(chat.button("Send"))
+        assert "DT-" in confirmation.card.text and "Queued" in confirmation.card.text
+
+        async with asyncio.timeout(10):
+            while not list((tmp_path / "mail").glob("*.eml")):  # noqa: ASYNC110 - worker's file
+                await asyncio.sleep(0.05)
+    [eml] = list((tmp_path / "mail").glob("*.eml"))
+    message = message_from_bytes(eml.read_bytes(), policy=default)
+    assert message["To"] == "kch-tr.us.reception_dh@nhs.net"
+    assert message["Reply-To"] == "test.practice@nhs.net"
+    assert "999 000 0018" not in str(message["Subject"])

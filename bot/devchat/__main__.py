@@ -4,8 +4,10 @@
 
 Type a message; cards are shown as text with numbered buttons. Type a number to
 press that button; if the card has inputs you are asked for each (Enter keeps
-the value shown). `/channel` and `/personal` switch conversation type
-(channel messages @mention the bot), `/quit` leaves.
+the value shown). `/sample N` presses button N with a complete test request
+filled in (a test-range NHS number, never a real patient): `order`, then
+`/sample 1` twice and `1` sends one. `/channel` and `/personal` switch
+conversation type (channel messages @mention the bot), `/quit` leaves.
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ async def run(bot_url: str, port: int) -> int:
                     print(f"(now in a {session.kind} conversation)")
                     continue
                 if not line:
+                    continue
+                if line.startswith("/sample"):
+                    number = line.removeprefix("/sample").strip() or "1"
+                    if not number.isdigit():
+                        print("(usage: /sample N)")
+                        continue
+                    show(await session.press(int(number), session.sample_inputs()))
                     continue
                 try:
                     if line.isdigit():

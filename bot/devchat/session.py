@@ -15,6 +15,7 @@ import aiohttp
 
 from bot.devchat.connector import ConnectorStub, Sent
 from bot.devchat.render import RenderedCard, render_card
+from bot.devchat.samples import SAMPLE_REQUEST
 
 BOT_ID = "28:local-ice-downtime-bot"
 
@@ -94,6 +95,21 @@ class ChatSession:
 
     def card_inputs(self) -> list[dict[str, Any]]:
         return self.last_card.card.inputs if self.last_card and self.last_card.card else []
+
+    def sample_inputs(self) -> dict[str, Any]:
+        """The last card's inputs filled from the sample request where it has a value."""
+        return {
+            element["id"]: SAMPLE_REQUEST.get(element["id"], element.get("value", ""))
+            for element in self.card_inputs()
+        }
+
+    def button(self, title: str) -> int:
+        """The number of the last card's button with this title (for scripts and tests)."""
+        buttons = self.last_card.card.buttons if self.last_card and self.last_card.card else []
+        for number, action in enumerate(buttons, start=1):
+            if action.get("title") == title:
+                return number
+        raise LookupError(f"no button {title!r}")
 
     async def _post(self, body: dict[str, Any]) -> list[Shown]:
         async with self.http.post(self.bot_url, json=body) as response:
