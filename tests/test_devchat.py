@@ -103,6 +103,10 @@ async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
         async with asyncio.timeout(10):
             while not list((tmp_path / "mail").glob("*.eml")):  # noqa: ASYNC110 - worker's file
                 await asyncio.sleep(0.05)
+            updates: list = []
+            while not any(u.updated and "Sent at" in u.card.text for u in updates if u.card):
+                await asyncio.sleep(0.05)
+                updates += chat.drain()
     [eml] = list((tmp_path / "mail").glob("*.eml"))
     message = message_from_bytes(eml.read_bytes(), policy=default)
     assert message["To"] == "kch-tr.us.reception_dh@nhs.net"
