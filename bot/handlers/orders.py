@@ -59,6 +59,10 @@ SAVE_FAILED = (
     "The request could not be saved just now, so nothing was sent. "
     "Please press Review and then Send again in a moment."
 )
+ALREADY_SENT_UNREADABLE = (
+    "This form was already sent once, but its status could not be read just now. "
+    "Please press Send again in a moment to see its reference."
+)
 TOO_MANY = (
     "You have sent {limit} requests in the last hour, the most allowed. Please wait a few "
     "minutes, or email the trust's form by hand: type 'mailbox' to see where."
@@ -204,6 +208,8 @@ def register(router: Router) -> None:
             return _form_card(
                 cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
             )
+        if submission.duplicate and (refused := await _not_theirs(outbox, submission, user)):
+            return refused
         # From here the request is committed and will be emailed: a store fault
         # below must not tell the user "nothing was sent" (they would send it again).
         try:
@@ -254,6 +260,26 @@ def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> 
     if not conversation.is_personal:
         return Outcome.message(PERSONAL_ONLY)
     return None
+
+
+async def _not_theirs(outbox: Outbox, submission: Submission, user: User) -> Outcome | None:
+    """Refuse a repeated Send of a form that another user sent first.
+
+    The card's `owner` is echoed back by the client, so someone who has seen
+    another user's card data can put their own id in it. Without this check they
+    would be handed that user's request (reference and status) and its
+    confirmation card, including the by-hand text after a failed delivery, would
+    be re-pointed at them. The outbox row records who really sent the form.
+    """
+    try:
+        record = await outbox.get(submission.reference)
+    except SQLAlchemyError as error:  # the request is queued: never say "nothing was sent"
+        log.error("request owner could not be read: %s", type(error).__name__)
+        return Outcome.message(ALREADY_SENT_UNREADABLE)
+    if record is not None and record.user_id == user.id:
+        return None
+    log.warning("request form step refused: the form was sent by another user")
+    return Outcome.message(NOT_YOURS)
 
 
 def _form_card(
