@@ -1,19 +1,26 @@
-"""Where each request's confirmation card lives, so it can be updated when the email goes.
+"""Where each request's confirmation card lives, and what its user has been told.
 
 Kept apart from the outbox: the outbox knows requests and delivery, this knows
 Teams conversations. Nothing here is patient data.
+
+`notices` is a table of its own, not columns on `requests` or
+`confirmation_cards`: there are no migrations, and `create_all` adds a missing
+table to an existing database on start-up but never a column. A notice row is
+made with the card (first Send), so requests confirmed before this table
+existed are never picked up and re-announced after an upgrade.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String
+from sqlalchemy import JSON, DateTime, Integer, String, and_, case, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.db import Base, Database, utcnow
+from bot.store.outbox import FAILED, SENT, OutboxRequest
 
 
 class ConfirmationCard(Base):
@@ -25,6 +32,32 @@ class ConfirmationCard(Base):
     activity_id: Mapped[str | None] = mapped_column(String(200))
     conversation: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notice(Base):
+    """What the user has been told about one request's outcome, and when to try again.
+
+    One row per request, keyed by reference: `status` is the outcome the other
+    columns describe. The parts are recorded separately (`card_told_at`,
+    `message_told_at`) so a retry after a half-delivered notice repeats only
+    the part that did not arrive. `next_attempt_at` is both the backoff after a
+    failed attempt and the lease while an attempt is in flight, so two
+    instances (or the worker and the retry task) never tell the same thing at
+    once. `last_error` holds the failing part and an exception type only.
+    """
+
+    __tablename__ = "notices"
+
+    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: "sent" or "failed"; None until the first attempt at telling an outcome.
+    status: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    card_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set once every part of the notice of `status` was accepted by the connector.
+    told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +87,10 @@ class Confirmations:
                         conversation=conversation,
                     )
                 )
+                # In the same transaction: a card with no notice row would never
+                # be retried if the first "sent"/"failed" notice did not arrive.
+                if await session.get(Notice, reference) is None:
+                    session.add(Notice(reference=reference, attempts=0, next_attempt_at=_now()))
             elif activity_id:
                 row.activity_id = activity_id
                 row.conversation = conversation
@@ -64,3 +101,135 @@ class Confirmations:
             if row is None:
                 return None
             return Confirmation(row.reference, row.user_id, row.activity_id, row.conversation)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeClaim:
+    """An attempt at telling `status` that this caller now holds, and what is already told."""
+
+    reference: str
+    status: str
+    attempts: int
+    card_told: bool
+    message_told: bool
+
+
+class Notices:
+    """The durable record behind "the user hears each outcome exactly once".
+
+    Every method is one short transaction, so the state survives a restart and
+    is shared by every instance on one PostgreSQL. Rows never hold patient data.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self, reference: str, status: str, *, now: datetime, lease_until: datetime
+    ) -> NoticeClaim | None:
+        """Take the right to tell `status` now; None if it was told or someone is telling it.
+
+        One upsert: it inserts the row (a card remembered before this table
+        existed) or updates it only while it is due and not yet told, so of two
+        concurrent callers exactly one gets the claim. A new outcome for the
+        same reference starts again with no parts told.
+        """
+        now, lease_until = _utc(now), _utc(lease_until)
+        same = Notice.status == status
+        statement = self._db.insert(Notice).values(
+            reference=reference, status=status, attempts=1, next_attempt_at=lease_until
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[Notice.reference],
+            set_={
+                "attempts": case((same, Notice.attempts + 1), else_=1),
+                "card_told_at": case((same, Notice.card_told_at), else_=None),
+                "message_told_at": case((same, Notice.message_told_at), else_=None),
+                "told_at": None,
+                "status": status,
+                "next_attempt_at": lease_until,
+            },
+            where=and_(Notice.next_attempt_at <= now, _not_told(status)),
+        ).returning(Notice.attempts, Notice.card_told_at, Notice.message_told_at)
+        async with self._db.transaction() as session:
+            row = (await session.execute(statement)).first()
+        if row is None:
+            return None
+        return NoticeClaim(
+            reference, status, row.attempts, row.card_told_at is not None,
+            row.message_told_at is not None,
+        )
+
+    async def record(
+        self,
+        claim: NoticeClaim,
+        *,
+        now: datetime,
+        card_told: bool,
+        message_told: bool,
+        told: bool,
+        next_attempt_at: datetime,
+        error: str | None,
+    ) -> None:
+        """Store the parts the connector accepted; release the claim until `next_attempt_at`."""
+        now = _utc(now)
+        values: dict[str, Any] = {
+            "next_attempt_at": _utc(next_attempt_at),
+            "last_error": error[:200] if error else None,
+        }
+        if card_told and not claim.card_told:
+            values["card_told_at"] = now
+        if message_told and not claim.message_told:
+            values["message_told_at"] = now
+        if told:
+            values["told_at"] = now
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Notice)
+                .where(Notice.reference == claim.reference, Notice.status == claim.status)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def due(self, now: datetime, *, max_attempts: int, limit: int = 50) -> list[str]:
+        """References whose outcome (sent or failed) the user has not been told and may be now.
+
+        Read with the outcome from `requests` (a join, nothing copied): only
+        rows with a notice row, so only cards remembered since notices exist.
+        An outcome whose attempts ran out is left alone (it was logged as given up).
+        """
+        now = _utc(now)
+        outcome = OutboxRequest.status
+        fresh = or_(Notice.status.is_(None), Notice.status != outcome)
+        statement = (
+            select(Notice.reference)
+            .join(OutboxRequest, OutboxRequest.reference == Notice.reference)
+            .where(
+                outcome.in_((SENT, FAILED)),
+                Notice.next_attempt_at <= now,
+                or_(fresh, Notice.told_at.is_(None)),
+                or_(fresh, Notice.attempts < max_attempts),
+            )
+            .order_by(Notice.next_attempt_at)
+            .limit(limit)
+        )
+        async with self._db.sessions() as session:
+            return list(await session.scalars(statement))
+
+    async def get(self, reference: str) -> Notice | None:
+        """The row as stored (for tests and operators' queries)."""
+        async with self._db.sessions() as session:
+            return await session.get(Notice, reference)
+
+
+def _not_told(status: str) -> Any:
+    return or_(Notice.status.is_(None), Notice.status != status, Notice.told_at.is_(None))
+
+
+def _now() -> datetime:
+    return _utc(utcnow())
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored times are UTC: SQLite compares them as text, so one zone keeps order right."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

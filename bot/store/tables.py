@@ -1,13 +1,14 @@
 """Every table the bot keeps, imported once so `create_schema` sees them all."""
 
 from bot.store.activities import ProcessedActivity
-from bot.store.confirmations import ConfirmationCard
+from bot.store.confirmations import ConfirmationCard, Notice
 from bot.store.outbox import OutboxRequest, ReferenceCounter
 from bot.store.profiles import ConversationRef, UserProfile
 
 __all__ = [
     "ConfirmationCard",
     "ConversationRef",
+    "Notice",
     "OutboxRequest",
     "ProcessedActivity",
     "ReferenceCounter",
