@@ -26,7 +26,7 @@ from bot.orders.delivery import OrderDelivery
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
-from bot.store.confirmations import Confirmations
+from bot.store.confirmations import Confirmations, Notices
 from bot.store.db import utcnow
 from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
@@ -108,6 +108,9 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             cards=cards,
             confirmation_context=delivery.confirmation,
             manual_text=delivery.manual_text,
+            notices=Notices(db),
+            outbox=outbox,
+            retry_seconds=settings.notify_retry_seconds,
         )
         worker = OutboxWorker(
             outbox,
@@ -148,12 +151,18 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         _announce(settings)
         worker.start()
         housekeeping = asyncio.create_task(_housekeeping(state), name="housekeeping")
+        # Re-tells "sent"/"failed" outcomes Teams did not take at the time (see
+        # bot/teams/proactive.py); its state is in the database, so a restart resumes it.
+        retell = asyncio.create_task(
+            notifier.retell_forever(settings.notify_retry_seconds), name="notice-retry"
+        )
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, retell):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await worker.stop()  # finishes a send already under way
             await connector_session.close()
             await db.close()

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         validation_alias=_alias("CONNECTOR_RETRY_MAX_SECONDS", "connector_retry_max_seconds"),
         ge=0,
     )
+    notify_retry_seconds: float = Field(
+        60.0, validation_alias=_alias("NOTIFY_RETRY_SECONDS", "notify_retry_seconds"), gt=0
+    )
     max_messages_per_minute: int = Field(
         30, validation_alias=_alias("MAX_MESSAGES_PER_MINUTE", "max_messages_per_minute"), ge=1
     )

@@ -152,21 +152,27 @@ async def test_connector_failing_on_every_call_never_changes_delivery(
     assert sent_cards(bot) == []
 
 
-async def test_failed_delivery_stays_failed_when_the_connector_is_down(
+async def test_failed_delivery_is_told_once_when_the_connector_is_back(
     make_bot, scripted, logs
 ) -> None:
-    bot = await make_bot(**smtp_settings(scripted))
+    """Teams refuses the whole first notice; the retry task tells the user later, once."""
+    bot = await make_bot(**smtp_settings(scripted, notify_retry_seconds=0.1))
     (reference,) = await queue_while_smtp_down(bot, scripted, ("card-7",))
     scripted.script(550)
-    bot.connector.fail_next(403, times=10_000)
+    # Exactly the first notice's calls: the update, the replacement card, the message.
+    bot.connector.fail_next(403, times=3)
     scripted.start()
-    await until(lambda: notify_outcomes(logs, reference), 30)
-    await settle(1.0)
+    await until(lambda: failure_messages(bot), 30)
+    await settle(1.0)  # ten retry passes: a second notice would show
     row = await record(bot, reference)
     assert row.status == "failed" and row.attempts == 1 and "550" in (row.last_error or "")
     assert len(scripted.attempts) == 1 and scripted.accepted == []  # not sent, not retried
-    assert notify_outcomes(logs, reference) == ["notify-failed"]
-    assert failure_messages(bot) == []  # the user was NOT told: see docs/clinical-safety.md
+    assert bot.connector.pending_faults == 0
+    assert notify_outcomes(logs, reference) == ["notify-failed", "told"]
+    (message,) = failure_messages(bot)  # told, once: see docs/clinical-safety.md (H10)
+    assert reference in message and "Testpatient" in message
+    failed_cards = [s for s in bot.connector.sent if s.card and s.activity_id == "card-7"]
+    assert len(failed_cards) == 1 and "failed" in card_text(failed_cards[0].card).lower()
 
 
 async def test_failure_message_reaches_the_user_even_when_the_card_cannot_be_updated(
