@@ -16,6 +16,7 @@ loopback. Nothing between the two is mocked. What is proved here:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -35,7 +36,10 @@ from bot.handlers.orders import NOT_YOURS, PERSONAL_ONLY, TOO_MANY
 from bot.orders.model import FIELD_BY_ID, LONDON, RadiologyRequest, validate_submission
 from bot.ratelimit import SlidingWindowLimiter
 from bot.store.outbox import OutboxRequest
+from bot.teams.bot import REFUSAL
+from tests.support import jwt as channel_jwt
 from tests.support.cards import assert_valid_card, card_text, iter_actions
+from tests.support.jwt import APP_ID, ChannelKeys
 from tests.support.smtp import Received, SmtpTestServer
 from tests.support.teams import BotHarness, Turn, activity, find_action
 from tests.test_order_e2e import KCH_US, PATIENT, PATIENT_VALUES, until
@@ -68,6 +72,9 @@ EXPECTED_HEADERS = {
     "mime-version",
     "content-type",
 }
+channel_keys_server = channel_jwt.channel_keys_server
+channel_keys = channel_jwt.channel_keys
+offline_outbound_token = channel_jwt.offline_outbound_token
 SINGLE_LINE_MESSAGE = "Use a single line without line breaks or control characters"
 Press = Callable[..., Awaitable[Turn]]
 
@@ -357,6 +364,46 @@ async def test_rewritten_owner_on_an_unsent_form_is_only_the_attackers_own_reque
     assert confirmation is not None and confirmation.user_id == ATTACKER
 
 
+# --- tenants and authentication come first ------------------------------------------------
+
+
+def _complete_send_data(owner: str = VICTIM) -> dict[str, Any]:
+    """A valid Send, built by hand as a client that never saw a card could."""
+    base = {"form_id": uuid.uuid4().hex, "owner": owner, "trust": "kch"}
+    return {**base, "department": "ultrasound", "modality": "ultrasound", **PATIENT}
+
+
+async def test_a_foreign_tenant_queues_nothing(mail_bot: BotHarness, smtp: SmtpTestServer) -> None:
+    data = _complete_send_data()
+    for press in presses(mail_bot).values():
+        turn = await press("order.send", data, tenant="tenant-somewhere-else")
+        assert refusal_text(turn) == REFUSAL
+    assert await rows(mail_bot) == []
+    # Control: the same data from the allowed tenant is a request.
+    reference_of(await mail_bot.execute("order.send", data))
+    await delivered(mail_bot, smtp, 1)
+
+
+async def test_an_unauthenticated_send_queues_nothing(
+    make_mail_bot, smtp: SmtpTestServer, channel_keys: ChannelKeys, offline_outbound_token: str
+) -> None:
+    bot = await make_mail_bot(dev_mode=False, app_id=APP_ID, app_password="not-a-real-secret")
+    value = {"action": {"type": "Action.Execute", "verb": "order.send", "data": {}}}
+    value["action"]["data"] = {**_complete_send_data(), "verb": "order.send"}
+    body = activity(bot.service_url, type="invoke", name="adaptiveCard/action", value=value)
+    body["replyToId"] = "card-authenticated"
+    for headers in ({}, {"Authorization": "Bearer garbage"}, {"Authorization": "Basic eDp5"}):
+        response = await bot.client.post("/api/messages", json=body, headers=headers)
+        assert response.status == 401
+    assert await rows(bot) == []
+    # Control: with a valid channel token the very same body is queued and emailed.
+    response = await bot.client.post(
+        "/api/messages", json=body, headers=channel_keys.bearer(bot.service_url)
+    )
+    assert response.status == 200 and "DT-" in json.dumps(await response.json())
+    await delivered(bot, smtp, 1)
+
+
 # --- personal chat only --------------------------------------------------------------------
 
 
@@ -547,6 +594,28 @@ async def test_header_payloads_in_multi_line_fields_land_only_in_the_body(
     assert len(smtp.received) == 1
 
 
+async def test_recipients_come_only_from_the_directory(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    """Card data cannot name a recipient: extra keys are ignored, a forged route is refused."""
+    data = {
+        **(await send_data(mail_bot)),
+        **{key: EVIL for key in ("mailbox", "to", "cc", "bcc", "recipients", "reply_to")},
+    }
+    for forged in (
+        {"department": "xray"},  # a KCH department that does not match the modality
+        {"trust": "gstt"},  # another trust's route for a KCH form
+        {"practice_email": f"test.practice@nhs.net, {EVIL}"},
+        {"practice_email": f"{EVIL}"},
+    ):
+        card = (await mail_bot.execute("order.send", {**data, **forged})).only_card
+        assert "order.send" not in json.dumps(card), forged
+    assert await rows(mail_bot) == []
+    reference_of(await mail_bot.execute("order.send", data))
+    await delivered(mail_bot, smtp, 1)
+    assert_routed_only_to_mailbox_and_practice(smtp.received[0])
+
+
 HTML_PAYLOADS = {
     "clinical_history": "Pain after meals <script>alert(1)</script> for 3 weeks",
     "clinical_question": 'Gallstones? <img src=x onerror="alert(1)">',
@@ -671,6 +740,78 @@ async def test_patient_data_never_in_notifications_subject_or_logs(
     assert "request queued" in logged and "refused" in logged
     assert patient_values_in(logged) == [], patient_values_in(logged)
     assert PATIENT["patient_surname"].lower() not in logged.lower()
+
+
+SMTP_PASSWORD = "S3cret-Passw0rd-for-tests!"
+
+
+class _RefusingAuthenticator:
+    """An SMTP server that offers AUTH and refuses the bot's credentials (535)."""
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+
+    def __call__(self, _server: Any, _session: Any, _envelope: Any, mechanism: str, data: Any):
+        from aiosmtpd.smtp import AuthResult
+
+        self.attempts.append(mechanism)
+        return AuthResult(success=False, handled=False)
+
+
+async def test_smtp_credentials_never_reach_the_logs(
+    make_bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.support.smtp import free_port
+
+    caplog.set_level(logging.DEBUG)
+    authenticator = _RefusingAuthenticator()
+    port = free_port()
+
+    class Handler:
+        async def handle_DATA(self, *_args: Any) -> str:
+            return "250 OK"
+
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+        ready_timeout=5,
+    )
+    controller.start()
+    try:
+        bot = await make_bot(
+            mail_transport="smtp",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_starttls=False,
+            smtp_username="ice-downtime@nhs.net",
+            smtp_password=SMTP_PASSWORD,
+            mail_from="ice-downtime@nhs.net",
+            mail_retry_base_seconds=0.05,
+            mail_retry_max_seconds=0.1,
+            outbox_poll_seconds=0.05,
+            smtp_timeout_seconds=2,
+        )
+        reference_of(await bot.execute("order.send", await send_data(bot)))
+        await until(lambda: any("could NOT" in (s.text or "") for s in bot.connector.sent))
+        told = json.dumps([s.body for s in bot.connector.sent])
+    finally:
+        controller.stop()
+    logged = "\n".join(
+        f"{r.name} {r.getMessage()} {r.exc_text or ''}"
+        for r in caplog.records
+        if not r.name.startswith("mail.log")  # aiosmtpd: the test's server, not the bot
+    )
+    assert authenticator.attempts, "the bot must have tried to log in"
+    assert "outbox failed" in logged and "535" in logged, "the refused login is logged"
+    secrets = (SMTP_PASSWORD, base64.b64encode(SMTP_PASSWORD.encode()).decode())
+    assert not any(secret in logged or secret in told for secret in secrets)
+    plain = base64.b64encode(f"\0ice-downtime@nhs.net\0{SMTP_PASSWORD}".encode()).decode()
+    assert plain not in logged
 
 
 # --- random and mutated card data ----------------------------------------------------------
