@@ -455,6 +455,37 @@ async def test_order_from_a_channel_never_posts_patient_data_there(
     assert "DT-" not in json.dumps([s.body for s in to_shared])
 
 
+@pytest.mark.parametrize("kind", ["channel", "groupChat"])
+async def test_order_button_pressed_in_a_channel_opens_the_form_privately(
+    mail_bot: BotHarness, kind: str
+) -> None:
+    """The `order.start` button (e.g. on a mailbox card shared in a channel)."""
+    shared = "19:shared@thread.v2"
+    for how, press in presses(mail_bot).items():
+        before = len(mail_bot.connector.sent)
+        data = {"trust": "kch", "department": "ultrasound"}
+        turn = await press("order.start", data, kind=kind, conversation_id=shared)
+        assert turn.status == 200 and turn.invoke_card is None, how
+        calls = mail_bot.connector.sent[before:]
+        private = [s.card for s in calls if s.conversation_id != shared and s.card]
+        assert len(private) == 1, how
+        assert find_action(private[0], "order.choose")["data"]["owner"] == VICTIM
+        assert all(s.card is None for s in calls if s.conversation_id == shared), how
+
+
+async def test_a_modality_without_a_route_is_refused_before_any_patient_detail(
+    mail_bot: BotHarness,
+) -> None:
+    """KCH takes no CT by email in downtime: the choose step says so and opens no form."""
+    base = find_action(await choose_card(mail_bot), "order.choose")["data"]
+    card = (
+        await mail_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ct"})
+    ).only_card
+    assert_valid_card(card)
+    assert "no downtime email route for CT" in (error_under(card, "modality") or "")
+    assert find_action(card, "order.choose") and "patient_surname" not in json.dumps(card)
+
+
 # --- hourly limit --------------------------------------------------------------------------
 
 
