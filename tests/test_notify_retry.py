@@ -322,8 +322,6 @@ async def test_retries_stop_after_the_last_attempt_and_say_so(
 # --- the claim itself, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL ----------------
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
-#: Just ahead of the wall clock: `remember` stamps the new notice row with it.
-T0 = datetime.now(UTC) + timedelta(minutes=1)
 LEASE = timedelta(minutes=15)
 
 
@@ -342,9 +340,14 @@ async def db(request, tmp_path) -> AsyncIterator[Database]:
     await database.close()
 
 
-async def failed_request(db: Database) -> str:
-    """A request whose email failed, with its card remembered (so its notice row exists)."""
-    outbox = Outbox(db, clock=lambda: T0)
+async def failed_request(db: Database) -> tuple[str, datetime]:
+    """A request whose email failed, with its card remembered (so its notice row exists).
+
+    Also "now" for the test: just ahead of the wall clock, which `remember`
+    stamps the new notice row with (read here, not at import: the suite is long).
+    """
+    t0 = datetime.now(UTC) + timedelta(minutes=1)
+    outbox = Outbox(db, clock=lambda: t0)
     submission = await outbox.submit(
         form_id="form-1", user_id="29:user-1", practice_ods="G85001", trust="kch",
         department="ultrasound", priority="urgent", mailbox=KCH_US, payload={"x": 1},
@@ -352,27 +355,27 @@ async def failed_request(db: Database) -> str:
     await Confirmations(db).remember(
         submission.reference, user_id="29:user-1", activity_id="card-7", conversation={}
     )
-    (claimed,) = await outbox.claim_due("w", T0, 300)
+    (claimed,) = await outbox.claim_due("w", t0, 300)
     assert await outbox.mark_failed(claimed.reference, owner="w", error="550")
-    return submission.reference
+    return submission.reference, t0
 
 
 async def test_of_concurrent_claims_exactly_one_wins_and_a_told_outcome_is_never_claimed(
     db: Database,
 ) -> None:
     notices = Notices(db)
-    reference = await failed_request(db)
-    assert await notices.due(T0, max_attempts=10) == [reference]
+    reference, t0 = await failed_request(db)
+    assert await notices.due(t0, max_attempts=10) == [reference]
 
     claims = await asyncio.gather(
-        *(notices.claim(reference, "failed", now=T0, lease_until=T0 + LEASE) for _ in range(8))
+        *(notices.claim(reference, "failed", now=t0, lease_until=t0 + LEASE) for _ in range(8))
     )
     (claim,) = [c for c in claims if c is not None]
     assert (claim.attempts, claim.card_told, claim.message_told) == (1, False, False)
-    assert await notices.due(T0 + timedelta(minutes=1), max_attempts=10) == []  # leased
+    assert await notices.due(t0 + timedelta(minutes=1), max_attempts=10) == []  # leased
 
     # The card arrived, the message did not: the next claim knows which part is owed.
-    later = T0 + timedelta(minutes=1)
+    later = t0 + timedelta(minutes=1)
     await notices.record(
         claim, now=later, card_told=True, message_told=False, told=False,
         next_attempt_at=later, error="message: ErrorResponseException",
@@ -385,7 +388,7 @@ async def test_of_concurrent_claims_exactly_one_wins_and_a_told_outcome_is_never
         again, now=later, card_told=True, message_told=True, told=True,
         next_attempt_at=later, error=None,
     )
-    much_later = T0 + timedelta(days=1)
+    much_later = t0 + timedelta(days=1)
     assert await notices.claim(
         reference, "failed", now=much_later, lease_until=much_later + LEASE
     ) is None
@@ -395,7 +398,7 @@ async def test_of_concurrent_claims_exactly_one_wins_and_a_told_outcome_is_never
 async def test_requests_confirmed_before_notices_existed_are_not_announced_again(
     db: Database,
 ) -> None:
-    reference = await failed_request(db)
+    reference, t0 = await failed_request(db)
     async with db.transaction() as session:  # as if the card predates the notices table
         await session.delete(await session.get(Notice, reference))
-    assert await Notices(db).due(T0 + timedelta(days=1), max_attempts=10) == []
+    assert await Notices(db).due(t0 + timedelta(days=1), max_attempts=10) == []
