@@ -41,8 +41,8 @@ from bot.router import Command, Router
 from bot.settings import Settings
 from bot.store import Profiles
 from bot.store.confirmations import Confirmations
-from bot.store.outbox import Outbox, Submission
-from bot.turns import CardAction, Conversation, Outcome, Reply, User
+from bot.store.outbox import Outbox, RecentLimit, Submission, TooManyRequests
+from bot.turns import CardAction, Conversation, Incoming, Outcome, Reply, User
 from cards import CardRenderer
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ def register(router: Router) -> None:
         settings: Settings,
         user: User,
         conversation: Conversation,
+        incoming: Incoming,
         action: CardAction,
         data: Mapping[str, Any],
         clock: Clock,
@@ -198,11 +199,11 @@ def register(router: Router) -> None:
         if isinstance(checked, FormErrors):
             return _form_card(cards, directory, user, data, clock, errors=checked)
         form_id = str(data["form_id"])
+        limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
         try:
-            if await _over_limit(outbox, user, settings, clock, form_id):
-                limit = settings.max_requests_per_hour
-                return Outcome.message(TOO_MANY.format(limit=limit))
-            submission = await _submit(outbox, checked, form_id, user, directory)
+            submission = await _submit(outbox, checked, form_id, user, directory, limit)
+        except TooManyRequests:
+            return Outcome.message(TOO_MANY.format(limit=limit.most))
         except SQLAlchemyError as error:
             log.error("request could not be saved: %s", type(error).__name__)
             return _form_card(
@@ -213,12 +214,11 @@ def register(router: Router) -> None:
         # From here the request is committed and will be emailed: a store fault
         # below must not tell the user "nothing was sent" (they would send it again).
         try:
-            reference = await profiles.reference(user.id)
             await confirmations.remember(
                 submission.reference,
                 user_id=user.id,
                 activity_id=action.card_activity_id,
-                conversation=reference or {},
+                conversation=dict(incoming.reply_reference or {}),
             )
         except SQLAlchemyError as error:
             log.error(
@@ -309,20 +309,16 @@ def _form_card(
     return Outcome(update=cards.render("order_form", context))
 
 
-async def _over_limit(
-    outbox: Outbox, user: User, settings: Settings, clock: Clock, form_id: str
-) -> bool:
-    """A repeated Send of an already-queued form is never counted against the user."""
-    if await outbox.find_by_form(form_id) is not None:
-        return False
-    since = clock() - _HOUR
-    return await outbox.count_since(user.id, since) >= settings.max_requests_per_hour
-
-
 async def _submit(
-    outbox: Outbox, request: RadiologyRequest, form_id: str, user: User, directory: Directory
+    outbox: Outbox,
+    request: RadiologyRequest,
+    form_id: str,
+    user: User,
+    directory: Directory,
+    limit: RecentLimit,
 ) -> Submission:
     return await outbox.submit(
+        limit=limit,
         form_id=form_id,
         user_id=user.id,
         practice_ods=request.practice.ods_code,
