@@ -158,15 +158,16 @@ async def test_locked_database_at_send_gives_the_form_back_saying_nothing_was_se
     assert "DT-" not in text
 
 
-async def test_store_fault_after_the_request_is_queued_never_says_nothing_was_sent(
+async def test_store_fault_recording_the_card_queues_nothing_and_says_so(
     make_bot, scripted, logs
 ) -> None:
-    """The request row commits, then recording the card's whereabouts fails.
+    """The request, its confirmation card and its notice commit in one transaction.
 
     The fault is real and in the database: a trigger refuses the insert into
-    confirmation_cards, as a full disk or a lost connection would between the
-    two writes. The request will be emailed, so telling the user "nothing was
-    sent, try again" would make them send it a second time by another route.
+    confirmation_cards, as a full disk or a lost connection would mid-Send.
+    Nothing may be left half-written (a queued request whose card could never
+    be updated), so the whole Send rolls back and "nothing was sent" is true;
+    pressing Send again once the store is back queues exactly one request.
     """
     bot = await make_bot(**smtp_settings(scripted))
     with sqlite3.connect(database_path(bot)) as connection:
@@ -179,14 +180,20 @@ async def test_store_fault_after_the_request_is_queued_never_says_nothing_was_se
     turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
 
     text = card_text(turn.only_card)
-    assert "nothing was sent" not in text
-    assert "Queued" in text
-    reference = reference_of(turn.only_card)
+    assert "could not be saved" in text and "nothing was sent" in text
+    assert "DT-" not in text
+    assert await count(bot, OutboxRequest) == 0
+    await settle()
+    assert scripted.accepted_ids() == []
+
+    with sqlite3.connect(database_path(bot)) as connection:
+        connection.execute("DROP TRIGGER refuse_card")
+    again = await bot.execute("order.send", send_data, reply_to_id="card-7")
+    reference = reference_of(again.only_card)
     await until(lambda: scripted.accepted_ids(), 10)
     await settle()
     assert scripted.accepted_ids() == [expected_message_id(reference)]
     assert await count(bot, OutboxRequest) == 1
-    assert any("card not recorded" in r.getMessage() for r in logs.records)
 
 
 # --- delivery ----------------------------------------------------------------------

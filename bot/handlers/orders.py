@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import Directory
 from bot.orders.form import (
@@ -41,7 +42,14 @@ from bot.router import Command, Router
 from bot.settings import Settings
 from bot.store import Profiles
 from bot.store.confirmations import Confirmations
-from bot.store.outbox import Outbox, RecentLimit, Submission, TooManyRequests
+from bot.store.outbox import (
+    Also,
+    NotTheSender,
+    Outbox,
+    RecentLimit,
+    Submission,
+    TooManyRequests,
+)
 from bot.turns import CardAction, Conversation, Incoming, Outcome, Reply, User
 from cards import CardRenderer
 
@@ -58,10 +66,6 @@ START_AGAIN = "This form could not be read. Type 'order' to start again."
 SAVE_FAILED = (
     "The request could not be saved just now, so nothing was sent. "
     "Please press Review and then Send again in a moment."
-)
-ALREADY_SENT_UNREADABLE = (
-    "This form was already sent once, but its status could not be read just now. "
-    "Please press Send again in a moment to see its reference."
 )
 TOO_MANY = (
     "You have sent {limit} requests in the last hour, the most allowed. Please wait a few "
@@ -200,31 +204,31 @@ def register(router: Router) -> None:
             return _form_card(cards, directory, user, data, clock, errors=checked)
         form_id = str(data["form_id"])
         limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
-        try:
-            submission = await _submit(outbox, checked, form_id, user, directory, limit)
-        except TooManyRequests:
-            return Outcome.message(TOO_MANY.format(limit=limit.most))
-        except SQLAlchemyError as error:
-            log.error("request could not be saved: %s", type(error).__name__)
-            return _form_card(
-                cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
-            )
-        if submission.duplicate and (refused := await _not_theirs(outbox, submission, user)):
-            return refused
-        # From here the request is committed and will be emailed: a store fault
-        # below must not tell the user "nothing was sent" (they would send it again).
-        try:
-            await confirmations.remember(
+
+        async def record_card(session: AsyncSession, submission: Submission) -> None:
+            await confirmations.remember_in(
+                session,
                 submission.reference,
                 user_id=user.id,
                 activity_id=action.card_activity_id,
                 conversation=dict(incoming.reply_reference or {}),
             )
+
+        try:
+            submission = await _submit(
+                outbox, checked, form_id, user, directory, limit, record_card
+            )
+        except TooManyRequests:
+            return Outcome.message(TOO_MANY.format(limit=limit.most))
+        except NotTheSender:
+            log.warning("request form step refused: the form was sent by another user")
+            return Outcome.message(NOT_YOURS)
         except SQLAlchemyError as error:
-            log.error(
-                "request queued but its card not recorded reference=%s: %s",
-                submission.reference,
-                type(error).__name__,
+            # One transaction: the request, its card and its notice commit together
+            # or not at all, so "nothing was sent" is true whenever it is said.
+            log.error("request could not be saved: %s", type(error).__name__)
+            return _form_card(
+                cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
             )
         log.info(
             "request queued reference=%s practice=%s trust=%s department=%s duplicate=%s",
@@ -262,26 +266,6 @@ def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> 
     return None
 
 
-async def _not_theirs(outbox: Outbox, submission: Submission, user: User) -> Outcome | None:
-    """Refuse a repeated Send of a form that another user sent first.
-
-    The card's `owner` is echoed back by the client, so someone who has seen
-    another user's card data can put their own id in it. Without this check they
-    would be handed that user's request (reference and status) and its
-    confirmation card, including the by-hand text after a failed delivery, would
-    be re-pointed at them. The outbox row records who really sent the form.
-    """
-    try:
-        record = await outbox.get(submission.reference)
-    except SQLAlchemyError as error:  # the request is queued: never say "nothing was sent"
-        log.error("request owner could not be read: %s", type(error).__name__)
-        return Outcome.message(ALREADY_SENT_UNREADABLE)
-    if record is not None and record.user_id == user.id:
-        return None
-    log.warning("request form step refused: the form was sent by another user")
-    return Outcome.message(NOT_YOURS)
-
-
 def _form_card(
     cards: CardRenderer,
     directory: Directory,
@@ -316,9 +300,11 @@ async def _submit(
     user: User,
     directory: Directory,
     limit: RecentLimit,
+    also: Also,
 ) -> Submission:
     return await outbox.submit(
         limit=limit,
+        also=also,
         form_id=form_id,
         user_id=user.id,
         practice_ods=request.practice.ods_code,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, and_, case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.db import Base, Database, utcnow
@@ -77,23 +78,41 @@ class Confirmations:
     ) -> None:
         """Record (or, for a repeated Send, refresh) where the confirmation card is."""
         async with self._db.transaction() as session:
-            row = await session.get(ConfirmationCard, reference)
-            if row is None:
-                session.add(
-                    ConfirmationCard(
-                        reference=reference,
-                        user_id=user_id,
-                        activity_id=activity_id,
-                        conversation=conversation,
-                    )
+            await self.remember_in(
+                session,
+                reference,
+                user_id=user_id,
+                activity_id=activity_id,
+                conversation=conversation,
+            )
+
+    async def remember_in(
+        self,
+        session: AsyncSession,
+        reference: str,
+        *,
+        user_id: str,
+        activity_id: str | None,
+        conversation: dict[str, Any],
+    ) -> None:
+        """`remember` inside the caller's transaction (the Send's, with the request itself)."""
+        row = await session.get(ConfirmationCard, reference)
+        if row is None:
+            session.add(
+                ConfirmationCard(
+                    reference=reference,
+                    user_id=user_id,
+                    activity_id=activity_id,
+                    conversation=conversation,
                 )
-                # In the same transaction: a card with no notice row would never
-                # be retried if the first "sent"/"failed" notice did not arrive.
-                if await session.get(Notice, reference) is None:
-                    session.add(Notice(reference=reference, attempts=0, next_attempt_at=_now()))
-            elif activity_id:
-                row.activity_id = activity_id
-                row.conversation = conversation
+            )
+            # In the same transaction: a card with no notice row would never
+            # be retried if the first "sent"/"failed" notice did not arrive.
+            if await session.get(Notice, reference) is None:
+                session.add(Notice(reference=reference, attempts=0, next_attempt_at=_now()))
+        elif activity_id:
+            row.activity_id = activity_id
+            row.conversation = conversation
 
     async def get(self, reference: str) -> Confirmation | None:
         async with self._db.sessions() as session:
@@ -156,7 +175,10 @@ class Notices:
         if row is None:
             return None
         return NoticeClaim(
-            reference, status, row.attempts, row.card_told_at is not None,
+            reference,
+            status,
+            row.attempts,
+            row.card_told_at is not None,
             row.message_told_at is not None,
         )
 

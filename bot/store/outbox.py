@@ -12,7 +12,7 @@ the retention period and keeps the reconciliation metadata.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -142,6 +142,19 @@ class RecentLimit:
     since: datetime
 
 
+class NotTheSender(Exception):
+    """A repeated Send of a form that another user sent: they get nothing of it."""
+
+
+Also = Callable[[AsyncSession, "Submission"], Awaitable[None]]
+
+
+def _owned_by(existing: OutboxRequest, user_id: str) -> Submission:
+    if existing.user_id != user_id:
+        raise NotTheSender
+    return _submission(existing, duplicate=True)
+
+
 class TooManyRequests(Exception):
     """The user reached the per-user limit; nothing was queued."""
 
@@ -180,13 +193,20 @@ class Outbox:
         payload: dict[str, Any],
         created_at: datetime | None = None,
         limit: RecentLimit | None = None,
+        also: Also | None = None,
     ) -> Submission:
         """Queue a request (committed on return), or return the one this form already made.
 
         With `limit`, a user who already queued `limit.most` requests since
         `limit.since` is refused (TooManyRequests) in the same transaction, so
         the check and the insert cannot be split by a concurrent Send. A repeat
-        of a form already queued is never counted: it returns the first one.
+        of a form already queued is never counted: it returns the first one,
+        and only to the user who sent it (NotTheSender otherwise).
+
+        `also` runs inside the same transaction once the request is known (new
+        or repeated): what the caller records with it (where the confirmation
+        card is) commits with the request or not at all, so there is never a
+        queued request the user cannot be told about.
         """
         created = _utc(created_at or self._clock())
         try:
@@ -195,36 +215,41 @@ class Outbox:
                     select(OutboxRequest).where(OutboxRequest.form_id == form_id)
                 )
                 if existing is not None:
-                    return _submission(existing, duplicate=True)
-                if limit is not None and await _count_since(session, user_id, limit.since) >= (
-                    limit.most
-                ):
-                    raise TooManyRequests(limit.most)
-                sequence = await self._next_sequence(session, reference_day(created))
-                row = OutboxRequest(
-                    reference=format_reference(created, sequence),
-                    form_id=form_id,
-                    user_id=user_id,
-                    practice_ods=practice_ods,
-                    trust=trust,
-                    department=department,
-                    priority=priority,
-                    mailbox=mailbox,
-                    status=QUEUED,
-                    attempts=0,
-                    next_attempt_at=created,
-                    created_at=created,
-                    payload=payload,
-                )
-                session.add(row)
+                    submission = _owned_by(existing, user_id)
+                else:
+                    if limit is not None and (
+                        await _count_since(session, user_id, limit.since) >= limit.most
+                    ):
+                        raise TooManyRequests(limit.most)
+                    sequence = await self._next_sequence(session, reference_day(created))
+                    row = OutboxRequest(
+                        reference=format_reference(created, sequence),
+                        form_id=form_id,
+                        user_id=user_id,
+                        practice_ods=practice_ods,
+                        trust=trust,
+                        department=department,
+                        priority=priority,
+                        mailbox=mailbox,
+                        status=QUEUED,
+                        attempts=0,
+                        next_attempt_at=created,
+                        created_at=created,
+                        payload=payload,
+                    )
+                    session.add(row)
+                    await session.flush()
+                    submission = _submission(row, duplicate=False)
+                if also is not None:
+                    await also(session, submission)
         except IntegrityError:
             # A concurrent submit of the same form (another instance on PostgreSQL)
             # won the race; ours rolled back whole, counter included.
             existing = await self._by_form_id(form_id)
             if existing is None:
                 raise
-            return _submission(existing, duplicate=True)
-        return _submission(row, duplicate=False)
+            return _owned_by(existing, user_id)
+        return submission
 
     async def _next_sequence(self, session: AsyncSession, day: str) -> int:
         statement = self._db.insert(ReferenceCounter).values(day=day, last=1)
