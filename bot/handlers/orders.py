@@ -212,6 +212,7 @@ def register(router: Router) -> None:
                 user_id=user.id,
                 activity_id=action.card_activity_id,
                 conversation=dict(incoming.reply_reference or {}),
+                new=not submission.duplicate,
             )
 
         try:

@@ -94,9 +94,14 @@ class Confirmations:
         user_id: str,
         activity_id: str | None,
         conversation: dict[str, Any],
+        new: bool = False,
     ) -> None:
-        """`remember` inside the caller's transaction (the Send's, with the request itself)."""
-        row = await session.get(ConfirmationCard, reference)
+        """`remember` inside the caller's transaction (the Send's, with the request itself).
+
+        `new=True` (a request queued in this very transaction) skips looking for
+        rows that cannot exist yet.
+        """
+        row = None if new else await session.get(ConfirmationCard, reference)
         if row is None:
             session.add(
                 ConfirmationCard(
@@ -108,7 +113,7 @@ class Confirmations:
             )
             # In the same transaction: a card with no notice row would never
             # be retried if the first "sent"/"failed" notice did not arrive.
-            if await session.get(Notice, reference) is None:
+            if new or await session.get(Notice, reference) is None:
                 session.add(Notice(reference=reference, attempts=0, next_attempt_at=_now()))
         elif activity_id:
             row.activity_id = activity_id
