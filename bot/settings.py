@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_alias("LOG_LEVEL", "log_level"))
 
     # Mail (issue 3): delivery of downtime requests.
-    mail_transport: Literal["smtp", "file"] = Field(
-        "file", validation_alias=_alias("MAIL_TRANSPORT", "mail_transport")
+    #: None means "not chosen": development mode then writes files; production refuses.
+    mail_transport: Literal["smtp", "file"] | None = Field(
+        None, validation_alias=_alias("MAIL_TRANSPORT", "mail_transport")
     )
     mail_dir: Path = Field(Path("var/mail"), validation_alias=_alias("MAIL_DIR", "mail_dir"))
     mail_from: str = Field(
@@ -127,6 +128,23 @@ class Settings(BaseSettings):
                 "Set MicrosoftAppId (and MicrosoftAppPassword) for Teams, or set "
                 "DEV_MODE=true to run locally without authentication."
             )
+        needs_secret = self.app_type != "UserAssignedMSI"
+        if self.app_id and needs_secret and not self.app_password and not self.dev_mode:
+            raise ConfigurationError(
+                f"MicrosoftAppPassword is not set for the {self.app_type} app "
+                f"{self.app_id}: the bot could not reply to Teams. Set the client secret "
+                "(or use MicrosoftAppType=UserAssignedMSI with a managed identity)."
+            )
+        if self.mail_transport is None:
+            if not self.dev_mode:
+                # A forgotten setting must not turn into "sent" cards for emails
+                # that were only written to files.
+                raise ConfigurationError(
+                    "MAIL_TRANSPORT is not set. Set MAIL_TRANSPORT=smtp (NHSmail: see "
+                    "docs/deployment.md) so requests are emailed; MAIL_TRANSPORT=file only "
+                    "writes .eml files and is meant for development."
+                )
+            self.mail_transport = "file"
         return self
 
     @property

@@ -239,7 +239,9 @@ def test_settings_without_app_id_outside_dev_mode_refuse(monkeypatch: pytest.Mon
 
 def test_settings_with_app_id_need_no_dev_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEV_MODE", raising=False)
-    settings = Settings(_env_file=None, app_id=APP_ID)
+    settings = Settings(
+        _env_file=None, app_id=APP_ID, app_password="not-a-real-secret", mail_transport="smtp"
+    )
     assert settings.auth_enabled and not settings.dev_mode
 
 
@@ -294,5 +296,6 @@ async def test_production_start_does_not_claim_dev_mode(
     aiohttp_client, make_settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="bot"):
-        await aiohttp_client(create_app(make_settings(dev_mode=False, app_id=APP_ID)))
+        production = make_settings(dev_mode=False, app_id=APP_ID, app_password="not-a-real-secret")
+        await aiohttp_client(create_app(production))
     assert not any("DEVELOPMENT MODE" in r.getMessage() for r in caplog.records)
