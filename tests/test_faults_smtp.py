@@ -14,8 +14,6 @@ and counted at that server. For each fault the same three things hold:
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import re
 import ssl
 import threading
@@ -29,16 +27,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bot.application import RUNTIME
 from bot.store.outbox import RequestRecord
 from tests.support.cards import card_text
 from tests.support.smtp import free_port
 from tests.support.teams import BotHarness
+from tests.support.tls import self_signed_certificate
 from tests.test_order_e2e import KCH_US, send, until
 
 pytestmark = pytest.mark.faults
@@ -346,34 +341,7 @@ async def test_permanent_550_fails_tells_the_user_once_and_is_not_retried(
 
 def certificate(folder: Path, name: str) -> tuple[Path, Path]:
     """A self-signed certificate (its own CA) for 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed_certificate(folder, name)
 
 
 def server_tls(pair: tuple[Path, Path]) -> ssl.SSLContext:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bot.mail.compose import compose_email
 from bot.mail.transport import (
@@ -25,6 +20,7 @@ from bot.mail.transport import (
 )
 from bot.settings import Settings
 from tests.support.smtp import SmtpTestServer, document_from_payload, sample_payload
+from tests.support.tls import self_signed_certificate
 
 CREATED = dt.datetime(2026, 11, 29, 10, 32, tzinfo=dt.UTC)
 SENDER = "ice.downtime.bot@nhs.net"
@@ -91,35 +87,7 @@ async def test_login_is_skipped_without_username(smtp):
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made fresh for this test run."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"), "smtp.test")
 
 
 def server_context(certificate, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
