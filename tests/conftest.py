@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,12 @@ from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
 from tests.support.teams import TENANT, BotHarness
+
+# The PDF stack is imported lazily in the outbox worker's thread, and hypothesis
+# looks for numpy on the test's thread; two threads importing numpy at once can
+# see it half-initialised (a CPython import-lock corner). Import it once, here.
+with contextlib.suppress(ImportError):
+    import numpy  # noqa: F401
 
 
 @pytest.fixture
@@ -41,8 +48,13 @@ async def connector(aiohttp_server) -> tuple[ConnectorStub, str]:
 
 
 @pytest.fixture
-async def make_bot(aiohttp_client, connector, make_settings):
-    """Start the real app (CloudAdapter and all) with the given setting overrides."""
+async def make_bot(connector, aiohttp_client, make_settings):
+    """Start the real app (CloudAdapter and all) with the given setting overrides.
+
+    `connector` is requested before `aiohttp_client` so that it is torn down
+    after the app: an outbox worker still telling a user "sent" when a test
+    ends then reaches the stub instead of retrying against a closed port.
+    """
     stub, service_url = connector
 
     async def start(**overrides: Any) -> BotHarness:
