@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
+from bot.store.db import Base, Database
 from tests.support.teams import TENANT, BotHarness
 
 # The PDF stack is imported lazily in the outbox worker's thread, and hypothesis
@@ -68,3 +70,23 @@ async def make_bot(connector, aiohttp_client, make_settings):
 @pytest.fixture
 async def bot(make_bot) -> BotHarness:
     return await make_bot()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The store on SQLite, and on PostgreSQL when TEST_POSTGRES_URL names a throwaway database.
+
+    `.ci/run` provides one, so the SKIP LOCKED and ON CONFLICT paths run in CI.
+    """
+    postgres_url = os.environ.get("TEST_POSTGRES_URL", "")
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    elif postgres_url:
+        database = Database(postgres_url)
+        async with database.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+    else:
+        pytest.skip("TEST_POSTGRES_URL not set")
+    await database.create_schema()
+    yield database
+    await database.close()

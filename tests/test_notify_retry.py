@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from aiohttp import web
 from bot.application import RUNTIME
 from bot.devchat.connector import ConnectorStub, Sent
 from bot.store.confirmations import Confirmations, Notice, Notices
-from bot.store.db import Base, Database
+from bot.store.db import Database
 from bot.store.outbox import Outbox
 from bot.teams import proactive
 from tests.support.cards import card_text
@@ -321,23 +320,9 @@ async def test_retries_stop_after_the_last_attempt_and_say_so(
 
 # --- the claim itself, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL ----------------
 
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 LEASE = timedelta(minutes=15)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request, tmp_path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/notices.db")
-    elif POSTGRES_URL:
-        database = Database(POSTGRES_URL)
-        async with database.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-    else:
-        pytest.skip("TEST_POSTGRES_URL not set")
-    await database.create_schema()
-    yield database
-    await database.close()
 
 
 async def failed_request(db: Database) -> tuple[str, datetime]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +19,6 @@ from sqlalchemy.dialects import postgresql
 from bot.mail.compose import compose_email
 from bot.mail.transport import SmtpTransport, TemporaryDeliveryError
 from bot.mail.worker import DeliveryEvent, OutboxWorker, Pacer
-from bot.store.db import Base, Database
 from bot.store.outbox import Outbox, candidates, format_reference
 from tests.support.smtp import SAMPLE_PATIENT, SmtpTestServer, document_from_payload, sample_payload
 
@@ -72,25 +70,10 @@ def clock():
     return Clock()
 
 
-# PostgreSQL runs too when TEST_POSTGRES_URL names a throwaway database
-# (e.g. postgresql+asyncpg://postgres@127.0.0.1:55432/postgres): its tables are
-# dropped and re-created for every test.
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
+# The `db` fixture (tests/conftest.py) runs each test on SQLite and, when
+# TEST_POSTGRES_URL names a throwaway database, on PostgreSQL too.
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request, tmp_path):
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/outbox.db")
-    elif POSTGRES_URL:
-        database = Database(POSTGRES_URL)
-        async with database.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-    else:
-        pytest.skip("TEST_POSTGRES_URL not set")
-    await database.create_schema()
-    yield database
-    await database.close()
 
 
 @pytest.fixture
