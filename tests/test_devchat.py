@@ -112,3 +112,15 @@ async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
     assert message["To"] == "kch-tr.us.reception_dh@nhs.net"
     assert message["Reply-To"] == "test.practice@nhs.net"
     assert "999 000 0018" not in str(message["Subject"])
+
+
+def test_render_keeps_escaped_stars_and_drops_bold_markers() -> None:
+    card = {
+        "type": "AdaptiveCard",
+        "body": [
+            {"type": "TextBlock", "text": "**Next:** go"},
+            {"type": "FactSet", "facts": [{"title": "NHS number", "value": r"\*\*\* \*\*\* 0018"}]},
+        ],
+    }
+    text = render_card(card).text
+    assert "Next: go" in text and "NHS number: *** *** 0018" in text

@@ -9,6 +9,7 @@ from typing import Any
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]()~>#|.+\-])")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
+_BOLD = re.compile(r"(?<!\\)\*\*")
 
 
 @dataclass
@@ -23,8 +24,11 @@ class RenderedCard:
 
 
 def _plain(text: str) -> str:
+    """Markdown as a terminal shows it: links with their target, bold markers gone,
+    escaped characters as typed (bold is removed first, so "\\*\\*\\*" stays "***")."""
     text = _MD_LINK.sub(r"\1 <\2>", text)
-    return _MD_ESCAPE.sub(r"\1", text).replace("**", "")
+    text = _BOLD.sub("", text)
+    return _MD_ESCAPE.sub(r"\1", text)
 
 
 def render_card(card: dict[str, Any], width: int = 78) -> RenderedCard:
