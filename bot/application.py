@@ -22,7 +22,7 @@ from bot.handlers import build_router
 from bot.logsafety import quiet_chatty_libraries
 from bot.mail.transport import build_transport
 from bot.mail.worker import OutboxWorker
-from bot.orders.delivery import OrderDelivery
+from bot.orders.delivery import ComposeProcess, OrderDelivery
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
@@ -98,8 +98,12 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         router = build_router()
         resolved_directory = directory or load_directory()
         cards = CardRenderer()
+        compose_process = ComposeProcess() if settings.mail_compose_process else None
         delivery = OrderDelivery(
-            outbox=outbox, directory=resolved_directory, sender=settings.mail_from
+            outbox=outbox,
+            directory=resolved_directory,
+            sender=settings.mail_from,
+            compose_process=compose_process,
         )
         notifier = DeliveryNotifier(
             adapter=adapter,
@@ -164,6 +168,8 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await worker.stop()  # finishes a send already under way
+            if compose_process is not None:
+                compose_process.close()
             await connector_session.close()
             await db.close()
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     mail_max_per_minute: int = Field(
         30, validation_alias=_alias("MAIL_MAX_PER_MINUTE", "mail_max_per_minute"), ge=1
     )
+    mail_compose_process: bool = Field(
+        True, validation_alias=_alias("MAIL_COMPOSE_PROCESS", "mail_compose_process")
+    )
     mail_retry_base_seconds: float = Field(
         30.0, validation_alias=_alias("MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"), gt=0
     )

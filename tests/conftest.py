@@ -34,6 +34,10 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "allowed_tenant_ids": frozenset({TENANT}),
             "mail_transport": "file",
             "mail_dir": tmp_path / "mail",
+            # Compose in the worker's thread: a child process per test app would
+            # add a second of start-up to every emailing test. The process path
+            # is tested on its own (test_order_e2e) and by every `python app.py` test.
+            "mail_compose_process": False,
             "log_level": "DEBUG",
         }
         values.update(overrides)

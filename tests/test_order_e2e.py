@@ -278,3 +278,27 @@ async def test_no_patient_value_in_any_log_line(
     assert "queued" in logged and "DT-" in logged
     for value in PATIENT_VALUES:
         assert value not in logged, value
+
+
+async def test_email_composed_in_its_own_process_arrives_complete(
+    make_bot, smtp: SmtpTestServer
+) -> None:
+    """The production default: the email (PDF included) is composed in a child process."""
+    bot = await make_bot(
+        mail_transport="smtp",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_starttls=False,
+        mail_from="ice-downtime@nhs.net",
+        outbox_poll_seconds=0.05,
+        mail_compose_process=True,
+    )
+    await send(bot)
+    await until(lambda: len(smtp.received) == 1, seconds=30)
+    message = smtp.received[0].message
+    assert message["To"] == KCH_US and message["Reply-To"] == "test.practice@nhs.net"
+    [pdf] = [p for p in message.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert pdf.get_content().startswith(b"%PDF")
+    assert "Testpatient" in message.get_body(preferencelist=("plain",)).get_content()
+    await until(lambda: bot.connector.updates, seconds=10)
+    assert "Sent at" in card_text(bot.connector.updates[-1].card)

@@ -7,9 +7,16 @@ gives the same answer as at submission) and draw everything from it.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 
 from bot.directory import Directory
 from bot.mail.compose import compose_email, render_text
@@ -17,6 +24,8 @@ from bot.mail.worker import DeliveryEvent
 from bot.orders.form import confirmation_context
 from bot.orders.model import LONDON, RadiologyRequest
 from bot.store.outbox import Outbox
+
+log = logging.getLogger(__name__)
 
 
 def request_from_payload(
@@ -28,21 +37,97 @@ def request_from_payload(
     )
 
 
+def compose_request(
+    payload: dict[str, Any],
+    reference: str,
+    created_at: datetime,
+    sender: str,
+    directory: Directory,
+) -> bytes:
+    """The whole email for a stored request, as bytes (so it can come from another process).
+
+    Raises on a payload that is no longer a valid request.
+    """
+    request = request_from_payload(payload, created_at, directory)
+    document = request.as_document(reference, created_at, directory)
+    return compose_email(document, sender=sender).as_bytes()
+
+
+class ComposeProcess:
+    """One child process that composes emails, PDF included, away from the bot's event loop.
+
+    Composing is 50-100 ms of CPU a request (templates, PDF, MIME). In a thread
+    it holds the GIL while turns wait; in its own process it does not, and the
+    PDF stack (fpdf2, fontTools, Pillow) never loads into the bot at all. The
+    process is started on the first email ("spawn": nothing of the bot's event
+    loop or connections is inherited) and stopped with the app.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def run(self, function: Callable[..., bytes], *args: Any) -> bytes:
+        """Run `function(*args)` in the child; blocks the calling (worker) thread only.
+
+        If the child died (killed, out of memory), the email is composed here
+        instead and a fresh child is started next time: a broken helper
+        process must never turn into failed requests.
+        """
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                )
+            pool = self._pool
+        try:
+            return pool.submit(function, *args).result()
+        except BrokenProcessPool:
+            log.warning("compose process died; composing in the bot process this time")
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return function(*args)
+
+    def child_pids(self) -> list[int]:
+        """The running child's pid (for operators' process listings, and tests)."""
+        pool = self._pool
+        return list(getattr(pool, "_processes", None) or {}) if pool is not None else []
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 class OrderDelivery:
     """The order side of delivery: rendering emails and telling the user the outcome."""
 
-    def __init__(self, *, outbox: Outbox, directory: Directory, sender: str) -> None:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        directory: Directory,
+        sender: str,
+        compose_process: ComposeProcess | None = None,
+    ) -> None:
         self._outbox = outbox
         self._directory = directory
         self._sender = sender
+        self._process = compose_process
 
     def render_email(
         self, payload: dict[str, Any], reference: str, created_at: datetime
     ) -> EmailMessage:
-        """The worker's `render`: raises on a payload that is no longer a valid request."""
-        request = request_from_payload(payload, created_at, self._directory)
-        document = request.as_document(reference, created_at, self._directory)
-        return compose_email(document, sender=self._sender)
+        """The worker's `render` (called in a worker thread): the email for a stored request."""
+        args = (payload, reference, created_at, self._sender, self._directory)
+        if self._process is None:
+            raw = compose_request(*args)
+        else:
+            raw = self._process.run(compose_request, *args)
+        return cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
 
     async def confirmation(self, event: DeliveryEvent) -> dict[str, Any]:
         """Context for the updated confirmation card: masked NHS number while it is held."""

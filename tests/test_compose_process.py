@@ -1,0 +1,64 @@
+"""Emails composed in a child process: same bytes' content, survives the child dying."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+
+import pytest
+
+from bot.devchat.samples import SAMPLE_REQUEST
+from bot.directory import load_directory
+from bot.orders.delivery import ComposeProcess, compose_request
+from bot.orders.model import RadiologyRequest, validate_submission
+
+DIRECTORY = load_directory()
+CREATED = datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
+
+
+def payload() -> dict:
+    checked = validate_submission(
+        {**SAMPLE_REQUEST, "form_id": "f", "owner": "u"},
+        directory=DIRECTORY,
+        today=date(2026, 11, 29),
+    )
+    assert isinstance(checked, RadiologyRequest)
+    return checked.model_dump(mode="json")
+
+
+@pytest.fixture
+def process():
+    composer = ComposeProcess()
+    yield composer
+    composer.close()
+
+
+def test_child_composes_the_same_email_as_the_bot_would(process: ComposeProcess) -> None:
+    args = (payload(), "DT-20261129-0007", CREATED, "ice@nhs.net", DIRECTORY)
+    here = message_from_bytes(compose_request(*args), policy=policy.default)
+    there = message_from_bytes(process.run(compose_request, *args), policy=policy.default)
+    for header in ("To", "Cc", "Reply-To", "From", "Subject", "Message-ID"):
+        assert here[header] == there[header]
+    assert (
+        here.get_body(preferencelist=("plain",)).get_content()
+        == there.get_body(preferencelist=("plain",)).get_content()
+    )
+    assert process.child_pids() and os.getpid() not in process.child_pids()
+
+
+def test_an_invalid_payload_raises_in_the_caller(process: ComposeProcess) -> None:
+    broken = {**payload(), "nhs_number": None, "patient": {"surname": "x"}}
+    with pytest.raises(Exception, match="validation"):
+        process.run(compose_request, broken, "DT-20261129-0008", CREATED, "ice@nhs.net", DIRECTORY)
+
+
+def test_a_killed_child_never_fails_a_request(process: ComposeProcess) -> None:
+    args = (payload(), "DT-20261129-0009", CREATED, "ice@nhs.net", DIRECTORY)
+    process.run(compose_request, *args)
+    [child] = process.child_pids()
+    os.kill(child, signal.SIGKILL)
+    assert b"DT-20261129-0009" in process.run(compose_request, *args)  # composed here instead
+    assert b"DT-20261129-0009" in process.run(compose_request, *args)  # and a new child next
+    assert process.child_pids() and child not in process.child_pids()
