@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
+from pathlib import Path
 
+import psutil
 import pytest
 
 from bot.devchat.samples import SAMPLE_REQUEST
@@ -62,3 +67,43 @@ def test_a_killed_child_never_fails_a_request(process: ComposeProcess) -> None:
     assert b"DT-20261129-0009" in process.run(compose_request, *args)  # composed here instead
     assert b"DT-20261129-0009" in process.run(compose_request, *args)  # and a new child next
     assert process.child_pids() and child not in process.child_pids()
+
+
+PARENT = """
+import sys
+from datetime import UTC, datetime
+from bot.orders.delivery import ComposeProcess
+
+def nothing() -> bytes:
+    return b"ok"
+
+if __name__ == "__main__":
+    process = ComposeProcess()
+    assert process.run(nothing) == b"ok"
+    print(process.child_pids()[0], flush=True)
+    sys.stdin.read()  # wait to be killed
+"""
+
+
+@pytest.mark.slow
+def test_the_child_leaves_when_the_bot_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    repo = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while child.is_running() and child.status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the compose child outlived the killed bot"
+            time.sleep(0.1)
+    finally:
+        parent.kill()

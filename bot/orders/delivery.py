@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -53,6 +55,21 @@ def compose_request(
     return compose_email(document, sender=sender).as_bytes()
 
 
+def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """In the child: leave as soon as the bot is gone, even if it was killed with -9.
+
+    A SIGTERM'd bot shuts the child down itself; a killed one cannot, and the
+    child would otherwise wait for work forever, holding its memory.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class ComposeProcess:
     """One child process that composes emails, PDF included, away from the bot's event loop.
 
@@ -77,7 +94,10 @@ class ComposeProcess:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
             pool = self._pool
         try:
