@@ -264,11 +264,6 @@ class Outbox:
                 select(OutboxRequest).where(OutboxRequest.form_id == form_id)
             )
 
-    async def find_by_form(self, form_id: str) -> Submission | None:
-        """The submission this form already made, if any (a repeated Send)."""
-        row = await self._by_form_id(form_id)
-        return _submission(row, duplicate=True) if row is not None else None
-
     async def count_since(self, user_id: str, since: datetime) -> int:
         """Requests this user queued since `since` (what the per-user limit counts).
 
