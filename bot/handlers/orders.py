@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.directory import Directory
 from bot.orders.form import (
@@ -205,10 +205,10 @@ def register(router: Router) -> None:
         form_id = str(data["form_id"])
         limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
 
-        async def record_card(session: AsyncSession, submission: Submission) -> None:
-            await confirmations.remember_in(
+        def record_card(session: Session, submission: Submission) -> None:
+            confirmations.remember_in(
                 session,
-                submission.reference,
+                reference=submission.reference,
                 user_id=user.id,
                 activity_id=action.card_activity_id,
                 conversation=dict(incoming.reply_reference or {}),

@@ -14,11 +14,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, and_, case, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bot.store.db import Base, Database, utcnow
 from bot.store.outbox import FAILED, SENT, OutboxRequest
@@ -77,20 +88,21 @@ class Confirmations:
         self, reference: str, *, user_id: str, activity_id: str | None, conversation: dict[str, Any]
     ) -> None:
         """Record (or, for a repeated Send, refresh) where the confirmation card is."""
-        async with self._db.transaction() as session:
-            await self.remember_in(
-                session,
-                reference,
+        await self._db.run_write(
+            partial(
+                self.remember_in,
+                reference=reference,
                 user_id=user_id,
                 activity_id=activity_id,
                 conversation=conversation,
             )
+        )
 
-    async def remember_in(
+    def remember_in(
         self,
-        session: AsyncSession,
-        reference: str,
+        session: Session,
         *,
+        reference: str,
         user_id: str,
         activity_id: str | None,
         conversation: dict[str, Any],
@@ -101,20 +113,24 @@ class Confirmations:
         `new=True` (a request queued in this very transaction) skips looking for
         rows that cannot exist yet.
         """
-        row = None if new else await session.get(ConfirmationCard, reference)
+        row = None if new else session.get(ConfirmationCard, reference)
         if row is None:
-            session.add(
-                ConfirmationCard(
-                    reference=reference,
-                    user_id=user_id,
-                    activity_id=activity_id,
-                    conversation=conversation,
-                )
+            # Core inserts (no unit of work): this is on every first Send.
+            connection = session.connection()
+            connection.execute(
+                insert(ConfirmationCard),
+                {
+                    "reference": reference,
+                    "user_id": user_id,
+                    "activity_id": activity_id,
+                    "conversation": conversation,
+                },
             )
             # In the same transaction: a card with no notice row would never
             # be retried if the first "sent"/"failed" notice did not arrive.
-            if new or await session.get(Notice, reference) is None:
-                session.add(Notice(reference=reference, attempts=0, next_attempt_at=_now()))
+            if new or session.get(Notice, reference) is None:
+                notice = {"reference": reference, "attempts": 0, "next_attempt_at": _now()}
+                connection.execute(insert(Notice), notice)
         elif activity_id:
             row.activity_id = activity_id
             row.conversation = conversation
