@@ -1,0 +1,110 @@
+"""`Database.run_write`: one write transaction as a plain function, on SQLite and PostgreSQL.
+
+Send runs through it, so what it promises is what "queued" rests on: the
+function's writes commit together or not at all, and on SQLite no other write
+of ours can slip in while the writer thread is inside a transaction, even if
+the caller gives up waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from bot.store.db import Database
+from bot.store.outbox import ReferenceCounter
+
+
+def add_counter(day: str, last: int = 1):
+    def work(session: Session) -> str:
+        session.connection().execute(insert(ReferenceCounter), {"day": day, "last": last})
+        return day
+
+    return work
+
+
+async def days(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(ReferenceCounter.day).order_by("day")))
+
+
+async def test_run_write_commits_and_returns_the_result(db: Database) -> None:
+    assert await db.run_write(add_counter("20261129")) == "20261129"
+    assert await days(db) == ["20261129"]
+
+
+async def test_run_write_rolls_back_everything_when_the_function_raises(db: Database) -> None:
+    def half_then_fail(session: Session) -> None:
+        add_counter("20261129")(session)
+        raise ValueError("refused after the first insert")
+
+    with pytest.raises(ValueError, match="refused"):
+        await db.run_write(half_then_fail)
+    assert await days(db) == []
+
+
+async def test_run_write_sees_what_async_sessions_committed(db: Database) -> None:
+    async with db.transaction() as session:
+        session.add(ReferenceCounter(day="20261128", last=7))
+
+    def read(session: Session) -> int:
+        return int(session.scalar(select(func.sum(ReferenceCounter.last))) or 0)
+
+    assert await db.run_write(read) == 7
+
+
+async def test_sqlite_writes_go_through_the_one_writer_thread(tmp_path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    await db.create_schema()
+    try:
+        names = {await db.run_write(lambda _: threading.current_thread().name) for _ in range(5)}
+        assert len(names) == 1
+        assert next(iter(names)).startswith("store-writer")
+    finally:
+        await db.close()
+
+
+async def test_cancelled_caller_keeps_the_write_lock_until_the_thread_commits(tmp_path) -> None:
+    """A turn abandoned mid-Send must not let another write contend with the one in flight.
+
+    The transaction still commits (nothing is lost: a repeated Send finds it),
+    and an async write that starts meanwhile waits for it instead of meeting
+    SQLite's busy handler.
+    """
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+    await db.create_schema()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(session: Session) -> None:
+        entered.set()
+        release.wait(5)
+        add_counter("20261129")(session)
+
+    try:
+        send = asyncio.create_task(db.run_write(slow))
+        await asyncio.to_thread(entered.wait, 5)
+        send.cancel()
+        await asyncio.sleep(0)
+
+        async def other_write() -> datetime:
+            async with db.transaction() as session:
+                session.add(ReferenceCounter(day="20261130", last=1))
+            return datetime.now(UTC)
+
+        other = asyncio.create_task(other_write())
+        await asyncio.sleep(0.2)
+        assert not other.done(), "a write got the lock while the writer thread was inside"
+        released_at = datetime.now(UTC)
+        release.set()
+        assert await other >= released_at
+        with pytest.raises(asyncio.CancelledError):
+            await send
+        assert await days(db) == ["20261129", "20261130"]
+    finally:
+        release.set()
+        await db.close()
