@@ -70,3 +70,18 @@ async def test_bare_floor_answers_200(aiohttp_client):
     client = await aiohttp_client(bare.build_app())
     resp = await client.post("/api/messages", json=message_activity("x", service_url="http://x"))
     assert resp.status == 200
+
+
+def test_profile_summary_shares_self_time_by_package_and_ours_inclusive(tmp_path):
+    from bench.profile_ours import summarise
+
+    collapsed = tmp_path / "profile.txt"
+    collapsed.write_text(
+        "main (app.py:70);handle (bot/web.py:217);execute (sqlalchemy/engine/base.py:1) 3\n"
+        "main (app.py:70);handle (bot/web.py:220);render (cards/render.py:126) 1\n"
+    )
+    summary = summarise(collapsed)
+    assert dict(summary["self_by_package"]) == {"sqlalchemy": 75.0, "cards": 25.0}
+    ours = dict(summary["ours_inclusive"])
+    assert ours["handle (bot/web.py)"] == 100.0  # two lines of one function, counted once
+    assert ours["render (cards/render.py)"] == 25.0
