@@ -25,15 +25,17 @@ run: $(STAMP) ## start the bot on :3978 (development defaults: SQLite, mail to f
 chat: $(STAMP) ## talk to a running bot from the terminal, playing Teams
 	$(PY) -m bot.devchat
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) ## run the whole test suite (after lint and the format check)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 test-security: $(STAMP) ## run only the security and fault suites
 	$(PY) -m pytest -q -m "security or faults"
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff: lint and format check
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 format: $(STAMP) ## ruff format + import sort
 	$(PY) -m ruff check --fix .

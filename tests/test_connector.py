@@ -64,8 +64,11 @@ async def test_pool_reuses_one_client_per_service_url() -> None:
         APP_PASSWORD = ""
 
     real = _ConnectorFactoryImpl(
-        "", "https://api.botframework.com", "https://login.microsoftonline.com/botframework.com",
-        True, ConfigurationServiceClientCredentialFactory(_Config()),
+        "",
+        "https://api.botframework.com",
+        "https://login.microsoftonline.com/botframework.com",
+        True,
+        ConfigurationServiceClientCredentialFactory(_Config()),
     )
     counting = _CountingFactory(real)
     session = SharedSession()
@@ -114,4 +117,3 @@ async def test_retry_policy_honours_retry_after_and_backs_off_without_it() -> No
     policy.next = _Next([_Answer(429, {"Retry-After": "120"}), _Answer(404, {})])
     assert (await policy.send(object())).http_response.status_code == 404
     assert waits[-1] == 4.0  # capped
-

@@ -118,9 +118,7 @@ RETRIED = (429, 502, 503, 504)
 MAX_TRIES = 4
 
 
-@pytest.mark.parametrize(
-    ("status", "headers"), [(503, {}), (401, {}), (403, {}), (404, {})]
-)
+@pytest.mark.parametrize(("status", "headers"), [(503, {}), (401, {}), (403, {}), (404, {})])
 async def test_connector_failing_on_every_call_never_changes_delivery(
     make_bot, scripted, logs, status, headers
 ) -> None:

@@ -166,7 +166,8 @@ async def past_lease() -> None:
 
 def sent_updates(stub: ConnectorStub, card_id: str) -> list[Any]:
     return [
-        u for u in stub.updates
+        u
+        for u in stub.updates
         if u.activity_id == card_id and u.card and "Sent at" in card_text(u.card)
     ]
 

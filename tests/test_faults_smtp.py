@@ -111,7 +111,10 @@ class ScriptedSmtp:
                 # client's doing, not the server's.
                 kwargs = {"tls_context": self.tls_context, "require_starttls": False}
             controller = Controller(
-                _ScriptedHandler(self), hostname=self.host, port=self.port, ready_timeout=5,
+                _ScriptedHandler(self),
+                hostname=self.host,
+                port=self.port,
+                ready_timeout=5,
                 **kwargs,
             )
             controller.start()
@@ -222,7 +225,8 @@ async def settle(seconds: float = 0.6) -> None:
 
 def sent_updates(bot: BotHarness, activity_id: str) -> list[Any]:
     return [
-        u for u in bot.connector.updates
+        u
+        for u in bot.connector.updates
         if u.activity_id == activity_id and u.card and "Sent at" in card_text(u.card)
     ]
 
@@ -386,9 +390,7 @@ async def test_untrusted_tls_certificate_is_temporary_and_nothing_goes_in_clear(
         server.stop()
 
 
-async def test_tls_failure_that_never_clears_ends_failed_and_reported(
-    make_bot, tmp_path
-) -> None:
+async def test_tls_failure_that_never_clears_ends_failed_and_reported(make_bot, tmp_path) -> None:
     untrusted = certificate(tmp_path, "untrusted")
     server = ScriptedSmtp(tls_context=server_tls(untrusted)).start()
     try:

@@ -201,7 +201,8 @@ async def test_store_fault_recording_the_card_queues_nothing_and_says_so(
 
 def worker_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
-        r.getMessage() for r in caplog.records
+        r.getMessage()
+        for r in caplog.records
         if r.name == "bot.mail.worker" and r.levelno >= logging.WARNING
     ]
 

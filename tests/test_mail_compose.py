@@ -52,8 +52,16 @@ def test_message_id_depends_only_on_reference():
 def test_no_patient_value_in_any_header():
     message = compose_email(make_doc(), sender=SENDER)
     headers = "\n".join(f"{name}: {value}" for name, value in message.items())
-    identifiers = ("surname", "forenames", "date_of_birth", "nhs_number", "address",
-                   "postcode", "phone", "clinical_history")
+    identifiers = (
+        "surname",
+        "forenames",
+        "date_of_birth",
+        "nhs_number",
+        "address",
+        "postcode",
+        "phone",
+        "clinical_history",
+    )
     for key in identifiers:
         for word in SAMPLE_PATIENT[key].replace(",", " ").split():
             if len(word) > 3:

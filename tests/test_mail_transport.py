@@ -153,9 +153,10 @@ async def test_file_transport_writes_one_eml_per_message_id(tmp_path):
     await transport.send(message("DT-20261129-0008"))
     files = sorted(p.name for p in (tmp_path / "mail").iterdir())
     assert files == ["DT-20261129-0007.eml", "DT-20261129-0008.eml"]
-    assert b"Message-ID: <DT-20261129-0007.ice-downtime@nhs.net>" in (
-        tmp_path / "mail" / "DT-20261129-0007.eml"
-    ).read_bytes()
+    assert (
+        b"Message-ID: <DT-20261129-0007.ice-downtime@nhs.net>"
+        in (tmp_path / "mail" / "DT-20261129-0007.eml").read_bytes()
+    )
 
 
 def test_build_transport_follows_settings(tmp_path):

@@ -138,8 +138,11 @@ async def down_through_first_notice_and_a_retry(
 
 def updates_of_card(bot: BotHarness, status_words: str) -> list[Sent]:
     return [
-        s for s in bot.connector.sent
-        if s.method == "PUT" and s.activity_id == "card-7" and s.card
+        s
+        for s in bot.connector.sent
+        if s.method == "PUT"
+        and s.activity_id == "card-7"
+        and s.card
         and status_words in card_text(s.card).lower()
     ]
 
@@ -151,9 +154,7 @@ def new_cards(bot: BotHarness, mark: int) -> list[Sent]:
 # --- Teams down when the outcome is known, then back: told once -------------------------
 
 
-async def test_failure_is_told_once_when_teams_comes_back(
-    make_bot, scripted, outage, logs
-) -> None:
+async def test_failure_is_told_once_when_teams_comes_back(make_bot, scripted, outage, logs) -> None:
     bot = await make_bot(**settings(scripted))
     reference = await queued(bot, scripted)
     mark = len(bot.connector.sent)
@@ -317,12 +318,9 @@ async def test_retries_stop_after_the_last_attempt_and_say_so(
     assert (await record(bot, reference)).status == "failed"
 
 
-
 # --- the claim itself, on SQLite and (with TEST_POSTGRES_URL) PostgreSQL ----------------
 
 LEASE = timedelta(minutes=15)
-
-
 
 
 async def failed_request(db: Database) -> tuple[str, datetime]:
@@ -334,8 +332,14 @@ async def failed_request(db: Database) -> tuple[str, datetime]:
     t0 = datetime.now(UTC) + timedelta(minutes=1)
     outbox = Outbox(db, clock=lambda: t0)
     submission = await outbox.submit(
-        form_id="form-1", user_id="29:user-1", practice_ods="G85001", trust="kch",
-        department="ultrasound", priority="urgent", mailbox=KCH_US, payload={"x": 1},
+        form_id="form-1",
+        user_id="29:user-1",
+        practice_ods="G85001",
+        trust="kch",
+        department="ultrasound",
+        priority="urgent",
+        mailbox=KCH_US,
+        payload={"x": 1},
     )
     await Confirmations(db).remember(
         submission.reference, user_id="29:user-1", activity_id="card-7", conversation={}
@@ -362,21 +366,34 @@ async def test_of_concurrent_claims_exactly_one_wins_and_a_told_outcome_is_never
     # The card arrived, the message did not: the next claim knows which part is owed.
     later = t0 + timedelta(minutes=1)
     await notices.record(
-        claim, now=later, card_told=True, message_told=False, told=False,
-        next_attempt_at=later, error="message: ErrorResponseException",
+        claim,
+        now=later,
+        card_told=True,
+        message_told=False,
+        told=False,
+        next_attempt_at=later,
+        error="message: ErrorResponseException",
     )
     again = await notices.claim(reference, "failed", now=later, lease_until=later + LEASE)
     assert again is not None and (again.attempts, again.card_told, again.message_told) == (
-        2, True, False,
+        2,
+        True,
+        False,
     )
     await notices.record(
-        again, now=later, card_told=True, message_told=True, told=True,
-        next_attempt_at=later, error=None,
+        again,
+        now=later,
+        card_told=True,
+        message_told=True,
+        told=True,
+        next_attempt_at=later,
+        error=None,
     )
     much_later = t0 + timedelta(days=1)
-    assert await notices.claim(
-        reference, "failed", now=much_later, lease_until=much_later + LEASE
-    ) is None
+    assert (
+        await notices.claim(reference, "failed", now=much_later, lease_until=much_later + LEASE)
+        is None
+    )
     assert await notices.due(much_later, max_attempts=10) == []
 
 

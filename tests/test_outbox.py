@@ -74,8 +74,6 @@ def clock():
 # TEST_POSTGRES_URL names a throwaway database, on PostgreSQL too.
 
 
-
-
 @pytest.fixture
 def outbox(db, clock):
     return Outbox(db, clock=clock)

@@ -205,9 +205,7 @@ class OutboxWorker:
         if row.payload is None:
             return None
         try:
-            return await asyncio.to_thread(
-                self._render, row.payload, row.reference, row.created_at
-            )
+            return await asyncio.to_thread(self._render, row.payload, row.reference, row.created_at)
         except Exception as error:  # noqa: BLE001 - a bad payload is a permanent failure
             # Only the type: validation messages quote the offending (patient) values.
             self._log(row, "render-failed", error=type(error).__name__)
@@ -250,8 +248,9 @@ class OutboxWorker:
         )
         if owned is None:
             return
-        self._log(row, "failed" if owned else "failed-lease-lost", message_id=message_id,
-                  error=reason)
+        self._log(
+            row, "failed" if owned else "failed-lease-lost", message_id=message_id, error=reason
+        )
         if owned:
             await self._tell(
                 DeliveryEvent(row.reference, row.user_id, "failed", row.mailbox, None, reason)
@@ -296,7 +295,9 @@ class OutboxWorker:
         except Exception as error:  # noqa: BLE001 - notification is best effort by design
             log.error(
                 "outbox notify-failed reference=%s status=%s error=%s",
-                event.reference, event.status, type(error).__name__,
+                event.reference,
+                event.status,
+                type(error).__name__,
             )
 
     def _log(self, row: ClaimedRequest, outcome: str, **extra: str) -> None:
@@ -305,8 +306,13 @@ class OutboxWorker:
         log.log(
             level,
             "outbox %s reference=%s ods=%s trust=%s department=%s attempt=%d%s",
-            outcome, row.reference, row.practice_ods, row.trust, row.department,
-            row.attempts, details,
+            outcome,
+            row.reference,
+            row.practice_ods,
+            row.trust,
+            row.department,
+            row.attempts,
+            details,
         )
 
 

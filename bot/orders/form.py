@@ -84,7 +84,7 @@ def _clean(value: object) -> str:
 
 
 def _and(names: Iterable[str]) -> str:
-    """"X-ray, Ultrasound and Fluoroscopy": lists read as a sentence."""
+    """ "X-ray, Ultrasound and Fluoroscopy": lists read as a sentence."""
     items = list(names)
     return " and ".join(filter(None, [", ".join(items[:-1]), items[-1]])) if items else ""
 
@@ -132,11 +132,17 @@ def choose_context(
         if trust.single_mailbox
     ]
     trust_input = _choice_input(
-        "trust", "Trust", [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
-        values, style="expanded",
+        "trust",
+        "Trust",
+        [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
+        values,
+        style="expanded",
     )
     modality_input = _choice_input(
-        "modality", "Type of imaging", [(m.id, m.name) for m in MODALITIES], values,
+        "modality",
+        "Type of imaging",
+        [(m.id, m.name) for m in MODALITIES],
+        values,
     )
     inputs = [
         _Input(item.element, errors.get(item.element["id"], ""))
@@ -174,8 +180,12 @@ def form_context(
     values = {key: _clean(value) for key, value in (prefill or {}).items() if value is not None}
     errors = dict(errors or {})
     sections = [
-        _section("Examination", _exam_inputs(values), errors,
-                 note="Suspected cancer: use the two-week-wait pathway, not this form."),
+        _section(
+            "Examination",
+            _exam_inputs(values),
+            errors,
+            note="Suspected cancer: use the two-week-wait pathway, not this form.",
+        ),
         _section("Clinical details", _clinical_inputs(values), errors),
     ]
     safety = _safety_inputs(route, values, today)
@@ -184,10 +194,18 @@ def form_context(
     sections += [
         _section("Patient", _patient_inputs(values, today), errors),
         _section("Access needs", _access_inputs(values), errors),
-        _section("Referrer", _referrer_inputs(values), errors,
-                 note="A registered referrer must make the request; it stands in for a signature."),
-        _section("Practice", _practice_inputs(values), errors,
-                 note="Rejections and results go to this mailbox, so it must be monitored."),
+        _section(
+            "Referrer",
+            _referrer_inputs(values),
+            errors,
+            note="A registered referrer must make the request; it stands in for a signature.",
+        ),
+        _section(
+            "Practice",
+            _practice_inputs(values),
+            errors,
+            note="Rejections and results go to this mailbox, so it must be monitored.",
+        ),
     ]
     shown = {item.element["id"] for section in sections for item in section["inputs"]}
     return {
@@ -215,9 +233,7 @@ def _section(
     return {
         "title": title,
         "note": note,
-        "inputs": [
-            _Input(item.element, errors.get(item.element["id"], "")) for item in inputs
-        ],
+        "inputs": [_Input(item.element, errors.get(item.element["id"], "")) for item in inputs],
     }
 
 
@@ -314,22 +330,37 @@ def _date_input(
 
 def _exam_inputs(values: Mapping[str, str]) -> list[_Input]:
     return [
-        _text_input("examination", values, max_length=EXAM_MAX,
-                    placeholder="For example: X-ray left knee, ultrasound abdomen"),
-        _choice_input("laterality", "Laterality (for paired body parts)",
-                      LATERALITY_CHOICES, values),
+        _text_input(
+            "examination",
+            values,
+            max_length=EXAM_MAX,
+            placeholder="For example: X-ray left knee, ultrasound abdomen",
+        ),
+        _choice_input(
+            "laterality", "Laterality (for paired body parts)", LATERALITY_CHOICES, values
+        ),
         _choice_input("priority", "Priority", PRIORITY_CHOICES, values, style="expanded"),
     ]
 
 
 def _clinical_inputs(values: Mapping[str, str]) -> list[_Input]:
     return [
-        _text_input("clinical_history", values, max_length=HISTORY_MAX, multiline=True,
-                    min_length=CLINICAL_MIN,
-                    placeholder="Symptoms, duration, relevant findings and history"),
-        _text_input("clinical_question", values, max_length=QUESTION_MAX, multiline=True,
-                    min_length=CLINICAL_MIN,
-                    placeholder="What should the examination answer?"),
+        _text_input(
+            "clinical_history",
+            values,
+            max_length=HISTORY_MAX,
+            multiline=True,
+            min_length=CLINICAL_MIN,
+            placeholder="Symptoms, duration, relevant findings and history",
+        ),
+        _text_input(
+            "clinical_question",
+            values,
+            max_length=QUESTION_MAX,
+            multiline=True,
+            min_length=CLINICAL_MIN,
+            placeholder="What should the examination answer?",
+        ),
     ]
 
 
@@ -349,18 +380,35 @@ def _safety_inputs(route: Route, values: Mapping[str, str], today: date) -> list
     inputs: list[_Input] = []
     if route.ionising:
         inputs += [
-            _choice_input("region", "Does the examination include the area between the "
-                          "diaphragm and the knees?", YES_NO_CHOICES, values, style="expanded"),
-            _choice_input("pregnancy_status", "Pregnancy status", PREGNANCY_CHOICES, values,
-                          required=False),
-            _date_input("lmp_date", values, minimum=earliest_birth_date(today), maximum=today,
-                        required=False, label="First day of last menstrual period (LMP)"),
+            _choice_input(
+                "region",
+                "Does the examination include the area between the diaphragm and the knees?",
+                YES_NO_CHOICES,
+                values,
+                style="expanded",
+            ),
+            _choice_input(
+                "pregnancy_status", "Pregnancy status", PREGNANCY_CHOICES, values, required=False
+            ),
+            _date_input(
+                "lmp_date",
+                values,
+                minimum=earliest_birth_date(today),
+                maximum=today,
+                required=False,
+                label="First day of last menstrual period (LMP)",
+            ),
         ]
     if route.contrast:
-        inputs.append(_text_input(
-            "contrast_allergies", values, max_length=NOTE_MAX, multiline=True,
-            placeholder='For example: None known, or "iodinated contrast: urticaria"',
-        ))
+        inputs.append(
+            _text_input(
+                "contrast_allergies",
+                values,
+                max_length=NOTE_MAX,
+                multiline=True,
+                placeholder='For example: None known, or "iodinated contrast: urticaria"',
+            )
+        )
     return inputs
 
 
@@ -368,14 +416,24 @@ def _patient_inputs(values: Mapping[str, str], today: date) -> list[_Input]:
     return [
         _text_input("patient_surname", values, max_length=NAME_MAX),
         _text_input("patient_forenames", values, max_length=NAME_MAX),
-        _date_input("patient_dob", values,
-                    minimum=earliest_birth_date(today) + timedelta(days=1), maximum=today),
-        _text_input("nhs_number", values, max_length=20, rule="nhs_number",
-                    placeholder="10 digits"),
+        _date_input(
+            "patient_dob",
+            values,
+            minimum=earliest_birth_date(today) + timedelta(days=1),
+            maximum=today,
+        ),
+        _text_input(
+            "nhs_number", values, max_length=20, rule="nhs_number", placeholder="10 digits"
+        ),
         _choice_input("patient_sex", "Sex", SEX_CHOICES, values),
         _text_input("address_line1", values, max_length=LINE_MAX),
-        _text_input("address_line2", values, max_length=LINE_MAX, required=False,
-                    label="Address line 2 (optional)"),
+        _text_input(
+            "address_line2",
+            values,
+            max_length=LINE_MAX,
+            required=False,
+            label="Address line 2 (optional)",
+        ),
         _text_input("address_town", values, max_length=TOWN_MAX),
         _text_input("postcode", values, max_length=10, rule="postcode"),
         _text_input("patient_phone", values, max_length=25, rule="phone", style="tel"),
@@ -394,32 +452,65 @@ def _access_inputs(values: Mapping[str, str]) -> list[_Input]:
     }
     return [
         _Input(toggle, ""),
-        _text_input("interpreter_language", values, max_length=60, required=False,
-                    label="Interpreter language (if needed)"),
-        _text_input("mobility_needs", values, max_length=NOTE_MAX, required=False,
-                    multiline=True, label="Mobility / transport needs (optional)"),
-        _text_input("reasonable_adjustments", values, max_length=NOTE_MAX, required=False,
-                    multiline=True, label="Reasonable adjustments (optional)"),
+        _text_input(
+            "interpreter_language",
+            values,
+            max_length=60,
+            required=False,
+            label="Interpreter language (if needed)",
+        ),
+        _text_input(
+            "mobility_needs",
+            values,
+            max_length=NOTE_MAX,
+            required=False,
+            multiline=True,
+            label="Mobility / transport needs (optional)",
+        ),
+        _text_input(
+            "reasonable_adjustments",
+            values,
+            max_length=NOTE_MAX,
+            required=False,
+            multiline=True,
+            label="Reasonable adjustments (optional)",
+        ),
     ]
 
 
 def _referrer_inputs(values: Mapping[str, str]) -> list[_Input]:
     return [
         _text_input("referrer_name", values, max_length=NAME_MAX),
-        _text_input("referrer_role", values, max_length=60,
-                    placeholder="For example: GP, nurse practitioner, physiotherapist"),
-        _text_input("referrer_registration", values, max_length=12, rule="registration",
-                    label="GMC, NMC or HCPC registration number"),
+        _text_input(
+            "referrer_role",
+            values,
+            max_length=60,
+            placeholder="For example: GP, nurse practitioner, physiotherapist",
+        ),
+        _text_input(
+            "referrer_registration",
+            values,
+            max_length=12,
+            rule="registration",
+            label="GMC, NMC or HCPC registration number",
+        ),
     ]
 
 
 def _practice_inputs(values: Mapping[str, str]) -> list[_Input]:
     return [
         _text_input("practice_name", values, max_length=120),
-        _text_input("practice_ods", values, max_length=8, rule="ods_code",
-                    placeholder="For example: G85001"),
-        _text_input("practice_email", values, max_length=LINE_MAX, rule="nhs_mail",
-                    style="email", label="Practice nhs.net reply mailbox (monitored)"),
+        _text_input(
+            "practice_ods", values, max_length=8, rule="ods_code", placeholder="For example: G85001"
+        ),
+        _text_input(
+            "practice_email",
+            values,
+            max_length=LINE_MAX,
+            rule="nhs_mail",
+            style="email",
+            label="Practice nhs.net reply mailbox (monitored)",
+        ),
         _text_input("practice_phone", values, max_length=25, rule="phone", style="tel"),
     ]
 
@@ -532,7 +623,8 @@ def confirmation_context(
         "failed_help": (
             f"Please email the request to {route.mailbox} yourself: the bot has sent you "
             "its text in this chat. Quote the reference above."
-            if status == "failed" else ""
+            if status == "failed"
+            else ""
         ),
         "facts": facts,
         "next_steps": _next_steps(directory),
@@ -562,9 +654,7 @@ def confirmation_for(
 
 def _next_steps(directory: Directory) -> list[str]:
     after = directory.after_sending
-    results = "; ".join(
-        f"{box.name.lower()} come from {box.mailbox}" for box in directory.results
-    )
+    results = "; ".join(f"{box.name.lower()} come from {box.mailbox}" for box in directory.results)
     return [
         after.epic_entry,
         after.walk_in,
@@ -580,8 +670,7 @@ def prefill_from_profile(
     """Form prefill from a stored profile, keeping only known input ids with text values."""
     merged = {**(practice or {}), **(referrer or {})}
     return {
-        key: value for key, value in merged.items()
-        if key in FIELD_BY_ID and isinstance(value, str)
+        key: value for key, value in merged.items() if key in FIELD_BY_ID and isinstance(value, str)
     }
 
 

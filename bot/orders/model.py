@@ -159,7 +159,7 @@ class Route:
 
     @property
     def department_label(self) -> str:
-        """"Ultrasound" for KCH, "Radiology (CT)" for GSTT's single mailbox."""
+        """ "Ultrasound" for KCH, "Radiology (CT)" for GSTT's single mailbox."""
         if self.department.id == self.modality.id:
             return self.department.name
         return f"{self.department.name} ({self.modality.name})"
@@ -393,8 +393,11 @@ class RadiologyRequest(_Part):
 
     def pregnancy_required(self, directory: Directory, today: date) -> bool:
         return pregnancy_required(
-            self.route(directory), self.patient.sex, self.patient.date_of_birth,
-            self.region_diaphragm_to_knees, today,
+            self.route(directory),
+            self.patient.sex,
+            self.patient.date_of_birth,
+            self.region_diaphragm_to_knees,
+            today,
         )
 
     def as_document(
@@ -471,7 +474,7 @@ def conditional_problems(
         problems["lmp_date"] = "LMP date must be in the past and after the date of birth"
     if route.contrast and not values.get("contrast_allergies"):
         problems["contrast_allergies"] = (
-            f"{route.modality.name} may use contrast: record allergies, or write \"None known\""
+            f'{route.modality.name} may use contrast: record allergies, or write "None known"'
         )
     if values.get("interpreter_needed") == "yes" and not values.get("interpreter_language"):
         problems["interpreter_language"] = "Say which language the interpreter is needed for"
@@ -697,9 +700,7 @@ def _best_effort_rules(
     return {_input_for(path): message for path, message in problems.items()}
 
 
-_CONDITIONAL_IDS = frozenset(
-    spec.input_id for spec in FIELDS if spec.path in _CONDITIONAL_FIELDS
-)
+_CONDITIONAL_IDS = frozenset(spec.input_id for spec in FIELDS if spec.path in _CONDITIONAL_FIELDS)
 
 
 def validate_choice(data: Mapping[str, Any], *, directory: Directory) -> Route | FormErrors:
@@ -762,43 +763,55 @@ def _sections(
 ) -> tuple[Section, ...]:
     return (
         _request_section(request, route, reference, created_at),
-        Section("Clinical details", (
-            _field("Clinical history", request.clinical_history),
-            _field("Clinical question", request.clinical_question),
-        )),
+        Section(
+            "Clinical details",
+            (
+                _field("Clinical history", request.clinical_history),
+                _field("Clinical question", request.clinical_question),
+            ),
+        ),
         _patient_section(request.patient, created_at),
         _safety_section(request, route),
         _access_section(request),
-        Section("Referrer", (
-            _field("Name", request.referrer.name),
-            _field("Role", request.referrer.role),
-            _field(
-                "Professional registration",
-                f"{request.referrer.registration_body} {request.referrer.registration}".strip(),
+        Section(
+            "Referrer",
+            (
+                _field("Name", request.referrer.name),
+                _field("Role", request.referrer.role),
+                _field(
+                    "Professional registration",
+                    f"{request.referrer.registration_body} {request.referrer.registration}".strip(),
+                ),
             ),
-        )),
-        Section("Practice", (
-            _field("Practice name", request.practice.name),
-            _field("ODS code", request.practice.ods_code),
-            _field("Reply mailbox (nhs.net)", request.practice.email),
-            _field("Practice phone", request.practice.phone),
-        )),
+        ),
+        Section(
+            "Practice",
+            (
+                _field("Practice name", request.practice.name),
+                _field("ODS code", request.practice.ods_code),
+                _field("Reply mailbox (nhs.net)", request.practice.email),
+                _field("Practice phone", request.practice.phone),
+            ),
+        ),
     )
 
 
 def _request_section(
     request: RadiologyRequest, route: Route, reference: str, created_at: datetime
 ) -> Section:
-    return Section("Request", (
-        _field("Reference", reference),
-        _field("Date/time requested", _local(created_at).strftime("%d/%m/%Y %H:%M")),
-        _field("Trust", route.trust.name),
-        _field("Department", route.department_label),
-        _field("Modality", route.modality.name),
-        _field("Examination / body part", request.examination),
-        _field("Laterality", choice_title(LATERALITY_CHOICES, request.laterality)),
-        _field("Priority", choice_title(PRIORITY_CHOICES, request.priority)),
-    ))
+    return Section(
+        "Request",
+        (
+            _field("Reference", reference),
+            _field("Date/time requested", _local(created_at).strftime("%d/%m/%Y %H:%M")),
+            _field("Trust", route.trust.name),
+            _field("Department", route.department_label),
+            _field("Modality", route.modality.name),
+            _field("Examination / body part", request.examination),
+            _field("Laterality", choice_title(LATERALITY_CHOICES, request.laterality)),
+            _field("Priority", choice_title(PRIORITY_CHOICES, request.priority)),
+        ),
+    )
 
 
 def _patient_section(patient: Patient, created_at: datetime) -> Section:
@@ -806,32 +819,39 @@ def _patient_section(patient: Patient, created_at: datetime) -> Section:
         part for part in (patient.address_line1, patient.address_line2, patient.town) if part
     )
     age = patient.age_on(_local(created_at).date())
-    return Section("Patient", (
-        _field("Surname", patient.surname),
-        _field("Forename(s)", patient.forenames),
-        _field("Date of birth", f"{_uk_date(patient.date_of_birth)} (age {age})"),
-        _field("NHS number", format_nhs_number(patient.nhs_number)),
-        _field("Sex", choice_title(SEX_CHOICES, patient.sex)),
-        _field("Address", address),
-        _field("Postcode", patient.postcode),
-        _field("Phone", patient.phone),
-    ))
+    return Section(
+        "Patient",
+        (
+            _field("Surname", patient.surname),
+            _field("Forename(s)", patient.forenames),
+            _field("Date of birth", f"{_uk_date(patient.date_of_birth)} (age {age})"),
+            _field("NHS number", format_nhs_number(patient.nhs_number)),
+            _field("Sex", choice_title(SEX_CHOICES, patient.sex)),
+            _field("Address", address),
+            _field("Postcode", patient.postcode),
+            _field("Phone", patient.phone),
+        ),
+    )
 
 
 def _safety_section(request: RadiologyRequest, route: Route) -> Section:
     fields: list[DocumentField] = []
     if route.ionising:
-        fields.append(_field(
-            "Between diaphragm and knees",
-            choice_title(YES_NO_CHOICES, request.region_diaphragm_to_knees),
-        ))
-        fields.append(_field(
-            "Pregnancy status",
-            choice_title(PREGNANCY_CHOICES, request.pregnancy_status) or "Not applicable",
-        ))
-        fields.append(_field(
-            "LMP date", _uk_date(request.lmp_date) if request.lmp_date else "Not given"
-        ))
+        fields.append(
+            _field(
+                "Between diaphragm and knees",
+                choice_title(YES_NO_CHOICES, request.region_diaphragm_to_knees),
+            )
+        )
+        fields.append(
+            _field(
+                "Pregnancy status",
+                choice_title(PREGNANCY_CHOICES, request.pregnancy_status) or "Not applicable",
+            )
+        )
+        fields.append(
+            _field("LMP date", _uk_date(request.lmp_date) if request.lmp_date else "Not given")
+        )
     else:
         fields.append(_field("Ionising radiation", "No: pregnancy questions not asked"))
     if route.contrast or request.contrast_allergies:
@@ -843,8 +863,11 @@ def _access_section(request: RadiologyRequest) -> Section:
     interpreter = (
         f"Yes: {request.interpreter_language}" if request.interpreter_needed == "yes" else "No"
     )
-    return Section("Access needs", (
-        _field("Interpreter", interpreter),
-        _field("Mobility / transport", request.mobility_needs or "None stated"),
-        _field("Reasonable adjustments", request.reasonable_adjustments or "None stated"),
-    ))
+    return Section(
+        "Access needs",
+        (
+            _field("Interpreter", interpreter),
+            _field("Mobility / transport", request.mobility_needs or "None stated"),
+            _field("Reasonable adjustments", request.reasonable_adjustments or "None stated"),
+        ),
+    )

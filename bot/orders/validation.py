@@ -112,9 +112,7 @@ _PC_OUTWARD = (
     f"(?:{_PC_FIRST}[0-9]{{1,2}}|{_PC_FIRST}{_PC_SECOND}[0-9]{{1,2}}"
     f"|{_PC_FIRST}[0-9]{_PC_THIRD}|{_PC_FIRST}{_PC_SECOND}[0-9]{_PC_FOURTH})"
 )
-POSTCODE_PATTERN = (
-    rf"^\s*(?:[Gg][Ii][Rr]\s*0[Aa][Aa]|{_PC_OUTWARD}\s*[0-9]{_PC_INWARD}{{2}})\s*$"
-)
+POSTCODE_PATTERN = rf"^\s*(?:[Gg][Ii][Rr]\s*0[Aa][Aa]|{_PC_OUTWARD}\s*[0-9]{_PC_INWARD}{{2}})\s*$"
 POSTCODE_MESSAGE = "Enter a UK postcode, for example SE1 7EH"
 
 

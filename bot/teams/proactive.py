@@ -107,7 +107,8 @@ class DeliveryNotifier:
         if claim is None:
             log.info(
                 "notice already given or under way reference=%s status=%s",
-                event.reference, event.status,
+                event.reference,
+                event.status,
             )
             return
         told = _Told(card=claim.card_told, message=claim.message_told)
@@ -197,7 +198,9 @@ class DeliveryNotifier:
                 if attempt == 5:
                     log.error(
                         "notice not recorded reference=%s status=%s error=%s",
-                        event.reference, event.status, type(error).__name__,
+                        event.reference,
+                        event.status,
+                        type(error).__name__,
                     )
                     raise
             await asyncio.sleep(pause)
@@ -205,7 +208,9 @@ class DeliveryNotifier:
         if not complete and not retry_now and claim.attempts >= self._max_attempts:
             log.error(
                 "notify-given-up reference=%s status=%s attempts=%d",
-                event.reference, event.status, claim.attempts,
+                event.reference,
+                event.status,
+                claim.attempts,
             )
 
     def backoff(self, attempts: int) -> timedelta:
@@ -236,7 +241,8 @@ class DeliveryNotifier:
             except Exception as error:  # noqa: BLE001 - retried on a later pass, bounded
                 log.error(
                     "notice retry notify-failed reference=%s status=%s error=%s",
-                    reference, event.status,
+                    reference,
+                    event.status,
                     error if isinstance(error, NotificationFailed) else type(error).__name__,
                 )
         return len(references)
