@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         attempts=settings.connector_retry_attempts,
         base_delay=settings.connector_retry_base_seconds,
         max_delay=settings.connector_retry_max_seconds,
+        budget=settings.connector_retry_budget_seconds,
     )
     authentication = build_authentication(settings, ConnectorPool(connector_session, retry=retry))
     adapter = build_adapter(authentication)

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         validation_alias=_alias("CONNECTOR_RETRY_MAX_SECONDS", "connector_retry_max_seconds"),
         ge=0,
     )
+    #: Under Teams' ~15 s: a turn still retrying a reply after that is sent again.
+    connector_retry_budget_seconds: float = Field(
+        10.0,
+        validation_alias=_alias("CONNECTOR_RETRY_BUDGET_SECONDS", "connector_retry_budget_seconds"),
+        gt=0,
+    )
     notify_retry_seconds: float = Field(
         60.0, validation_alias=_alias("NOTIFY_RETRY_SECONDS", "notify_retry_seconds"), gt=0
     )

@@ -12,7 +12,7 @@ new session. That is most of a turn's CPU. Here, without forking botbuilder:
   instead of asking MSAL on every request;
 * `RetryPolicy` retries what the connector documents as transient (412, 429,
   502, 503, 504, and connection failures), honouring Retry-After, a bounded
-  number of times; 401/403/404 are returned at once.
+  number of times within a time budget; 401/403/404 are returned at once.
 
 The connector's HTTP bodies are never logged (msrest's http logger is left out
 of the pipeline): they are card contents.
@@ -84,8 +84,12 @@ class SessionSender(AsyncHTTPSender):
 
     async def send(self, request: Request, **config: Any) -> Response:
         http = request.http_request
+        options: dict[str, Any] = {}
+        if (seconds := config.get("connector_timeout")) is not None:
+            # What is left of RetryPolicy's budget (None would mean no timeout at all).
+            options["timeout"] = aiohttp.ClientTimeout(total=seconds)
         result = await self._session.get().request(
-            http.method, http.url, headers=dict(http.headers), data=http.data
+            http.method, http.url, headers=dict(http.headers), data=http.data, **options
         )
         response = AioHttpClientResponse(http, result)
         await response.load_body()
@@ -128,41 +132,72 @@ class TokenPolicy(AsyncHTTPPolicy):
 
 
 class RetryPolicy(AsyncHTTPPolicy):
-    """Retry transient connector failures a bounded number of times."""
+    """Retry transient connector failures, a bounded number of times within a time budget.
+
+    The budget is for the whole call, waits and attempts included: Teams
+    retries a turn that has not answered in about 15 s, so a reply that is
+    still being retried after that only earns a duplicate turn. Each attempt
+    is also given only what is left of the budget as its timeout. A pause that
+    would end past the budget is not taken: the last answer (or error) stands,
+    and the caller's own fallback runs (the apology, or the notice re-tell).
+
+    One instance per client pipeline: msrest links each policy to the next
+    one of its pipeline, so a shared instance would send every client's calls
+    through the last client's token policy.
+    """
 
     def __init__(
         self,
         attempts: int = 4,
         base_delay: float = 0.5,
         max_delay: float = 10.0,
+        budget: float = 10.0,
         sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self._attempts = attempts
         self._base = base_delay
         self._max = max_delay
+        self._budget = budget
         self._sleep = sleep
+        self._clock = clock
+
+    def fresh(self) -> RetryPolicy:
+        """The same settings, for another pipeline (see the class docstring)."""
+        return RetryPolicy(
+            self._attempts, self._base, self._max, self._budget, self._sleep, self._clock
+        )
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
+        deadline = self._clock() + self._budget
         for attempt in range(1, self._attempts + 1):
             last = attempt == self._attempts
             try:
-                response = await self.next.send(request, **kwargs)
+                response = await self.next.send(
+                    request, **kwargs, connector_timeout=max(deadline - self._clock(), 0.001)
+                )
             except (aiohttp.ClientConnectionError, TimeoutError) as error:
-                if last:
+                delay = self._backoff(attempt)
+                if last or not self._fits(delay, deadline):
                     raise
                 log.warning("connector unreachable (%s); retrying", type(error).__name__)
-                await self._sleep(self._backoff(attempt))
+                await self._sleep(delay)
                 continue
             status = response.http_response.status_code
             if status not in RETRY_STATUSES or last:
                 return response
             delay = retry_after(response.http_response.headers)
-            if delay is None:
-                delay = self._backoff(attempt)
-            log.warning("connector answered %d; retrying in %.1fs", status, min(delay, self._max))
-            await self._sleep(min(delay, self._max))
+            delay = min(self._backoff(attempt) if delay is None else delay, self._max)
+            if not self._fits(delay, deadline):
+                log.warning("connector answered %d; no time left to retry", status)
+                return response
+            log.warning("connector answered %d; retrying in %.1fs", status, delay)
+            await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    def _fits(self, delay: float, deadline: float) -> bool:
+        return self._clock() + delay < deadline
 
     def _backoff(self, attempt: int) -> float:
         return min(self._max, self._base * 2 ** (attempt - 1))
@@ -219,7 +254,7 @@ class ConnectorPool:
         policies = [
             client.config.user_agent_policy,
             RawDeserializer(),
-            self._retry,
+            self._retry.fresh(),
             TokenPolicy(client.config.credentials),
         ]
         return AsyncPipeline(policies, SessionSender(self._session))
