@@ -107,3 +107,40 @@ def test_the_child_leaves_when_the_bot_is_killed(tmp_path: Path) -> None:
             time.sleep(0.1)
     finally:
         parent.kill()
+
+
+NO_CHILD = """
+import logging
+import multiprocessing
+import sys
+from bot.orders.delivery import ComposeProcess
+
+def compose() -> bytes:
+    return b"composed"
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
+    # A real start failure: the interpreter the child would run does not exist.
+    multiprocessing.get_context("spawn").set_executable("/nonexistent/python3")
+    process = ComposeProcess()
+    print(process.run(compose).decode(), flush=True)
+    print(process.run(compose).decode(), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_child_that_cannot_start_never_fails_a_request(tmp_path: Path) -> None:
+    script = tmp_path / "no_child.py"
+    script.write_text(NO_CHILD)
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines.count("composed") == 2  # both emails, composed in the bot process
+    assert any("could not start" in line for line in lines)

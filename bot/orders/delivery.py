@@ -87,10 +87,33 @@ class ComposeProcess:
     def run(self, function: Callable[..., bytes], *args: Any) -> bytes:
         """Run `function(*args)` in the child; blocks the calling (worker) thread only.
 
-        If the child died (killed, out of memory), the email is composed here
-        instead and a fresh child is started next time: a broken helper
-        process must never turn into failed requests.
+        If the child cannot be started (no processes, memory or semaphores
+        left) or died (killed, out of memory), the email is composed here
+        instead and a fresh child is tried next time: a broken helper process
+        must never turn into failed requests. An error raised by `function`
+        itself (a payload that does not validate) is the caller's, unchanged.
         """
+        try:
+            pool = self._started()
+            future = pool.submit(function, *args)
+        except (OSError, RuntimeError) as error:
+            log.warning(
+                "compose process could not start (%s); composing in the bot process this time",
+                type(error).__name__,
+            )
+            self.close()
+            return function(*args)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("compose process died; composing in the bot process this time")
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return function(*args)
+
+    def _started(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
@@ -99,16 +122,7 @@ class ComposeProcess:
                     initializer=_exit_with_parent,
                     initargs=(os.getpid(),),
                 )
-            pool = self._pool
-        try:
-            return pool.submit(function, *args).result()
-        except BrokenProcessPool:
-            log.warning("compose process died; composing in the bot process this time")
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            return function(*args)
+            return self._pool
 
     def child_pids(self) -> list[int]:
         """The running child's pid (for operators' process listings, and tests)."""
