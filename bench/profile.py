@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ import psutil
 from aiohttp import web
 
 from bench.load import first_2xx, message_activity, prepare, run_load
-from bench.run import REPO, RESULTS, Stub, _free_port
+from bench.run import REPO, RESULTS, Stub, _free_port, stop_process
 
 HOST = "127.0.0.1"
 
@@ -177,11 +178,7 @@ async def profile(turns: int, concurrency: int) -> dict[str, Any]:
             "profile": str(out),
         }
     finally:
-        popen.send_signal(2)  # SIGINT: run_app shuts down cleanly
-        try:
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
+        stop_process(popen, signal.SIGINT)  # run_app shuts down cleanly on SIGINT
         stub.close()
 
 

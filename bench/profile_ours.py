@@ -31,7 +31,17 @@ from pathlib import Path
 import psutil
 
 from bench.load import first_2xx, prepare, run_load
-from bench.run import HOST, REPO, RESULTS, Stub, _bot_env, _cpu_s, _free_port, systems
+from bench.run import (
+    HOST,
+    REPO,
+    RESULTS,
+    Stub,
+    _bot_env,
+    _cpu_s,
+    _free_port,
+    stop_process,
+    systems,
+)
 
 _LINE = re.compile(r":\d+\)")
 
@@ -116,8 +126,7 @@ async def profile(key: str, turns: int, concurrency: int, rate: int) -> dict[str
         result = await run_load(url, prepare(factory, turns), concurrency)
         elapsed = time.perf_counter() - started
         cpu1 = _cpu_s(proc)
-        sampler.send_signal(signal.SIGINT)
-        sampler.wait(30)
+        stop_process(sampler, signal.SIGINT)  # py-spy writes its file on SIGINT
         ok = max(result.ok, 1)
         return {
             "system": system.name,
@@ -130,11 +139,7 @@ async def profile(key: str, turns: int, concurrency: int, rate: int) -> dict[str
             **summarise(out),
         }
     finally:
-        bot.terminate()
-        try:
-            bot.wait(10)
-        except subprocess.TimeoutExpired:
-            bot.kill()
+        stop_process(bot)
         stub.close()
 
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -243,6 +244,16 @@ def _detect_order() -> str | None:
 # --------------------------------------------------------------------------- processes
 
 
+def stop_process(popen: subprocess.Popen[Any], signum: int = signal.SIGTERM) -> None:
+    """Ask a server to stop (it shuts down cleanly on SIGTERM/SIGINT); kill it after 10 s."""
+    popen.send_signal(signum)
+    try:
+        popen.wait(10)
+    except subprocess.TimeoutExpired:
+        popen.kill()
+        popen.wait()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -341,11 +352,7 @@ class Stub:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -407,12 +414,7 @@ async def measure(
             run.peak_rss_mb = _peak_rss_mb(proc)
             return run
         finally:
-            popen.terminate()
-            try:
-                popen.wait(10)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait()
+            stop_process(popen)
 
 
 def _window(conc: int, res: LoadResult, missing: int, cpu_s: float, stub_cpu_s: float) -> Window:

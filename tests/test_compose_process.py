@@ -85,17 +85,22 @@ if __name__ == "__main__":
 """
 
 
+def python_script(tmp_path: Path, source: str) -> dict:
+    """Popen/run arguments for `source` as a bot-like process of its own (`__main__`)."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    repo = Path(__file__).resolve().parents[1]
+    return {
+        "args": [sys.executable, str(script)],
+        "text": True,
+        "env": {**os.environ, "PYTHONPATH": str(repo)},
+    }
+
+
 @pytest.mark.slow
 def test_the_child_leaves_when_the_bot_is_killed(tmp_path: Path) -> None:
-    script = tmp_path / "parent.py"
-    script.write_text(PARENT)
-    repo = Path(__file__).resolve().parents[1]
     parent = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, **python_script(tmp_path, PARENT)
     )
     try:
         child = psutil.Process(int(parent.stdout.readline()))
@@ -130,16 +135,7 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 def test_a_child_that_cannot_start_never_fails_a_request(tmp_path: Path) -> None:
-    script = tmp_path / "no_child.py"
-    script.write_text(NO_CHILD)
-    repo = Path(__file__).resolve().parents[1]
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-    )
+    done = subprocess.run(capture_output=True, timeout=60, **python_script(tmp_path, NO_CHILD))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines.count("composed") == 2  # both emails, composed in the bot process
