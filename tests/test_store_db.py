@@ -9,11 +9,13 @@ the caller gives up waiting.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.store.db import Database
@@ -107,4 +109,36 @@ async def test_cancelled_caller_keeps_the_write_lock_until_the_thread_commits(tm
         assert await days(db) == ["20261129", "20261130"]
     finally:
         release.set()
+        await db.close()
+
+
+async def test_reads_in_a_sqlite_write_run_inside_its_transaction(tmp_path) -> None:
+    """The Send's checks (already queued? how many this hour?) and its writes are one transaction.
+
+    Python's sqlite3 opens a transaction only at the first INSERT, so the
+    checks would run outside it and another writer to the file could slip in
+    between. With BEGIN IMMEDIATE the write lock comes first: while another
+    connection holds it, not even the checks run.
+    """
+    path = tmp_path / "store.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    await db.create_schema()
+    ran: list[int] = []
+
+    def check_then_write(session: Session) -> None:
+        ran.append(int(session.scalar(select(func.count()).select_from(ReferenceCounter)) or 0))
+        add_counter("20261129")(session)
+
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            await db.run_write(check_then_write)
+        assert ran == []
+        other.execute("ROLLBACK")
+        await db.run_write(check_then_write)
+        assert ran == [0]
+        assert await days(db) == ["20261129"]
+    finally:
+        other.close()
         await db.close()

@@ -70,11 +70,28 @@ def _sqlite_file(url: str) -> bool:
 
 
 def create_writer_engine(url: str, *, synchronous: str) -> Engine:
-    """A sync engine on the same SQLite file, with the same pragmas, for `run_write`."""
+    """A sync engine on the same SQLite file, with the same pragmas, for `run_write`.
+
+    Its transactions start with BEGIN IMMEDIATE. Python's sqlite3 would
+    otherwise open the transaction lazily at the first INSERT, so a Send's
+    reads (is this form already queued, how many this hour) would run outside
+    it; IMMEDIATE takes SQLite's write lock first, so the reads and the writes
+    are one transaction whoever else writes to the file.
+    """
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = create_sync_engine(sync_url)
     event.listen(engine, "connect", partial(_sqlite_pragmas, synchronous))
+    event.listen(engine, "connect", _driver_leaves_transactions_to_us)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, synchronous: str = "FULL") -> AsyncEngine:
