@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
 from bot.store.db import Base, Database
+from tests.support.smtp import ScriptedSmtp
 from tests.support.teams import TENANT, BotHarness
 
 # The PDF stack is imported lazily in the outbox worker's thread, and hypothesis
@@ -74,6 +76,20 @@ async def make_bot(connector, aiohttp_client, make_settings):
 @pytest.fixture
 async def bot(make_bot) -> BotHarness:
     return await make_bot()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedSmtp]:
+    """A real SMTP server whose replies the test scripts (tests/support/smtp.py)."""
+    with ScriptedSmtp() as server:
+        yield server
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """The bot's INFO log lines, where delivery and notice outcomes are recorded."""
+    caplog.set_level(logging.INFO)
+    return caplog
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

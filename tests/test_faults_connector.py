@@ -11,7 +11,6 @@ that records every call it answered, faults included.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +20,9 @@ from aiohttp import web
 
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
+from tests.support.smtp import ScriptedSmtp
 from tests.support.teams import BotHarness
 from tests.test_faults_smtp import (
-    ScriptedSmtp,
     expected_message_id,
     failure_messages,
     record,
@@ -72,12 +71,6 @@ def sent_cards(bot: BotHarness) -> list[Any]:
     return [s for s in bot.connector.sent if s.card and "Sent at" in card_text(s.card)]
 
 
-@pytest.fixture
-def scripted():
-    with ScriptedSmtp() as server:
-        yield server
-
-
 async def queue_while_smtp_down(
     bot: BotHarness, server: ScriptedSmtp, cards: tuple[str, ...]
 ) -> list[str]:
@@ -102,12 +95,6 @@ def notify_outcomes(caplog: pytest.LogCaptureFixture, reference: str) -> list[st
         elif "notify-failed" in text:
             outcomes.append("notify-failed")
     return outcomes
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO)
-    return caplog
 
 
 # --- the connector keeps failing: state intact, calls bounded ---------------------------

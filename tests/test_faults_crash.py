@@ -22,9 +22,9 @@ import pytest
 
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
-from tests.support.smtp import free_port
+from tests.support.smtp import BLOCK, ScriptedSmtp, free_port
 from tests.support.teams import BotHarness
-from tests.test_faults_smtp import BLOCK, ScriptedSmtp, expected_message_id, reference_of
+from tests.test_faults_smtp import expected_message_id, reference_of
 from tests.test_order_e2e import send, until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -16,22 +16,16 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-import threading
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from email import message_from_bytes
-from email.policy import default as default_policy
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bot.application import RUNTIME
 from bot.store.outbox import RequestRecord
 from tests.support.cards import card_text
-from tests.support.smtp import free_port
+from tests.support.smtp import STALL, ScriptedSmtp
 from tests.support.teams import BotHarness
 from tests.support.tls import self_signed_certificate
 from tests.test_order_e2e import KCH_US, send, until
@@ -39,160 +33,6 @@ from tests.test_order_e2e import KCH_US, send, until
 pytestmark = pytest.mark.faults
 
 REFERENCE = re.compile(r"DT-\d{8}-\d{4}")
-STALL = "stall"  # hold the DATA reply past the client's timeout, then drop the message
-BLOCK = "block"  # hold the DATA reply until the test calls release(), then accept
-
-
-# --- a scripted real SMTP server ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One DATA the server saw: what it was, whether it came over TLS, what was answered."""
-
-    message_id: str
-    tls_version: str | None
-    reply: str
-    data: bytes
-
-    @property
-    def accepted(self) -> bool:
-        return self.reply.startswith("250")
-
-    @property
-    def message(self) -> Any:
-        return message_from_bytes(self.data, policy=default_policy)
-
-
-class _ScriptedHandler:
-    def __init__(self, server: ScriptedSmtp) -> None:
-        self._server = server
-
-    async def handle_DATA(self, _smtp: SMTP, session: Session, envelope: Envelope) -> str:
-        return await self._server._data(session, envelope)
-
-
-class ScriptedSmtp:
-    """aiosmtpd on loopback whose answers to DATA follow a script, one entry per message.
-
-    An entry is an SMTP code to refuse with (421, 451, 550...), STALL (no reply
-    for `stall_seconds`, longer than the bot's SMTP timeout; the message is then
-    discarded, as a server that gave up on it would), or BLOCK (no reply until
-    `release()`; then the message is accepted, whether or not the client is still
-    there to hear it). With the script empty every message is accepted.
-    Stop and start keep the port, to play "the relay is down".
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int | None = None,
-        *,
-        tls_context: ssl.SSLContext | None = None,
-        stall_seconds: float = 3.0,
-    ) -> None:
-        self.host = host
-        self.port = port or free_port(host)
-        self.tls_context = tls_context
-        self.stall_seconds = stall_seconds
-        self._lock = threading.Lock()
-        self._script: list[int | str] = []
-        self._attempts: list[Attempt] = []
-        self._controller: Controller | None = None
-        self.blocked = threading.Event()
-        self._release = threading.Event()
-
-    def start(self) -> ScriptedSmtp:
-        if self._controller is None:
-            kwargs: dict[str, Any] = {}
-            if self.tls_context is not None:
-                # STARTTLS offered but NOT required: a client that fell back to
-                # clear text would be accepted, so "nothing in clear" is the
-                # client's doing, not the server's.
-                kwargs = {"tls_context": self.tls_context, "require_starttls": False}
-            controller = Controller(
-                _ScriptedHandler(self),
-                hostname=self.host,
-                port=self.port,
-                ready_timeout=5,
-                **kwargs,
-            )
-            controller.start()
-            self._controller = controller
-        return self
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._release.set()  # never leave a handler hanging in the server's thread
-            self._controller.stop()
-            self._controller = None
-            self._release.clear()
-
-    def __enter__(self) -> ScriptedSmtp:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def script(self, *entries: int | str) -> None:
-        with self._lock:
-            self._script.extend(entries)
-
-    def release(self) -> None:
-        self._release.set()
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        with self._lock:
-            return list(self._attempts)
-
-    @property
-    def accepted(self) -> list[Attempt]:
-        return [a for a in self.attempts if a.accepted]
-
-    def accepted_ids(self) -> list[str]:
-        return [a.message_id for a in self.accepted]
-
-    async def _data(self, session: Session, envelope: Envelope) -> str:
-        data = bytes(envelope.original_content or envelope.content or b"")
-        tls = session.ssl.get("ssl_object") if session.ssl else None
-        with self._lock:
-            entry = self._script.pop(0) if self._script else None
-        if entry == STALL:
-            # Dropped: recorded now, because aiosmtpd cancels this handler when
-            # the client hangs up, and a server that stalls never accepts.
-            self._record(data, tls, "(no reply: stalled, message dropped)")
-            await asyncio.sleep(self.stall_seconds)
-            return "451 4.4.2 Timed out processing the message"
-        if entry == BLOCK:
-            # Shielded: the acceptance happens on release even if the client is
-            # gone (killed), exactly the case the crash tests are about.
-            return await asyncio.shield(self._blocked_then_accept(data, tls))
-        if isinstance(entry, int):
-            reply = f"{entry} {'4.3.0' if entry < 500 else '5.7.1'} Refused by test script"
-        else:
-            reply = "250 2.0.0 Message accepted for delivery"
-        self._record(data, tls, reply)
-        return reply
-
-    async def _blocked_then_accept(self, data: bytes, tls: Any) -> str:
-        self.blocked.set()
-        await asyncio.to_thread(self._release.wait, 30)  # bounded even if never released
-        reply = "250 2.0.0 Message accepted for delivery"
-        self._record(data, tls, reply)
-        return reply
-
-    def _record(self, data: bytes, tls: Any, reply: str) -> None:
-        parsed = message_from_bytes(data, policy=default_policy)
-        with self._lock:
-            self._attempts.append(
-                Attempt(
-                    message_id=str(parsed["Message-ID"]),
-                    tls_version=tls.version() if tls is not None else None,
-                    reply=reply,
-                    data=data,
-                )
-            )
 
 
 # --- helpers ---------------------------------------------------------------------
@@ -241,7 +81,8 @@ def assert_each_once(ids: Iterable[str]) -> None:
 
 
 @pytest.fixture
-def scripted() -> AsyncIterator[ScriptedSmtp]:
+def scripted() -> Iterator[ScriptedSmtp]:
+    """conftest's server, but a stall lasts 2 s (the stall test sets a 0.5 s SMTP timeout)."""
     with ScriptedSmtp(stall_seconds=2.0) as server:
         yield server
 

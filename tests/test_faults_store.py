@@ -25,10 +25,9 @@ from sqlalchemy.pool import Pool
 from bot.application import RUNTIME
 from bot.store.outbox import OutboxRequest, ReferenceCounter
 from tests.support.cards import card_text
+from tests.support.smtp import BLOCK
 from tests.support.teams import BotHarness, find_action
 from tests.test_faults_smtp import (
-    BLOCK,
-    ScriptedSmtp,
     expected_message_id,
     record,
     reference_of,
@@ -58,18 +57,6 @@ def short_busy_timeout() -> Iterator[None]:
         yield
     finally:
         event.remove(Pool, "checkout", shorten)
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedSmtp]:
-    with ScriptedSmtp() as server:
-        yield server
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO)
-    return caplog
 
 
 class WriteLock:

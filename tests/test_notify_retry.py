@@ -11,8 +11,6 @@ nothing asserts on timing.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,9 +25,9 @@ from bot.store.db import Database
 from bot.store.outbox import Outbox
 from bot.teams import proactive
 from tests.support.cards import card_text
+from tests.support.smtp import ScriptedSmtp
 from tests.support.teams import BotHarness
 from tests.test_faults_smtp import (
-    ScriptedSmtp,
     expected_message_id,
     failure_messages,
     record,
@@ -85,18 +83,6 @@ async def connector(aiohttp_server, outage: Outage) -> tuple[ConnectorStub, str]
     app.middlewares.append(switch)
     server = await aiohttp_server(app)
     return stub, str(server.make_url("")).rstrip("/") + "/"
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedSmtp]:
-    with ScriptedSmtp() as server:
-        yield server
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.INFO)
-    return caplog
 
 
 def settings(server: ScriptedSmtp, **overrides: Any) -> dict[str, Any]:

@@ -1,12 +1,15 @@
-"""A real SMTP server on loopback for tests (aiosmtpd in its own thread).
+"""Real SMTP servers on loopback for tests (aiosmtpd in its own thread).
 
-It records every accepted envelope, can be told to refuse the next N messages
-with a given reply (421/451/550...), and can be stopped and started again on
-the same port to play "SMTP is down".
+`SmtpTestServer` records every accepted envelope, can be told to refuse the
+next N messages with a given reply (421/451/550...), and can be stopped and
+started again on the same port to play "SMTP is down". `ScriptedSmtp`, for the
+fault suites, follows a script per message (refuse, stall, block until
+released) and records every attempt with its TLS version and reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -186,3 +189,158 @@ def document_from_payload(payload: dict[str, Any], reference: str, created_at: A
         sections=(Section("Patient and request", fields),),
         **routing,
     )
+
+
+# --- a scripted server, for the fault suites --------------------------------------
+
+STALL = "stall"  # hold the DATA reply past the client's timeout, then drop the message
+BLOCK = "block"  # hold the DATA reply until the test calls release(), then accept
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One DATA the server saw: what it was, whether it came over TLS, what was answered."""
+
+    message_id: str
+    tls_version: str | None
+    reply: str
+    data: bytes
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.startswith("250")
+
+    @property
+    def message(self) -> Any:
+        return message_from_bytes(self.data, policy=default_policy)
+
+
+class _ScriptedHandler:
+    def __init__(self, server: ScriptedSmtp) -> None:
+        self._server = server
+
+    async def handle_DATA(self, _smtp: SMTP, session: Session, envelope: Envelope) -> str:
+        return await self._server._data(session, envelope)
+
+
+class ScriptedSmtp:
+    """aiosmtpd on loopback whose answers to DATA follow a script, one entry per message.
+
+    An entry is an SMTP code to refuse with (421, 451, 550...), STALL (no reply
+    for `stall_seconds`, longer than the bot's SMTP timeout; the message is then
+    discarded, as a server that gave up on it would), or BLOCK (no reply until
+    `release()`; then the message is accepted, whether or not the client is still
+    there to hear it). With the script empty every message is accepted.
+    Stop and start keep the port, to play "the relay is down".
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        stall_seconds: float = 3.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.tls_context = tls_context
+        self.stall_seconds = stall_seconds
+        self._lock = threading.Lock()
+        self._script: list[int | str] = []
+        self._attempts: list[Attempt] = []
+        self._controller: Controller | None = None
+        self.blocked = threading.Event()
+        self._release = threading.Event()
+
+    def start(self) -> ScriptedSmtp:
+        if self._controller is None:
+            kwargs: dict[str, Any] = {}
+            if self.tls_context is not None:
+                # STARTTLS offered but NOT required: a client that fell back to
+                # clear text would be accepted, so "nothing in clear" is the
+                # client's doing, not the server's.
+                kwargs = {"tls_context": self.tls_context, "require_starttls": False}
+            controller = Controller(
+                _ScriptedHandler(self),
+                hostname=self.host,
+                port=self.port,
+                ready_timeout=5,
+                **kwargs,
+            )
+            controller.start()
+            self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._release.set()  # never leave a handler hanging in the server's thread
+            self._controller.stop()
+            self._controller = None
+            self._release.clear()
+
+    def __enter__(self) -> ScriptedSmtp:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def script(self, *entries: int | str) -> None:
+        with self._lock:
+            self._script.extend(entries)
+
+    def release(self) -> None:
+        self._release.set()
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    @property
+    def accepted(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.accepted]
+
+    def accepted_ids(self) -> list[str]:
+        return [a.message_id for a in self.accepted]
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
+        data = bytes(envelope.original_content or envelope.content or b"")
+        tls = session.ssl.get("ssl_object") if session.ssl else None
+        with self._lock:
+            entry = self._script.pop(0) if self._script else None
+        if entry == STALL:
+            # Dropped: recorded now, because aiosmtpd cancels this handler when
+            # the client hangs up, and a server that stalls never accepts.
+            self._record(data, tls, "(no reply: stalled, message dropped)")
+            await asyncio.sleep(self.stall_seconds)
+            return "451 4.4.2 Timed out processing the message"
+        if entry == BLOCK:
+            # Shielded: the acceptance happens on release even if the client is
+            # gone (killed), exactly the case the crash tests are about.
+            return await asyncio.shield(self._blocked_then_accept(data, tls))
+        if isinstance(entry, int):
+            reply = f"{entry} {'4.3.0' if entry < 500 else '5.7.1'} Refused by test script"
+        else:
+            reply = "250 2.0.0 Message accepted for delivery"
+        self._record(data, tls, reply)
+        return reply
+
+    async def _blocked_then_accept(self, data: bytes, tls: Any) -> str:
+        self.blocked.set()
+        await asyncio.to_thread(self._release.wait, 30)  # bounded even if never released
+        reply = "250 2.0.0 Message accepted for delivery"
+        self._record(data, tls, reply)
+        return reply
+
+    def _record(self, data: bytes, tls: Any, reply: str) -> None:
+        parsed = message_from_bytes(data, policy=default_policy)
+        with self._lock:
+            self._attempts.append(
+                Attempt(
+                    message_id=str(parsed["Message-ID"]),
+                    tls_version=tls.version() if tls is not None else None,
+                    reply=reply,
+                    data=data,
+                )
+            )
