@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session
 
 T = TypeVar("T")
 
@@ -50,10 +50,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _prepare_sqlite_file(url: str) -> None:
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory SQLite or another database."""
+    if not url.startswith("sqlite"):
+        return None
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return Path(database) if database and database != ":memory:" else None
 
 
 def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
@@ -63,10 +65,6 @@ def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> No
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_file(url: str) -> bool:
-    return url.startswith("sqlite") and make_url(url).database not in (None, "", ":memory:")
 
 
 def create_writer_engine(url: str, *, synchronous: str) -> Engine:
@@ -96,7 +94,8 @@ def _begin_immediate(connection: Any) -> None:
 
 def create_engine(url: str, *, synchronous: str = "FULL") -> AsyncEngine:
     if url.startswith("sqlite"):
-        _prepare_sqlite_file(url)
+        if (path := _sqlite_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", partial(_sqlite_pragmas, synchronous))
         return engine
@@ -112,14 +111,14 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = None
         self._writer: ThreadPoolExecutor | None = None
+        #: durable -> the writer thread's engine (SQLite files only; see `run_write`)
         self._writer_engines: dict[bool, Engine] = {}
-        self._writer_sessions: dict[bool, sessionmaker[Session]] = {}
-        if _sqlite_file(url):
+        if _sqlite_file(url) is not None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-            for durable in (True, False):
-                engine = create_writer_engine(url, synchronous="FULL" if durable else "NORMAL")
-                self._writer_engines[durable] = engine
-                self._writer_sessions[durable] = sessionmaker(engine, expire_on_commit=False)
+            self._writer_engines = {
+                durable: create_writer_engine(url, synchronous="FULL" if durable else "NORMAL")
+                for durable in (True, False)
+            }
         if self.engine.dialect.name == "sqlite":
             self._write_lock = asyncio.Lock()
             self._relaxed_engine: AsyncEngine | None = create_engine(url, synchronous="NORMAL")
@@ -199,7 +198,10 @@ class Database:
                     await asyncio.wait([done])
 
     def _write_now(self, work: Callable[[Session], T], durable: bool) -> T:
-        with self._writer_sessions[durable]() as session, session.begin():
+        with (
+            Session(self._writer_engines[durable], expire_on_commit=False) as session,
+            session.begin(),
+        ):
             return work(session)
 
     @asynccontextmanager

@@ -152,18 +152,19 @@ class NotTheSender(Exception):
 Also = Callable[[Session, "Submission"], None]
 
 
-#: What a repeated Send needs of the request it repeats.
-_SUBMISSION_COLUMNS = (
-    OutboxRequest.user_id,
-    OutboxRequest.reference,
-    OutboxRequest.status,
-    OutboxRequest.mailbox,
-    OutboxRequest.created_at,
-    OutboxRequest.sent_at,
-)
+def _made_by_form(form_id: str) -> Select[Any]:
+    """What a repeated Send needs of the request its form already made."""
+    return select(
+        OutboxRequest.user_id,
+        OutboxRequest.reference,
+        OutboxRequest.status,
+        OutboxRequest.mailbox,
+        OutboxRequest.created_at,
+        OutboxRequest.sent_at,
+    ).where(OutboxRequest.form_id == form_id)
 
 
-def _owned_by(existing: OutboxRequest | Row[Any], user_id: str) -> Submission:
+def _owned_by(existing: Row[Any], user_id: str) -> Submission:
     if existing.user_id != user_id:
         raise NotTheSender
     return _submission(existing, duplicate=True)
@@ -242,7 +243,8 @@ class Outbox:
         except IntegrityError:
             # A concurrent submit of the same form (another instance on PostgreSQL)
             # won the race; ours rolled back whole, counter included.
-            existing = await self._by_form_id(form_id)
+            async with self._db.sessions() as session:
+                existing = (await session.execute(_made_by_form(form_id))).first()
             if existing is None:
                 raise
             return _owned_by(existing, user_id)
@@ -257,9 +259,7 @@ class Outbox:
         and never read back here.
         """
         connection = session.connection()
-        existing = connection.execute(
-            select(*_SUBMISSION_COLUMNS).where(OutboxRequest.form_id == new["form_id"])
-        ).first()
+        existing = connection.execute(_made_by_form(new["form_id"])).first()
         if existing is not None:
             submission = _owned_by(existing, new["user_id"])
         else:
@@ -290,12 +290,6 @@ class Outbox:
         return statement.on_conflict_do_update(
             index_elements=[ReferenceCounter.day], set_={"last": ReferenceCounter.last + 1}
         ).returning(ReferenceCounter.last)
-
-    async def _by_form_id(self, form_id: str) -> OutboxRequest | None:
-        async with self._db.sessions() as session:
-            return await session.scalar(
-                select(OutboxRequest).where(OutboxRequest.form_id == form_id)
-            )
 
     async def count_since(self, user_id: str, since: datetime) -> int:
         """Requests this user queued since `since` (what the per-user limit counts).
@@ -455,7 +449,7 @@ def format_reference(moment: datetime, sequence: int) -> str:
     return reference_text(_uk_date(moment), sequence)
 
 
-def _submission(row: OutboxRequest | Row[Any], *, duplicate: bool) -> Submission:
+def _submission(row: Row[Any], *, duplicate: bool) -> Submission:
     return Submission(
         reference=row.reference,
         status=row.status,
