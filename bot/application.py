@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -80,7 +81,8 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
     connector_session = SharedSession()
-    retry = RetryPolicy(
+    retry = partial(
+        RetryPolicy,
         attempts=settings.connector_retry_attempts,
         base_delay=settings.connector_retry_base_seconds,
         max_delay=settings.connector_retry_max_seconds,

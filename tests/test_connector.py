@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import partial
 
 import aiohttp
 import pytest
@@ -211,7 +212,7 @@ async def test_each_pooled_client_sends_with_its_own_token(recording_connector) 
     once sent every client's calls through the last client's token."""
     url, seen = recording_connector
     session = SharedSession()
-    pool = ConnectorPool(session, retry=RetryPolicy())
+    pool = ConnectorPool(session, retry=RetryPolicy)
     try:
         first = await pool.connector(_ClientFactory(), url, "audience-a")
         await pool.connector(_ClientFactory(), url, "audience-b")
@@ -226,7 +227,7 @@ async def test_a_connector_that_never_answers_costs_one_budget_not_the_session_t
 ) -> None:
     url, seen = recording_connector
     session = SharedSession(timeout_seconds=60)
-    pool = ConnectorPool(session, retry=RetryPolicy(budget=0.5))
+    pool = ConnectorPool(session, retry=partial(RetryPolicy, budget=0.5))
     try:
         client = await pool.connector(_ClientFactory(), url, "audience-a")
         call = asyncio.ensure_future(

@@ -163,12 +163,6 @@ class RetryPolicy(AsyncHTTPPolicy):
         self._sleep = sleep
         self._clock = clock
 
-    def fresh(self) -> RetryPolicy:
-        """The same settings, for another pipeline (see the class docstring)."""
-        return RetryPolicy(
-            self._attempts, self._base, self._max, self._budget, self._sleep, self._clock
-        )
-
     async def send(self, request: Request, **kwargs: Any) -> Response:
         deadline = self._clock() + self._budget
         for attempt in range(1, self._attempts + 1):
@@ -226,10 +220,15 @@ class ConnectorPool:
     """
 
     def __init__(
-        self, session: SharedSession, *, retry: RetryPolicy | None = None, max_clients: int = 64
+        self,
+        session: SharedSession,
+        *,
+        retry: Callable[[], RetryPolicy] = RetryPolicy,
+        max_clients: int = 64,
     ) -> None:
         self._session = session
-        self._retry = retry or RetryPolicy()
+        #: Makes each client's own retry policy (see RetryPolicy: never shared).
+        self._retry = retry
         self._max = max_clients
         self._clients: OrderedDict[tuple[str, str | None], ConnectorClient] = OrderedDict()
         self._token_clients: dict[str, UserTokenClient] = {}
@@ -254,7 +253,7 @@ class ConnectorPool:
         policies = [
             client.config.user_agent_policy,
             RawDeserializer(),
-            self._retry.fresh(),
+            self._retry(),
             TokenPolicy(client.config.credentials),
         ]
         return AsyncPipeline(policies, SessionSender(self._session))
