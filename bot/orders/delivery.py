@@ -93,6 +93,7 @@ class ComposeProcess:
         must never turn into failed requests. An error raised by `function`
         itself (a payload that does not validate) is the caller's, unchanged.
         """
+        pool = None
         try:
             pool = self._started()
             future = pool.submit(function, *args)
@@ -101,16 +102,13 @@ class ComposeProcess:
                 "compose process could not start (%s); composing in the bot process this time",
                 type(error).__name__,
             )
-            self.close()
+            self._discard(pool)
             return function(*args)
         try:
             return future.result()
         except BrokenProcessPool:
             log.warning("compose process died; composing in the bot process this time")
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._discard(pool)
             return function(*args)
 
     def _started(self) -> ProcessPoolExecutor:
@@ -130,8 +128,13 @@ class ComposeProcess:
         return list(getattr(pool, "_processes", None) or {}) if pool is not None else []
 
     def close(self) -> None:
+        self._discard(self._pool)
+
+    def _discard(self, pool: ProcessPoolExecutor | None) -> None:
+        """Forget `pool` unless another has replaced it already, and stop it without waiting."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            if self._pool is pool:
+                self._pool = None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
