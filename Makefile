@@ -6,7 +6,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run chat test test-security lint format package bench clean
+.PHONY: help venv run chat test test-security lint format package bench infra-check clean
+
+# checkov lives in its own virtual environment: it pins dozens of packages that
+# must not mix with the bot's. Built on first use, once per machine (the stamp
+# names the version, so changing the pin rebuilds it).
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .venv-checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +32,7 @@ run: $(STAMP) ## start the bot on :3978 (development defaults: SQLite, mail to f
 chat: $(STAMP) ## talk to a running bot from the terminal, playing Teams
 	$(PY) -m bot.devchat
 
-test: $(STAMP) ## run the whole test suite (after lint and the format check)
+test: $(STAMP) infra-check ## run the whole test suite (after lint, the format check and checkov)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
@@ -48,5 +55,24 @@ bench: $(STAMP) ## load benchmark: bare aiohttp vs stock echo bot vs this bot
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.run
 
-clean: ## remove the virtual environment and local state
-	rm -rf $(VENV) var dist .pytest_cache .ruff_cache .hypothesis
+$(CHECKOV_STAMP):
+	@rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $(CHECKOV_STAMP)
+
+# Offline (--skip-download: no Prisma Cloud calls). checkov exits 0 when it
+# cannot parse a file, so a parsing error fails here explicitly.
+infra-check: $(CHECKOV_STAMP) ## checkov: scan the Azure templates in infra/azure (offline)
+	@$(CHECKOV_VENV)/bin/checkov --directory infra/azure --framework bicep --skip-download \
+		--compact --quiet > $(CHECKOV_VENV)/report.txt; status=$$?; \
+	cat $(CHECKOV_VENV)/report.txt; \
+	if grep -q 'Parsing errors' $(CHECKOV_VENV)/report.txt; then \
+		echo "infra-check: checkov could not parse a template, so its checks did not run" >&2; exit 1; fi; \
+	if ! grep -q 'Passed checks: [1-9]' $(CHECKOV_VENV)/report.txt; then \
+		echo "infra-check: checkov checked nothing" >&2; exit 1; fi; \
+	exit $$status
+
+clean: ## remove the virtual environments and local state
+	rm -rf $(VENV) $(CHECKOV_VENV) var dist .pytest_cache .ruff_cache .hypothesis

@@ -18,9 +18,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices
 
-from bot.settings import Settings
+from tests.support.settings import setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -29,18 +28,7 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 TEST_DIR = ROOT / "tests"
 
 
-def env_name(field_name: str) -> str:
-    """The name a deployer sets: the first of the field's validation aliases."""
-    alias = Settings.model_fields[field_name].validation_alias
-    if isinstance(alias, AliasChoices):
-        first = alias.choices[0]
-        assert isinstance(first, str), f"{field_name}: first alias is not a plain name"
-        return first
-    assert isinstance(alias, str), f"{field_name} has no environment alias"
-    return alias
-
-
-SETTINGS = sorted(env_name(name) for name in Settings.model_fields)
+SETTINGS = setting_names()
 
 
 def _section(markdown: str, heading: str) -> str:
