@@ -719,10 +719,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       remoteDebuggingEnabled: false
+      // All outbound traffic into the VNet: Linux apps need this to resolve Key
+      // Vault references through the vault's private endpoint.
       vnetRouteAllEnabled: true
-      httpLoggingEnabled: true
-      detailedErrorLoggingEnabled: true
-      requestTracingEnabled: true
       appSettings: [
         // --- platform ---
         {
