@@ -53,7 +53,7 @@ DEPLOYMENT_GUIDE = ROOT / "docs" / "deployment.md"
 
 #: Settings the template does not set, so the bot's default applies; each with why.
 LEFT_AT_DEFAULT: dict[str, str] = {
-    "MAX_BODY_BYTES": "256 KB is above any Teams activity the bot accepts; larger is refused",
+    "MAX_BODY_BYTES": "256 KB, the bot's own limit for one Teams activity (413 above it)",
     "MAIL_DIR": "only the file transport writes there, and the template sets MAIL_TRANSPORT=smtp",
     "SMTP_TIMEOUT_SECONDS": "30 s per SMTP operation suits send.nhs.net",
     "MAIL_COMPOSE_PROCESS": "composing in a child process is the production choice",
