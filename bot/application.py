@@ -25,6 +25,7 @@ from bot.mail.transport import build_transport
 from bot.mail.worker import OutboxWorker
 from bot.orders.delivery import ComposeProcess, OrderDelivery
 from bot.router import Router
+from bot.services import Services
 from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
 from bot.store.confirmations import Confirmations, Notices
@@ -57,18 +58,18 @@ class Runtime:
     bot: IceBot
 
     def services(self) -> dict[str, Any]:
-        """What handlers may ask for by name."""
-        return {
-            "settings": self.settings,
-            "directory": self.directory,
-            "cards": self.cards,
-            "profiles": self.profiles,
-            "router": self.router,
-            "outbox": self.outbox,
-            "confirmations": self.confirmations,
-            "clock": utcnow,
-            "kick": self.worker.kick,
-        }
+        """What handlers may ask for by name (the router checked the names at start-up)."""
+        return Services(
+            settings=self.settings,
+            directory=self.directory,
+            cards=self.cards,
+            profiles=self.profiles,
+            router=self.router,
+            outbox=self.outbox,
+            confirmations=self.confirmations,
+            clock=utcnow,
+            kick=self.worker.kick,
+        ).by_name()
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

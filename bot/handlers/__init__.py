@@ -6,14 +6,16 @@ manifest's command lists are generated from the router it returns.
 
 from __future__ import annotations
 
-from bot.handlers import guidance, lookups, orders, situations
+from bot.handlers import guidance, lookups, orders, search, situations
 from bot.router import Router
 
 
 def build_router() -> Router:
+    """Register every handler; raises RegistrationError at start-up if one cannot be served."""
     router = Router()
-    for module in (situations, lookups, guidance, orders):
+    for module in (situations, lookups, guidance, orders, search):
         module.register(router)
+    router.check_complete()
     return router
 
 
