@@ -13,17 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from bot.vocabulary import BOROUGHS, MODALITY_BY_ID, TRUST_IDS
+
 DEFAULT_PATH = Path(__file__).parent / "data" / "directory.toml"
-
-BOROUGHS: tuple[str, ...] = ("Bexley", "Bromley", "Greenwich", "Lambeth", "Lewisham", "Southwark")
-
-
-def canonical_borough(name: str | None) -> str | None:
-    """The borough as the BCP spells it ("bromley " -> "Bromley"), or None if it is not one."""
-    if not name:
-        return None
-    wanted = name.strip().lower()
-    return next((b for b in BOROUGHS if b.lower() == wanted), None)
 
 
 class _Frozen(BaseModel):
@@ -33,6 +25,8 @@ class _Frozen(BaseModel):
 class ServiceDesk(_Frozen):
     id: str
     name: str
+    #: The BCP's own line before the desk's details ("For Bromley the service desk ...").
+    intro: str
     boroughs: tuple[str, ...]
     portal_name: str
     #: Kept as the exact string the BCP gives (a URL type would add a trailing slash).
@@ -42,19 +36,23 @@ class ServiceDesk(_Frozen):
 
 
 class Department(_Frozen):
+    """A radiology mailbox. Its id is a modality id (bot/vocabulary.py) where the BCP
+    lists one mailbox per modality; whether a modality is ionising is declared there."""
+
     id: str
     name: str
     mailbox: EmailStr
-    ionising: bool
-    contrast: bool = False
 
 
 class Trust(_Frozen):
     id: str
     name: str
     short_name: str
+    #: How the BCP names the trust where it lists mailboxes ("For Kings:").
+    bcp_name: str
     form_name: str
-    form_location: str
+    #: The BCP's line saying where the downtime form is.
+    form_text: str
     single_mailbox: bool
     departments: tuple[Department, ...] = Field(min_length=1)
 
@@ -63,11 +61,17 @@ class Trust(_Frozen):
 
 
 class Procedure(_Frozen):
+    """The procedure's sentences, word for word from the BCP."""
+
     applies_to: str
     pcn_notice: str
     down_rule: str
     access_rule: str
     access_why: str
+    access_short: str
+    pcn_short: str
+    form_step: str
+    email_step: str
 
 
 class AfterSending(_Frozen):
@@ -77,16 +81,23 @@ class AfterSending(_Frozen):
 
 
 class Rejections(_Frozen):
+    title: str
     rejected: str
     small_changes: str
     access_problem: str
 
 
+class ResultsSection(_Frozen):
+    title: str
+
+
 class ResultsMailbox(_Frozen):
     id: str
     name: str
+    intro: str
     mailbox: EmailStr
-    no_reply: bool
+    #: The BCP's "You should not reply to this mailbox." (empty if replies were allowed).
+    no_reply: str
     note: str = ""
 
 
@@ -98,6 +109,7 @@ class Directory(_Frozen):
     trusts: tuple[Trust, ...]
     after_sending: AfterSending
     rejections: Rejections
+    results_section: ResultsSection
     results: tuple[ResultsMailbox, ...]
 
     @model_validator(mode="after")
@@ -105,6 +117,17 @@ class Directory(_Frozen):
         covered = [b for desk in self.service_desks for b in desk.boroughs]
         if sorted(covered) != sorted(BOROUGHS):
             raise ValueError(f"service desks must cover each of {BOROUGHS} once, got {covered}")
+        return self
+
+    @model_validator(mode="after")
+    def _names_are_the_vocabulary(self) -> Directory:
+        """Trust ids and per-modality departments must be the ids the parser and form use."""
+        if {t.id for t in self.trusts} != TRUST_IDS:
+            raise ValueError(f"trusts must be {sorted(TRUST_IDS)}")
+        for trust in self.trusts:
+            unknown = [d.id for d in trust.departments if d.id not in MODALITY_BY_ID]
+            if not trust.single_mailbox and unknown:
+                raise ValueError(f"{trust.id} departments {unknown} are not modality ids")
         return self
 
     @cached_property
@@ -120,7 +143,7 @@ class Directory(_Frozen):
     def department(self, trust_id: str, department_id: str) -> Department | None:
         """The mailbox route for a trust and modality, or None when the BCP gives none.
 
-        GSTT takes any radiology at its single mailbox, so every modality maps to
+        The BCP gives GSTT a single mailbox, so every modality maps to
         its one department; KCH only has the departments listed.
         """
         trust = self.trust(trust_id)

@@ -92,3 +92,20 @@ class Outcome:
     @classmethod
     def message(cls, text: str) -> Outcome:
         return cls(replies=[Reply(text=text)])
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One entry a message-extension search offers: a preview line and the card to insert."""
+
+    title: str
+    text: str
+    card: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    """What a search found, or (with no results) a line saying why there are none."""
+
+    results: tuple[SearchResult, ...] = ()
+    message: str | None = None

@@ -17,9 +17,19 @@ from typing import Any
 
 import pytest
 
-from bot.directory import BOROUGHS, load_directory
-from bot.router import Command
+from bot.directory import DEFAULT_PATH, load_directory
+from bot.vocabulary import BOROUGHS, SITES
 from cards.render import TEMPLATE_DIR, CardRenderer
+from tests.support.card_variants import (
+    COMMANDS,
+    NO_BUTTONS,
+    VARIANTS,
+    bromley_access,
+    gstt,
+    kch,
+    lookup_cards,
+    mailbox_context,
+)
 from tests.support.cards import (
     Card,
     assert_valid_card,
@@ -49,88 +59,8 @@ RESULTS_MAILBOXES = (
     "gst-tr.radiologysecretaries@nhs.net",
 )
 
-COMMANDS = [
-    Command("ice", "ICE is down", "Steps when ICE is down"),
-    Command("helpdesk", "helpdesk", "Your borough's IT service desk"),
-    Command("mailbox", "mailbox", "Where to email a request, e.g. mailbox kings ultrasound"),
-]
-
 # Templates other engineers own and test.
 NOT_OURS = re.compile(r"^order_")
-
-
-def _kch() -> Any:
-    trust = DIRECTORY.trust("kch")
-    assert trust is not None
-    return trust
-
-
-def _gstt() -> Any:
-    trust = DIRECTORY.trust("gstt")
-    assert trust is not None
-    return trust
-
-
-def _bromley_access() -> dict[str, Any]:
-    return {
-        "directory": DIRECTORY,
-        "desk": DIRECTORY.desk_for("Bromley"),
-        "borough": "Bromley",
-        "boroughs": list(BOROUGHS),
-    }
-
-
-# Every variant of every card: (id, template, context). The validity test runs
-# over all of them; the template-coverage test reads the template names from here.
-VARIANTS: list[tuple[str, str, Callable[[], dict[str, Any]]]] = [
-    ("welcome", "welcome", lambda: {"directory": DIRECTORY}),
-    ("triage", "triage", lambda: {}),
-    ("triage-with-directory", "triage", lambda: {"directory": DIRECTORY}),
-    ("downtime_steps", "downtime_steps", lambda: {"directory": DIRECTORY}),
-    ("access-desk", "access_steps", _bromley_access),
-    (
-        "access-no-desk",
-        "access_steps",
-        lambda: {"directory": DIRECTORY, "desk": None, "borough": None, "boroughs": list(BOROUGHS)},
-    ),
-    ("pcn", "pcn", lambda: {"directory": DIRECTORY}),
-    *(
-        (f"helpdesk-{b}", "helpdesk", lambda b=b: {"desk": DIRECTORY.desk_for(b), "borough": b})
-        for b in BOROUGHS
-    ),
-    ("helpdesk_picker", "helpdesk_picker", lambda: {"boroughs": list(BOROUGHS)}),
-    *(
-        (
-            f"mailbox-{t.id}-{d.id}",
-            "mailbox",
-            lambda t=t, d=d: {"trust": t, "department": d},
-        )
-        for t in DIRECTORY.trusts
-        for d in t.departments
-    ),
-    (
-        "mailbox_picker-all",
-        "mailbox_picker",
-        lambda: {"trusts": list(DIRECTORY.trusts), "trust": None},
-    ),
-    *(
-        (
-            f"mailbox_picker-{t.id}",
-            "mailbox_picker",
-            lambda t=t: {"trusts": list(DIRECTORY.trusts), "trust": t},
-        )
-        for t in DIRECTORY.trusts
-    ),
-    ("mailbox_unsupported", "mailbox_unsupported", lambda: {"trust": _kch(), "modality": "CT"}),
-    *(
-        (f"info-{topic}", "info", lambda topic=topic: {"directory": DIRECTORY, "topic": topic})
-        for topic in ("next", "rejections", "results")
-    ),
-    ("help", "help", lambda: {"commands": COMMANDS, "not_understood": False}),
-    ("help-not-understood", "help", lambda: {"commands": COMMANDS, "not_understood": True}),
-    ("help-no-commands", "help", lambda: {"commands": [], "not_understood": True}),
-    ("coming_soon", "coming_soon", lambda: {"feature": "Ordering from Teams"}),
-]
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +115,10 @@ def test_every_variant_is_a_valid_teams_card(
     assert all(block.get("wrap") is True for block in blocks), "unwrapped text is cut on mobile"
     heading = blocks[0]
     assert heading["weight"] == "Bolder", "the first line of every card is a heading"
-    assert list(iter_actions(card)), "no dead ends: every card has a button"
+    if name not in NO_BUTTONS:
+        assert list(iter_actions(card)), "no dead ends: every card has a button"
+    else:
+        assert not buttons(card), "an inserted card must not carry buttons for the bot"
 
 
 def test_every_template_is_rendered_by_a_test(renderer: CardRenderer) -> None:
@@ -209,6 +142,88 @@ def test_templates_hard_code_no_address_or_number() -> None:
         assert "http" not in without_schema, f"{path.name} hard-codes a URL"
 
 
+# --- the BCP is the only procedure -----------------------------------------------------
+
+# The BCP's text as a reader sees it: its HTML list markup and bullets dropped.
+BCP_TEXT = " ".join(
+    re.sub(
+        r"<[^>]+>|•", " ", (Path(DEFAULT_PATH).parent / "bcp-source.txt").read_text("utf-8")
+    ).split()
+)
+# Seen on cards before and not in the BCP: none may come back.
+NOT_IN_THE_BCP = (
+    "one referral per email",
+    "rule:",
+    "rejections and results go to",
+    "through ice when it is back",
+    "two-week-wait",
+    "takes any radiology",
+    "takes only",
+)
+# Cards that present procedure; what they say must be the BCP's words, apart from
+# headings, labels and the bot's own prompts listed here (docs/clinical-safety.md).
+PROCEDURE_CARDS = (
+    "downtime_steps",
+    "access_steps",
+    "pcn",
+    "helpdesk",
+    "helpdesk_picker",
+    "mailbox",
+    "mailbox_picker",
+    "mailbox_unsupported",
+    "info",
+    "lookup",
+)
+# Whole lines that are the bot's own: headings, prompts, labelled facts (a mailbox,
+# a phone number) and statements *about* the BCP ("The BCP lists ..."). Listed in
+# docs/clinical-safety.md; none of them states a procedure step.
+BOT_LINE = re.compile(
+    r"^(?:(?:Portal|Phone|Email|X-ray|Ultrasound|Fluoroscopy|Radiology): |The BCP |From: |"
+    r"No service desk for |No KCH downtime route for |[\w ()]+: part of |Pick a |"
+    r"I'll show your IT service desk|Which borough is your practice in\?$|Form$|"
+    r"Why it matters$|Log a ticket with the service desk$|Service desk( for \w+)?$|"
+    r"ICE is down: the downtime procedure$|ICE works but you can't get in$|"
+    r"PCNs and Federations: keep your current process$|After you email the form$|"
+    r"A patient walks in and the request is not found$|.* (?:mailbox|mailboxes)$|"
+    r"(?:Non-Urgent Results|Alerted reports)(?:: .*)?$|[\w ]+ service desk$|"
+    r"[\w.+-]+@[\w.-]+$|\d[\d ]+$)"
+)
+# Labels before the BCP's words on a line ("Step 1. Complete the downtime order form").
+BOT_PREFIX = re.compile(
+    r"^(?:For \w+: |Step \d\. |• |"
+    r"\*\*Only you can't get in\?\*\* |\*\*At a PCN or Federation\?\*\* )"
+)
+
+
+def _bcp_sentences(line: str) -> list[str]:
+    """The parts of a card line that must be the BCP's own words."""
+    if BOT_LINE.match(line):
+        return []
+    line = BOT_PREFIX.sub("", line)
+    parts = re.split(r"\s+…\s+", line)
+    return [re.sub(r"\[[^\]]*\]\s*", "", p).strip() for p in parts if p.strip()]
+
+
+@pytest.mark.parametrize(
+    ("name", "context"),
+    [(v[1], v[2]) for v in VARIANTS if v[1] in PROCEDURE_CARDS],
+    ids=[v[0] for v in VARIANTS if v[1] in PROCEDURE_CARDS],
+)
+def test_procedure_cards_say_only_what_the_bcp_says(
+    renderer: CardRenderer, name: str, context: Callable[[], dict[str, Any]]
+) -> None:
+    card = render(renderer, name, **context())
+    text = card_text(card)
+    for phrase in NOT_IN_THE_BCP:
+        assert phrase not in text.lower(), f"{phrase!r} is not in the BCP"
+    titles = {title for title, _, _ in buttons(card)} | {a.get("title") for a in iter_actions(card)}
+    for line in text.splitlines():
+        if line in titles:
+            continue
+        for sentence in _bcp_sentences(line):
+            assert " ".join(sentence.split()) in BCP_TEXT, f"not the BCP's words: {sentence!r}"
+
+
 # --- welcome, triage, situations -----------------------------------------------
 
 
@@ -218,7 +233,7 @@ def test_welcome_offers_the_main_paths(renderer: CardRenderer) -> None:
         ("ICE is down", "ice.triage", {}),
         ("Service desk", "helpdesk.pick", {}),
         ("Mailboxes", "mailbox.pick", {}),
-        ("Results and rejections", "info.show", {"topic": "results"}),
+        ("Results", "info.show", {"topic": "results"}),
         ("Help", "help.show", {}),
     ]
     assert "downtime procedure" in card_text(card)
@@ -243,18 +258,31 @@ def test_downtime_steps_give_both_forms_and_all_four_mailboxes(renderer: CardRen
             "notifications and old clients see the mailboxes too"
         )
     assert emails_in(card) == set(BCP_MAILBOXES.values())
+    procedure = DIRECTORY.procedure
+    assert procedure.form_step in text and procedure.email_step in text
     for trust in DIRECTORY.trusts:
-        assert trust.form_name in text and trust.form_location in text
-    assert "Radiology - referrals" in text and "General imaging" in text
+        assert trust.form_text in text
+        assert f"For {trust.bcp_name}:" in text
     for modality in ("X-ray", "Ultrasound", "Fluoroscopy"):
         assert modality in text
-    assert "one referral per email" in text.lower()
-    assert "72 hours" in text
+    assert DIRECTORY.after_sending.epic_entry in text
     assert buttons(card) == [
         ("Start a request in Teams", "order.start", {}),
         ("What happens next", "info.show", {"topic": "next"}),
-        ("Service desk", "helpdesk.pick", {}),
+        ("I can't get in", "ice.access", {}),
+        ("PCN or Federation", "ice.pcn", {}),
     ]
+
+
+def test_downtime_steps_give_one_line_each_for_the_other_situations(
+    renderer: CardRenderer,
+) -> None:
+    card = render(renderer, "downtime_steps", directory=DIRECTORY)
+    lines = card_text(card).splitlines()
+    [access] = [line for line in lines if "Only you can't get in?" in line]
+    [pcn] = [line for line in lines if "At a PCN or Federation?" in line]
+    assert DIRECTORY.procedure.access_short in access
+    assert "current processes with PCNs will remain unchanged" in pcn
 
 
 def test_downtime_mailboxes_are_copyable_facts(renderer: CardRenderer) -> None:
@@ -263,20 +291,20 @@ def test_downtime_mailboxes_are_copyable_facts(renderer: CardRenderer) -> None:
     facts = [
         fact["value"].replace("\\", "")
         for node in json.loads(json.dumps(card["body"]))
-        if node.get("type") == "Container"
-        for item in node["items"]
-        if item["type"] == "FactSet"
-        for fact in item["facts"]
+        if node.get("type") == "FactSet"
+        for fact in node["facts"]
     ]
     assert sorted(facts) == sorted(BCP_MAILBOXES.values())
 
 
 def test_access_steps_with_a_known_desk(renderer: CardRenderer) -> None:
-    card = render(renderer, "access_steps", **_bromley_access())
+    card = render(renderer, "access_steps", **bromley_access())
     text = card_text(card)
     assert DIRECTORY.procedure.access_rule in text
+    assert "only while actions are underway" in text
     assert DIRECTORY.procedure.access_why in text
-    assert "Log a ticket with your service desk" in text
+    assert "Log a ticket with the service desk" in text
+    assert "For Bromley the service desk details are:" in text
     phone, email, portal = BHC_DESK
     assert phone in text and email in text
     assert "BHC Self-Service Portal (haloservicedesk.com)" in text
@@ -302,6 +330,7 @@ def test_access_steps_without_a_desk_ask_for_the_borough(renderer: CardRenderer)
     text = card_text(card)
     assert DIRECTORY.procedure.access_rule in text
     assert "Which borough is your practice in?" in text
+    assert "The BCP covers" not in text
     assert not emails_in(card), "no desk is known yet, so no desk details"
     assert buttons(card) == [
         *((b, "access.borough", {"borough": b}) for b in BOROUGHS),
@@ -309,6 +338,24 @@ def test_access_steps_without_a_desk_ask_for_the_borough(renderer: CardRenderer)
     ]
     # The six boroughs sit in the body, so the card stays within Teams' action limits.
     assert [a["title"] for a in card["actions"]] == ["Show the downtime steps"]
+
+
+def test_access_steps_for_a_borough_outside_the_six_say_so(renderer: CardRenderer) -> None:
+    card = render(
+        renderer,
+        "access_steps",
+        directory=DIRECTORY,
+        desk=None,
+        borough=None,
+        boroughs=list(BOROUGHS),
+        outside="Croydon",
+    )
+    text = card_text(card)
+    assert (
+        "The BCP covers Bexley, Bromley, Greenwich, Lambeth, Lewisham and Southwark only: "
+        "it gives no service desk for Croydon." in text
+    )
+    assert not emails_in(card)
 
 
 def test_access_steps_with_a_desk_but_no_borough(renderer: CardRenderer) -> None:
@@ -324,11 +371,11 @@ def test_access_steps_with_a_desk_but_no_borough(renderer: CardRenderer) -> None
     assert "Not " not in card_text(card)
 
 
-def test_pcn_card_says_the_procedure_does_not_apply(renderer: CardRenderer) -> None:
+def test_pcn_card_says_the_current_process_is_unchanged(renderer: CardRenderer) -> None:
     card = render(renderer, "pcn", directory=DIRECTORY)
     text = card_text(card)
     assert DIRECTORY.procedure.pcn_notice in text
-    assert "does not apply to PCNs or Federations" in text
+    assert "current processes with PCNs will remain unchanged" in text
     assert not emails_in(card), "a PCN must not be sent to a downtime mailbox"
     assert buttons(card) == [("Help", "help.show", {})]
 
@@ -344,7 +391,7 @@ def test_helpdesk_card_for_each_borough(renderer: CardRenderer, borough: str) ->
     phone, email, portal = BCP_DESKS[borough]
     assert borough in text
     assert phone in text and email in text
-    assert desk is not None and desk.name in text and desk.portal_name in text
+    assert desk is not None and desk.intro in text and desk.portal_name in text
     other_phone = (SEL_DESK if BCP_DESKS[borough] is BHC_DESK else BHC_DESK)[0]
     assert other_phone not in text
     assert emails_in(card) == {email}
@@ -366,6 +413,15 @@ def test_helpdesk_picker_offers_the_six_boroughs(renderer: CardRenderer) -> None
     assert buttons(card) == [(b, "helpdesk.show", {"borough": b}) for b in BOROUGHS]
 
 
+def test_helpdesk_for_a_borough_outside_the_six_says_so_plainly(renderer: CardRenderer) -> None:
+    card = render(renderer, "helpdesk_picker", boroughs=list(BOROUGHS), outside="Croydon")
+    text = card_text(card)
+    assert "No service desk for Croydon in the BCP" in text
+    assert "The BCP covers Bexley, Bromley, Greenwich, Lambeth, Lewisham and Southwark only" in text
+    assert not emails_in(card) and "020 8176 5400" not in text
+    assert buttons(card) == [(b, "helpdesk.show", {"borough": b}) for b in BOROUGHS]
+
+
 # --- mailboxes ------------------------------------------------------------------
 
 
@@ -379,14 +435,14 @@ def test_mailbox_card_for_each_department(
     assert trust is not None
     department = trust.department(department_id)
     assert department is not None
-    card = render(renderer, "mailbox", trust=trust, department=department)
+    card = render(renderer, "mailbox", **mailbox_context(trust, department))
     text = card_text(card)
     mailbox = BCP_MAILBOXES[trust_id, department_id]
     assert emails_in(card) == {mailbox}, "exactly one address: the one to use"
     prominent = [b for b in text_blocks(card) if b.get("size") == "Large" and "@" in b["text"]]
     assert [b["text"].replace("\\", "") for b in prominent] == [mailbox]
-    assert trust.form_name in text and trust.form_location in text
-    assert ("One referral per email" in text) is (trust_id == "kch")
+    assert trust.form_text in text
+    assert DIRECTORY.procedure.email_step in text
     assert buttons(card) == [
         (
             "Start a request in Teams",
@@ -397,9 +453,17 @@ def test_mailbox_card_for_each_department(
     ]
 
 
+@pytest.mark.parametrize("site", SITES, ids=lambda s: s.id)
+def test_a_site_is_named_with_its_trust(renderer: CardRenderer, site: Any) -> None:
+    trust = DIRECTORY.trust(site.trust)
+    card = render(renderer, "mailbox", **mailbox_context(trust, trust.departments[0], site))
+    assert f"{site.name}: part of {trust.name}" in card_text(card)
+
+
 def test_mailbox_picker_without_a_trust_lists_every_mailbox(renderer: CardRenderer) -> None:
     card = render(renderer, "mailbox_picker", trusts=list(DIRECTORY.trusts), trust=None)
     assert emails_in(card) == set(BCP_MAILBOXES.values())
+    assert "For GSTT:" in card_text(card) and "For Kings:" in card_text(card)
     assert buttons(card) == [
         ("GSTT", "mailbox.pick", {"trust": "gstt"}),
         ("KCH", "mailbox.pick", {"trust": "kch"}),
@@ -407,9 +471,9 @@ def test_mailbox_picker_without_a_trust_lists_every_mailbox(renderer: CardRender
 
 
 def test_mailbox_picker_for_kch_offers_its_departments(renderer: CardRenderer) -> None:
-    card = render(renderer, "mailbox_picker", trusts=list(DIRECTORY.trusts), trust=_kch())
-    kch = {m for (t, _), m in BCP_MAILBOXES.items() if t == "kch"}
-    assert emails_in(card) == kch
+    card = render(renderer, "mailbox_picker", trusts=list(DIRECTORY.trusts), trust=kch())
+    kch_mailboxes = {m for (t, _), m in BCP_MAILBOXES.items() if t == "kch"}
+    assert emails_in(card) == kch_mailboxes
     assert buttons(card) == [
         ("X-ray", "mailbox.show", {"trust": "kch", "department": "xray"}),
         ("Ultrasound", "mailbox.show", {"trust": "kch", "department": "ultrasound"}),
@@ -419,7 +483,7 @@ def test_mailbox_picker_for_kch_offers_its_departments(renderer: CardRenderer) -
 
 
 def test_mailbox_picker_for_gstt_shows_its_one_mailbox(renderer: CardRenderer) -> None:
-    card = render(renderer, "mailbox_picker", trusts=list(DIRECTORY.trusts), trust=_gstt())
+    card = render(renderer, "mailbox_picker", trusts=list(DIRECTORY.trusts), trust=gstt())
     assert emails_in(card) == {BCP_MAILBOXES["gstt", "radiology"]}
     assert ("Radiology", "mailbox.show", {"trust": "gstt", "department": "radiology"}) in buttons(
         card
@@ -427,73 +491,91 @@ def test_mailbox_picker_for_gstt_shows_its_one_mailbox(renderer: CardRenderer) -
 
 
 @pytest.mark.parametrize("modality", ["CT", "MRI", "Nuclear medicine"])
-def test_unsupported_modality_is_a_plain_no_and_never_a_guess(
+def test_unsupported_modality_says_what_the_bcp_lists_and_invents_no_route(
     renderer: CardRenderer, modality: str
 ) -> None:
-    kch = _kch()
-    card = render(renderer, "mailbox_unsupported", trust=kch, modality=modality)
+    card = render(renderer, "mailbox_unsupported", trust=kch(), modality=modality)
     text = card_text(card)
-    assert f"The downtime procedure gives no mailbox for {modality} at KCH." in text
-    listed = {d.mailbox for d in kch.departments}
-    assert emails_in(card) <= listed, "an address that is not one of the trust's listed mailboxes"
-    assert emails_in(card) == {m for (t, _), m in BCP_MAILBOXES.items() if t == "kch"}
-    for department in kch.departments:
-        assert department.name in text
+    assert (
+        "The BCP lists X-ray, Ultrasound and Fluoroscopy for Kings; "
+        f"it gives no downtime route for {modality}." in text
+    )
+    assert not emails_in(card), "no address at all: none of them is a route for this modality"
+    assert "ICE when it is back" not in text
     assert buttons(card) == [("Other mailboxes", "mailbox.pick", {})]
 
 
 def test_unsupported_modality_name_is_shown_literally(renderer: CardRenderer) -> None:
     modality = "[CT](https://x.example) *now*"
-    card = render(renderer, "mailbox_unsupported", trust=_kch(), modality=modality)
+    card = render(renderer, "mailbox_unsupported", trust=kch(), modality=modality)
     heading = card["body"][0]["text"]
-    assert "](" not in heading and "\\*now\\*" in heading, "markdown must be escaped, not rendered"
-    assert f"No downtime mailbox for {modality}" in card_text(card)
+    assert "](" not in heading and "\\*now\\*" in heading, "markdown must be escaped"
+    assert f"No KCH downtime route for {modality}" in card_text(card)
 
 
-# --- results, rejections, what happens next ----------------------------------------
+# --- results, rejections, what happens next, walk-ins ---------------------------------
 
-SECTION_TITLES = {
-    "next": "What happens after you send",
-    "rejections": "Rejections and changes",
-    "results": "Results during downtime",
-}
-TOPIC_BUTTONS = {
-    "next": "What happens next",
-    "rejections": "Rejections and changes",
-    "results": "Results",
-}
+TOPIC_BUTTONS = {"next": "What happens next", "rejections": "Rejections", "results": "Results"}
 
 
-@pytest.mark.parametrize("topic", ["next", "rejections", "results"])
-def test_info_puts_the_asked_topic_first_and_shows_all(renderer: CardRenderer, topic: str) -> None:
-    card = render(renderer, "info", directory=DIRECTORY, topic=topic)
-    first = card["body"][0]
-    assert first["items"][0]["text"] == SECTION_TITLES[topic]
-    headings = [c["items"][0]["text"] for c in card["body"]]
-    assert sorted(headings) == sorted(SECTION_TITLES.values())
-    text = card_text(card)
+def _topic_lines(topic: str) -> list[str]:
     after, rejections = DIRECTORY.after_sending, DIRECTORY.rejections
-    for fact in (after.epic_entry, after.walk_in, after.scheduling):
-        assert fact in text
-    for fact in (rejections.rejected, rejections.small_changes, rejections.access_problem):
-        assert fact in text
-    for result in DIRECTORY.results:
-        assert result.name in text and result.mailbox in text
-        if result.note:
-            assert result.note in text
-    assert emails_in(card) == set(RESULTS_MAILBOXES), (
-        "only the results mailboxes, never a referral one"
-    )
-    assert text.count("Do not reply to this mailbox.") == len(RESULTS_MAILBOXES)
-    assert "may hold non-urgent results" in text
+    return {
+        "next": [after.epic_entry, after.walk_in, after.scheduling],
+        "walk_in": [after.walk_in, after.scheduling],
+        "rejections": [rejections.rejected, rejections.small_changes, rejections.access_problem],
+        "results": [line for r in DIRECTORY.results for line in (r.intro, r.no_reply, r.note)],
+    }[topic]
+
+
+@pytest.mark.parametrize("topic", ["next", "walk_in", "rejections", "results"])
+def test_each_topic_answers_its_own_question_with_buttons_to_the_others(
+    renderer: CardRenderer, topic: str
+) -> None:
+    card = render(renderer, "info", directory=DIRECTORY, topic=topic)
+    text = card_text(card)
+    for line in _topic_lines(topic):
+        assert line in text
+    for other in ("next", "walk_in", "rejections", "results"):
+        if other != topic and not set(_topic_lines(other)) <= set(_topic_lines(topic)):
+            assert not any(
+                line in text for line in set(_topic_lines(other)) - {""} - set(_topic_lines(topic))
+            ), f"{topic} also shows {other}"
+    assert len(text_blocks(card)) <= 12, "a few lines, not three sections"
     others = [t for t in ("next", "rejections", "results") if t != topic]
     assert buttons(card) == [(TOPIC_BUTTONS[t], "info.show", {"topic": t}) for t in others]
 
 
-def test_info_with_an_unknown_topic_still_shows_everything(renderer: CardRenderer) -> None:
+def test_results_never_show_a_referral_mailbox(renderer: CardRenderer) -> None:
+    card = render(renderer, "info", directory=DIRECTORY, topic="results")
+    assert emails_in(card) == set(RESULTS_MAILBOXES)
+    text = card_text(card)
+    assert text.count("You should not reply to this mailbox.") == len(RESULTS_MAILBOXES)
+    assert "may hold non-urgent results" in text
+
+
+def test_next_leads_with_the_72_hour_epic_entry(renderer: CardRenderer) -> None:
+    card = render(renderer, "info", directory=DIRECTORY, topic="next")
+    assert text_blocks(card)[1]["text"].replace("\\", "") == DIRECTORY.after_sending.epic_entry
+    assert "72 hours" in card["fallbackText"]
+
+
+def test_info_with_an_unknown_topic_shows_what_happens_next(renderer: CardRenderer) -> None:
     card = render(renderer, "info", directory=DIRECTORY, topic="weather")
-    assert card["body"][0]["items"][0]["text"] == SECTION_TITLES["next"]
-    assert len(card["body"]) == 3
+    assert card["body"][0]["text"] == "After you email the form"
+
+
+# --- the message extension's cards ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("title", "card"), lookup_cards(), ids=lambda v: str(v)[:30])
+def test_lookup_cards_carry_one_fact_each_from_the_directory(
+    renderer: CardRenderer, title: str, card: dict[str, Any]
+) -> None:
+    rendered = render(renderer, "lookup", **card)
+    assert card_size(rendered) < 28 * 1024
+    assert card["value"] in card_text(rendered)
+    assert f"From: {DIRECTORY.source}" in card_text(rendered)
 
 
 # --- help and coming soon -------------------------------------------------------------

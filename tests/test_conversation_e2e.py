@@ -17,11 +17,25 @@ KCH_US = "kch-tr.us.reception_dh@nhs.net"
 GSTT = "gst-tr.radiologyreferrals@nhs.net"
 
 
-async def test_ice_is_down_asks_which_situation_applies(bot: BotHarness) -> None:
+async def test_ice_is_down_shows_the_steps_at_once(bot: BotHarness) -> None:
+    """An outage said plainly needs no question first; the other two cases get one line each."""
     turn = await bot.say("ICE is down")
     assert turn.status == 200
     card = turn.only_card
     assert_valid_card(card)
+    text = card_text(card)
+    assert DIRECTORY.procedure.form_step in text and GSTT in text and KCH_US in text
+    assert "Only you can't get in?" in text and "At a PCN or Federation?" in text
+    for verb in ("ice.access", "ice.pcn", "order.start"):
+        find_action(card, verb)
+
+
+@pytest.mark.parametrize("text", ["ICE???", "problem with ICE", "is ICE down?", "ice help"])
+async def test_an_unclear_message_about_ice_asks_which_situation_applies(
+    bot: BotHarness, text: str
+) -> None:
+    card = (await bot.say(text)).only_card
+    assert card_text(card).startswith("Which applies to you?")
     for verb in ("ice.down", "ice.access", "ice.pcn"):
         find_action(card, verb)
 
@@ -39,7 +53,7 @@ async def test_down_for_everyone_shows_forms_and_mailboxes_then_start_request(
 
 
 async def test_two_clicks_from_ice_down_to_the_helpdesk(bot: BotHarness) -> None:
-    """Access path: triage -> 'can't get in' -> pick borough shows the desk (two clicks)."""
+    """Access path: steps -> 'can't get in' -> pick borough shows the desk (two clicks)."""
     await bot.say("ICE is down")
     access = (await bot.execute("ice.access")).only_card
     assert "only while" in card_text(access)
@@ -184,20 +198,24 @@ async def test_group_chat_mention(bot: BotHarness) -> None:
     find_action(turn.only_card, "ice.access")
 
 
-async def test_action_submit_fallback_updates_the_card_in_place(bot: BotHarness) -> None:
+async def test_action_submit_fallback_answers_with_a_new_message(bot: BotHarness) -> None:
+    """The card the button was on stays: its follow-up is posted, never put over it."""
     turn = await bot.submit("ice.down", reply_to_id="card-42")
     assert turn.status == 200
-    assert [s.method for s in turn.sent] == ["PUT"]
-    assert turn.sent[0].activity_id == "card-42"
+    assert [s.method for s in turn.sent] == ["POST"]
     assert GSTT in card_text(turn.sent[0].card)
 
 
-async def test_execute_response_replaces_card_and_sends_nothing_else(bot: BotHarness) -> None:
+async def test_execute_on_a_reference_card_leaves_it_and_posts_the_answer(
+    bot: BotHarness,
+) -> None:
     turn = await bot.execute("ice.pcn")
     assert turn.status == 200
     assert turn.body["statusCode"] == 200
-    assert turn.body["type"] == "application/vnd.microsoft.card.adaptive"
-    assert turn.sent == []
+    assert turn.body["type"] == "application/vnd.microsoft.activity.message"
+    assert turn.invoke_card is None
+    assert [s.method for s in turn.sent] == ["POST"]
+    assert "PCNs and Federations" in card_text(turn.sent[0].card)
 
 
 async def test_stale_verb_is_answered_not_failed(bot: BotHarness) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.directory import BOROUGHS, DEFAULT_PATH, Directory, load_directory
+from bot.directory import DEFAULT_PATH, Directory, load_directory
+from bot.vocabulary import BOROUGHS
 
 BCP = (Path(DEFAULT_PATH).parent / "bcp-source.txt").read_text(encoding="utf-8")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -88,7 +89,7 @@ def test_gstt_single_mailbox_matches_bcp(directory: Directory) -> None:
 
 
 def test_kch_has_no_route_for_unlisted_modalities(directory: Directory) -> None:
-    for modality in ("ct", "mri", "nm", "dexa"):
+    for modality in ("ct", "mri", "nuclear_medicine", "dexa"):
         assert directory.department("kch", modality) is None
 
 
@@ -106,10 +107,53 @@ def test_forms_are_named_as_in_bcp(directory: Directory) -> None:
     for trust in directory.trusts:
         assert trust.form_name in BCP
         assert trust.name in BCP
+        assert f"For {trust.bcp_name}:" in BCP
+
+
+# The BCP as a reader sees it: list markup and bullets gone, white space collapsed.
+READABLE_BCP = " ".join(re.sub(r"<[^>]+>|•", " ", BCP).split())
+
+
+def _quoted(text: str) -> list[str]:
+    """The BCP's words in a directory sentence: [insertions] dropped, split at "…"."""
+    without = re.sub(r"\s*\[[^\]]*\]", "", text)
+    return [" ".join(part.split()) for part in without.split("…") if part.strip()]
+
+
+def _sentences(directory: Directory) -> dict[str, str]:
+    """Every sentence the bot shows as procedure, by where it lives in the data file."""
+    found = {
+        f"procedure.{name}": value
+        for name, value in directory.procedure.model_dump().items()
+        if name != "applies_to"
+    }
+    found |= {f"after_sending.{k}": v for k, v in directory.after_sending.model_dump().items()}
+    found |= {f"rejections.{k}": v for k, v in directory.rejections.model_dump().items()}
+    found["results_section.title"] = directory.results_section.title
+    for box in directory.results:
+        found |= {f"results.{box.id}.{k}": getattr(box, k) for k in ("intro", "no_reply", "note")}
+    for trust in directory.trusts:
+        found[f"trusts.{trust.id}.form_text"] = trust.form_text
+    for desk in directory.service_desks:
+        found[f"service_desks.{desk.id}.intro"] = desk.intro
+    return {key: value for key, value in found.items() if value}
+
+
+def test_every_procedure_sentence_is_the_bcps_word_for_word(directory: Directory) -> None:
+    """Only the BCP is presented as the procedure, in its own words (docs/clinical-safety.md)."""
+    for key, text in _sentences(directory).items():
+        for part in _quoted(text):
+            assert part in READABLE_BCP, f"{key} is not the BCP's words: {part!r}"
+
+
+def test_the_word_for_word_check_catches_a_paraphrase(directory: Directory) -> None:
+    paraphrase = directory.after_sending.epic_entry.replace("They will do this", "It takes")
+    assert not all(part in READABLE_BCP for part in _quoted(paraphrase))
 
 
 def test_procedure_texts_carry_the_bcp_rules(directory: Directory) -> None:
     assert "72 hours" in directory.after_sending.epic_entry and "72 hours" in BCP
+    assert "walks in" in directory.after_sending.walk_in
     assert "only while actions are underway" in directory.procedure.access_rule
     assert "only while actions are underway" in BCP
 

@@ -137,11 +137,11 @@ def test_choose_card_offers_trusts_and_modalities_and_carries_ownership() -> Non
     }
     assert found["trust"]["isRequired"] and found["modality"]["isRequired"]
     assert buttons(card) == [("Next", "order.choose", {"form_id": FORM_ID, "owner": OWNER})]
-    assert "KCH takes only X-ray, Ultrasound and Fluoroscopy" in card_text(card)
+    assert "The BCP lists X-ray, Ultrasound and Fluoroscopy for Kings." in card_text(card)
 
 
 def test_choose_card_shows_the_kch_ct_refusal_under_modality_and_keeps_the_choice() -> None:
-    errors = {"modality": "KCH has no downtime email route for CT"}
+    errors = {"modality": "The BCP gives no downtime route for CT"}
     context = choose_context(
         form_id=FORM_ID,
         owner=OWNER,
@@ -153,7 +153,7 @@ def test_choose_card_shows_the_kch_ct_refusal_under_modality_and_keeps_the_choic
     assert_valid_card(card)
     under = text_under(card, "modality")
     assert under is not None and under["color"] == "Attention"
-    assert under["text"] == "KCH has no downtime email route for CT"
+    assert under["text"] == "The BCP gives no downtime route for CT"
     assert (inputs(card)["trust"]["value"], inputs(card)["modality"]["value"]) == ("kch", "ct")
 
 

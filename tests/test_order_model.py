@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.directory import load_directory
+from bot.nlu import parse
 from bot.orders.model import (
     FIELDS,
     FORM_ERROR,
@@ -191,20 +192,27 @@ def test_valid_real_format_nhs_number_is_accepted() -> None:
 # --- Routes -----------------------------------------------------------------------------
 
 
-def test_kch_ct_is_refused_with_a_clear_message() -> None:
+def test_kch_ct_is_refused_saying_what_the_bcp_lists_and_no_invented_route() -> None:
     errors = errors_of(trust="kch", department="ct", modality="ct")
     assert errors["modality"] == (
-        "KCH has no downtime email route for CT: while ICE is down, KCH takes only "
-        "X-ray, Ultrasound or Fluoroscopy requests by email. "
-        "Request CT through ICE when it is back."
+        "The BCP lists X-ray, Ultrasound and Fluoroscopy for Kings; "
+        "it gives no downtime route for CT."
     )
+    assert "ICE" not in errors["modality"], "no route the BCP does not give"
+
+
+def test_gstt_nuclear_medicine_is_one_modality_everywhere() -> None:
+    """The parser, the form and the model say `nuclear_medicine`: nothing lost between them."""
+    parsed = parse("order gstt nuclear medicine")
+    assert dict(parsed.slots) == {"trust": "gstt", "modality": "nuclear_medicine"}
+    route = validate_choice(dict(parsed.slots), directory=DIRECTORY)
+    assert not isinstance(route, FormErrors)
+    assert route.modality.id == "nuclear_medicine" and route.ionising
 
 
 def test_choose_step_refuses_kch_mri_and_accepts_gstt_mri() -> None:
     refused = validate_choice({"trust": "kch", "modality": "mri"}, directory=DIRECTORY)
-    assert (
-        isinstance(refused, FormErrors) and "no downtime email route for MRI" in refused["modality"]
-    )
+    assert isinstance(refused, FormErrors) and "no downtime route for MRI" in refused["modality"]
     route = validate_choice({"trust": "gstt", "modality": "mri"}, directory=DIRECTORY)
     assert not isinstance(route, FormErrors)
     assert (route.department.id, route.ionising, route.contrast) == ("radiology", False, True)

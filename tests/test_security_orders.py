@@ -482,7 +482,7 @@ async def test_a_modality_without_a_route_is_refused_before_any_patient_detail(
         await mail_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ct"})
     ).only_card
     assert_valid_card(card)
-    assert "no downtime email route for CT" in (error_under(card, "modality") or "")
+    assert "no downtime route for CT" in (error_under(card, "modality") or "")
     assert find_action(card, "order.choose") and "patient_surname" not in json.dumps(card)
 
 

@@ -197,7 +197,7 @@ async def test_a_flood_of_card_presses_is_answered_without_work(bot: BotHarness)
     """An invoke always needs an answer: past the limit it is a short message, no card."""
     edge_clock(bot)
     for _ in range(MESSAGES_PER_MINUTE):
-        assert (await bot.execute("ice.down", user_id="29:clicker")).invoke_card is not None
+        assert (await bot.execute("ice.down", user_id="29:clicker")).only_card
     for _ in range(3):
         turn = await bot.execute("ice.down", user_id="29:clicker")
         assert turn.status == 200

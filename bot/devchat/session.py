@@ -126,9 +126,11 @@ class ChatSession:
             )
             self.last_card = card
             shown.append(card)
-        elif isinstance(payload, dict) and isinstance(payload.get("value"), str):
+        drained = self.drain()
+        if not drained and isinstance(payload, dict) and isinstance(payload.get("value"), str):
+            # Teams shows an invoke's message briefly; when a message arrived, that is the answer.
             shown.append(Shown(text=payload["value"]))
-        return shown + self.drain()
+        return shown + drained
 
     def drain(self) -> list[Shown]:
         """What the bot sent to the connector since we last looked (incl. background updates)."""

@@ -1,17 +1,29 @@
-"""What happens after sending, rejections, results, help, and the welcome card."""
+"""What happens after sending, walk-ins, rejections, results; help, courtesy, the welcome card.
+
+"Results", "rejections", "next" and the walk-in rule each answer their own
+question in the BCP's words, with buttons to the others: a stressed reader
+asking "is it 72 hours?" sees that first, not buried in three sections.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from bot.directory import Directory
-from bot.handlers.common import replace_card
+from bot.nlu import Intent
 from bot.router import FALLBACK_INTENT, Command, Router
 from bot.turns import Outcome
 from cards import CardRenderer
 
-Topic = Literal["next", "rejections", "results"]
-TOPICS: tuple[Topic, ...] = ("next", "rejections", "results")
+Topic = Literal["next", "walk_in", "rejections", "results"]
+TOPICS: tuple[Topic, ...] = ("next", "walk_in", "rejections", "results")
+
+THANKS = 'You\'re welcome. If ICE goes down again, type "ICE is down".'
+# Never quotes the message: repeating patient details would post them again.
+KEEP_PATIENT_DATA_PRIVATE = (
+    "Please keep patient details (names, NHS numbers, dates of birth) out of this chat: "
+    "Teams chats are not a clinical record. Use your personal chat with me for a request."
+)
 
 
 def register(router: Router) -> None:
@@ -22,27 +34,29 @@ def register(router: Router) -> None:
         return show
 
     router.intent(
-        "results", command=Command("results", "results", "How results reach you during downtime")
+        Intent.RESULTS,
+        command=Command("results", "results", "How results reach you during downtime"),
     )(info("results"))
     router.intent(
-        "rejections",
+        Intent.REJECTIONS,
         command=Command("rejections", "rejections", "What happens if radiology rejects a request"),
     )(info("rejections"))
     router.intent(
-        "next", command=Command("next", "next", "What happens after you email a request")
+        Intent.NEXT, command=Command("next", "next", "What happens after you email a request")
     )(info("next"))
+    router.intent(Intent.WALK_IN)(info("walk_in"))
 
-    @router.action("info.show")
-    async def info_action(
+    @router.action("info.show", fields=("topic",))
+    async def info_button(
         cards: CardRenderer, directory: Directory, topic: object = "results"
     ) -> Outcome:
         chosen = topic if topic in TOPICS else "results"
-        return Outcome(update=cards.render("info", directory=directory, topic=chosen))
+        return Outcome.card(cards.render("info", directory=directory, topic=chosen))
 
     def commands_now() -> tuple[Command, ...]:
         return tuple(router.commands())
 
-    @router.intent("help", command=Command("help", "help", "What I can do"))
+    @router.intent(Intent.HELP, command=Command("help", "help", "What I can do"))
     async def help_card(cards: CardRenderer) -> Outcome:
         commands = commands_now()
         return Outcome.card(cards.render("help", commands=commands, not_understood=False))
@@ -53,8 +67,16 @@ def register(router: Router) -> None:
         commands = commands_now()
         return Outcome.card(cards.render("help", commands=commands, not_understood=True))
 
-    @router.intent("welcome")
+    @router.intent(Intent.THANKS)
+    async def thanks() -> Outcome:
+        return Outcome.message(THANKS)
+
+    @router.intent(Intent.PATIENT_DATA)
+    async def keep_patient_data_private() -> Outcome:
+        return Outcome.message(KEEP_PATIENT_DATA_PRIVATE)
+
+    @router.intent(Intent.WELCOME)
     async def welcome(cards: CardRenderer, directory: Directory) -> Outcome:
         return Outcome.card(cards.render("welcome", directory=directory))
 
-    router.action("help.show")(replace_card(help_card))
+    router.action("help.show")(help_card)

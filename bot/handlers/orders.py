@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.directory import Directory
+from bot.nlu import Intent
 from bot.orders.form import (
     VERB_CHOOSE,
     VERB_EDIT,
@@ -77,7 +78,8 @@ _HOUR = timedelta(hours=1)
 
 def register(router: Router) -> None:
     @router.intent(
-        "order", command=Command("order", "order", "Fill a radiology request here and I email it")
+        Intent.ORDER,
+        command=Command("order", "order", "Fill a radiology request here and I email it"),
     )
     async def start(
         cards: CardRenderer,
@@ -99,7 +101,7 @@ def register(router: Router) -> None:
             return Outcome(private=[Reply(card=card)])
         return Outcome.card(card)
 
-    @router.action("order.start")
+    @router.action("order.start", fields=("trust", "department"))
     async def start_from_card(
         cards: CardRenderer,
         directory: Directory,
@@ -108,7 +110,8 @@ def register(router: Router) -> None:
         trust: object = None,
         department: object = None,
     ) -> Outcome:
-        outcome = await start(
+        """A new message: the card the button was on (steps, a mailbox) stays in the chat."""
+        return await start(
             cards=cards,
             directory=directory,
             user=user,
@@ -116,9 +119,6 @@ def register(router: Router) -> None:
             trust=trust if isinstance(trust, str) else None,
             modality=department if isinstance(department, str) else None,
         )
-        if conversation.is_personal:
-            return Outcome(update=outcome.replies[0].card)
-        return outcome
 
     @router.action(VERB_CHOOSE)
     async def choose(

@@ -1,30 +1,42 @@
-"""The three situations of the BCP: ICE down, ICE working but no access, PCN/Federation."""
+"""The situations of the BCP: ICE down, ICE working but no access, PCN/Federation; ICE back.
+
+Every answer here is a new message: the card a button was pressed on stays in
+the chat, so the steps a user was following never vanish mid-task.
+"""
 
 from __future__ import annotations
 
-from bot.directory import BOROUGHS, Directory
-from bot.handlers.common import replace_card, users_desk
+from bot.directory import Directory
+from bot.handlers.common import users_desk
+from bot.nlu import Intent
 from bot.router import Command, Router
 from bot.store import Profiles
 from bot.turns import Outcome, User
+from bot.vocabulary import BOROUGHS
 from cards import CardRenderer
+
+ICE_BACK = (
+    "Good to hear ICE is working again: request through ICE as usual. "
+    'I can\'t see ICE myself, so if it fails for you again, type "ICE is down".'
+)
 
 
 def register(router: Router) -> None:
     @router.intent(
-        "ice_triage",
+        Intent.ICE_TRIAGE,
         command=Command("down", "down", "ICE is down or I can't get in: what to do now"),
     )
     async def triage(cards: CardRenderer) -> Outcome:
         """Ask which situation applies before giving steps: the steps differ."""
         return Outcome.card(cards.render("triage"))
 
-    @router.intent("ice_down")
+    @router.intent(Intent.ICE_DOWN)
     async def downtime_steps(cards: CardRenderer, directory: Directory) -> Outcome:
+        """An outage said plainly gets the steps at once (with a line for the other two cases)."""
         return Outcome.card(cards.render("downtime_steps", directory=directory))
 
     @router.intent(
-        "ice_access",
+        Intent.ICE_ACCESS,
         command=Command("access", "access", "ICE works but I can't get in: what to do"),
     )
     async def access_steps(
@@ -33,24 +45,45 @@ def register(router: Router) -> None:
         profiles: Profiles,
         user: User,
         borough: str | None = None,
+        other_borough: str | None = None,
     ) -> Outcome:
         """Access problems need the service desk, so show the user's own desk if we know it."""
-        known = await users_desk(directory, profiles, user, borough)
+        known = (
+            None
+            if other_borough and not borough
+            else await users_desk(directory, profiles, user, borough)
+        )
         card = cards.render(
             "access_steps",
             directory=directory,
             desk=known[1] if known else None,
             borough=known[0] if known else None,
             boroughs=list(BOROUGHS),
+            outside=other_borough if not known else None,
         )
         return Outcome.card(card)
 
-    @router.intent("ice_pcn", command=Command("pcn", "pcn", "I work for a PCN or Federation"))
+    @router.intent(Intent.ICE_PCN, command=Command("pcn", "pcn", "I work for a PCN or Federation"))
     async def pcn(cards: CardRenderer, directory: Directory) -> Outcome:
         return Outcome.card(cards.render("pcn", directory=directory))
 
-    router.action("ice.triage")(replace_card(triage))
-    router.action("ice.down")(replace_card(downtime_steps))
-    router.action("ice.access")(replace_card(access_steps))
-    router.action("access.borough")(replace_card(access_steps))
-    router.action("ice.pcn")(replace_card(pcn))
+    @router.intent(Intent.ICE_BACK)
+    async def ice_back() -> Outcome:
+        return Outcome.message(ICE_BACK)
+
+    async def access_button(
+        cards: CardRenderer,
+        directory: Directory,
+        profiles: Profiles,
+        user: User,
+        borough: str | None = None,
+    ) -> Outcome:
+        return await access_steps(
+            cards=cards, directory=directory, profiles=profiles, user=user, borough=borough
+        )
+
+    router.action("ice.triage")(triage)
+    router.action("ice.down")(downtime_steps)
+    router.action("ice.access", fields=("borough",))(access_button)
+    router.action("access.borough", fields=("borough",))(access_button)
+    router.action("ice.pcn")(pcn)

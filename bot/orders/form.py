@@ -33,7 +33,6 @@ from bot.orders.model import (
     LATERALITY_CHOICES,
     LINE_MAX,
     LONDON,
-    MODALITIES,
     NAME_MAX,
     NOTE_MAX,
     PREGNANCY_CHOICES,
@@ -48,6 +47,7 @@ from bot.orders.model import (
     resolve_route,
 )
 from bot.orders.validation import CLIENT_RULES, earliest_birth_date, mask_nhs_number
+from bot.vocabulary import MODALITIES
 
 FORM_TITLE = "Radiology request form"
 REVIEW_TITLE = "Review radiology request"
@@ -56,6 +56,8 @@ VERB_REVIEW = "order.review"
 VERB_SEND = "order.send"
 VERB_EDIT = "order.edit"
 REVIEW_REFERENCE = "Allocated when you press Send"
+#: Marks the form's own guidance, which is not part of the BCP (sources: docs/clinical-safety.md).
+FORM_CHECK = "Form check (not a BCP step): "
 LONG_VALUE = 60
 
 Status = Literal["queued", "sent", "failed"]
@@ -121,13 +123,12 @@ def choose_context(
     values = prefill or {}
     errors = errors or {}
     kch_limits = [
-        f"{trust.short_name} takes only {_and(d.name for d in trust.departments)} "
-        "requests by email during downtime."
+        f"The BCP lists {_and(d.name for d in trust.departments)} for {trust.bcp_name}."
         for trust in directory.trusts
         if not trust.single_mailbox
     ]
     single = [
-        f"{trust.short_name} takes any radiology at one mailbox."
+        f"The BCP gives one radiology mailbox for {trust.bcp_name}."
         for trust in directory.trusts
         if trust.single_mailbox
     ]
@@ -180,12 +181,7 @@ def form_context(
     values = {key: _clean(value) for key, value in (prefill or {}).items() if value is not None}
     errors = dict(errors or {})
     sections = [
-        _section(
-            "Examination",
-            _exam_inputs(values),
-            errors,
-            note="Suspected cancer: use the two-week-wait pathway, not this form.",
-        ),
+        _section("Examination", _exam_inputs(values), errors),
         _section("Clinical details", _clinical_inputs(values), errors),
     ]
     safety = _safety_inputs(route, values, today)
@@ -198,13 +194,15 @@ def form_context(
             "Referrer",
             _referrer_inputs(values),
             errors,
-            note="A registered referrer must make the request; it stands in for a signature.",
+            note=FORM_CHECK + "a registered referrer makes the request; their registration "
+            "number stands in for a signature.",
         ),
         _section(
             "Practice",
             _practice_inputs(values),
             errors,
-            note="Rejections and results go to this mailbox, so it must be monitored.",
+            note=FORM_CHECK + "the email's Reply-To and copy go to this mailbox, so use one "
+            "that is read.",
         ),
     ]
     shown = {item.element["id"] for section in sections for item in section["inputs"]}
@@ -368,12 +366,12 @@ def _safety_note(route: Route) -> str:
     notes = []
     if route.ionising:
         notes.append(
-            "Pregnancy status and LMP are needed when the area is between the diaphragm and "
+            "pregnancy status and LMP are asked when the area is between the diaphragm and "
             "the knees and the patient is not male and aged 12 to 55."
         )
     if route.contrast:
         notes.append(f"{route.modality.name} may use contrast: record any allergies.")
-    return " ".join(notes)
+    return FORM_CHECK + " ".join(notes) if notes else ""
 
 
 def _safety_inputs(route: Route, values: Mapping[str, str], today: date) -> list[_Input]:
@@ -653,14 +651,17 @@ def confirmation_for(
 
 
 def _next_steps(directory: Directory) -> list[str]:
+    """What happens after sending, in the BCP's words."""
     after = directory.after_sending
-    results = "; ".join(f"{box.name.lower()} come from {box.mailbox}" for box in directory.results)
+    results = [
+        f"{box.name}: {box.intro} {box.mailbox}. {box.no_reply}" for box in directory.results
+    ]
     return [
         after.epic_entry,
         after.walk_in,
         after.scheduling,
         directory.rejections.rejected,
-        f"Results by email: {results}. Do not reply to these mailboxes.",
+        *results,
     ]
 
 

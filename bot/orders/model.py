@@ -52,6 +52,7 @@ from bot.orders.validation import (
     parse_form_date,
     registration_body,
 )
+from bot.vocabulary import Modality, modality
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -106,34 +107,9 @@ def choice_title(choices: tuple[tuple[str, str], ...], value: str | None) -> str
 # --- Modalities and routes --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Modality:
-    """A kind of imaging; `ionising`/`contrast` decide the safety questions for GSTT."""
-
-    id: str
-    name: str
-    ionising: bool
-    contrast: bool
-
-
-# GSTT takes any radiology at one mailbox, so its directory department cannot tell
+# Modalities (ids, names, ionising, contrast) are declared once in bot/vocabulary.py.
+# The BCP gives GSTT one mailbox, so its directory department cannot tell
 # an ultrasound from a CT: the modality decides which safety questions apply.
-# Contrast is asked for every modality that may use it (iodinated, barium, gadolinium).
-MODALITIES: tuple[Modality, ...] = (
-    Modality("xray", "X-ray", ionising=True, contrast=False),
-    Modality("ultrasound", "Ultrasound", ionising=False, contrast=False),
-    Modality("fluoroscopy", "Fluoroscopy", ionising=True, contrast=True),
-    Modality("ct", "CT", ionising=True, contrast=True),
-    Modality("mri", "MRI", ionising=False, contrast=True),
-    Modality("nuclear_medicine", "Nuclear medicine", ionising=True, contrast=False),
-    Modality("dexa", "DEXA", ionising=True, contrast=False),
-    Modality("mammography", "Mammography", ionising=True, contrast=False),
-    Modality("interventional", "Interventional radiology", ionising=True, contrast=True),
-)
-
-
-def modality(modality_id: str | None) -> Modality | None:
-    return next((m for m in MODALITIES if m.id == modality_id), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +122,12 @@ class Route:
 
     @property
     def ionising(self) -> bool:
-        """Ionising only if both say so: KCH ultrasound is not, nor is an MRI sent to GSTT."""
-        return self.department.ionising and self.modality.ionising
+        """The modality decides: KCH ultrasound is not ionising, nor is an MRI sent to GSTT."""
+        return self.modality.ionising
 
     @property
     def contrast(self) -> bool:
-        return self.department.contrast or self.modality.contrast
+        return self.modality.contrast
 
     @property
     def mailbox(self) -> str:
@@ -171,6 +147,20 @@ class RouteError(FieldError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+def no_route_message(trust: Trust, modality_name: str) -> str:
+    """What the BCP says when it lists no mailbox for a modality, and nothing more.
+
+    No alternative is offered: the BCP gives none, and an invented one (wait for
+    ICE, try another mailbox) could delay an urgent scan.
+    """
+    names = [d.name for d in trust.departments]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return (
+        f"The BCP lists {listed} for {trust.bcp_name}; "
+        f"it gives no downtime route for {modality_name}."
+    )
 
 
 def resolve_route(
@@ -193,14 +183,7 @@ def resolve_route(
         raise RouteError("modality", "Choose the type of imaging")
     department = directory.department(trust.id, chosen.id)
     if department is None:
-        names = [d.name for d in trust.departments]
-        offered = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-        raise RouteError(
-            "modality",
-            f"{trust.short_name} has no downtime email route for {chosen.name}: while ICE is "
-            f"down, {trust.short_name} takes only {offered} requests by email. "
-            f"Request {chosen.name} through ICE when it is back.",
-        )
+        raise RouteError("modality", no_route_message(trust, chosen.name))
     if department_id is not None and department_id != department.id:
         raise RouteError("modality", "The department does not match the trust: please start again")
     return Route(trust, department, chosen)
