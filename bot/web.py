@@ -28,6 +28,7 @@ from botframework.connector.auth import (
 )
 
 from bot.teams.activities import ADAPTIVE_CARD_ACTION
+from bot.teams.extension import COMPOSE_EXTENSION_QUERY
 from bot.teams.fastjson import activity_from_json
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def _identifiers(activity: Activity) -> list[object]:
 
 TEAMS_CHANNEL = "msteams"
 #: Invoke names IceBot answers itself (bot/teams/bot.py on_invoke_activity).
-HANDLED_INVOKES = frozenset({ADAPTIVE_CARD_ACTION})
+HANDLED_INVOKES = frozenset({ADAPTIVE_CARD_ACTION, COMPOSE_EXTENSION_QUERY})
 
 
 def _signed_by_a_teams_key(auth_header: str) -> bool:

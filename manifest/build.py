@@ -1,15 +1,17 @@
 """Build the Teams app package: `python -m manifest.build [--out ZIP] [--bot-id GUID]`.
 
 `make package` runs this. It fills the bot id into `manifest.template.json`,
-generates the bot's `commandLists` from the router (so Teams suggests exactly
-the commands the bot understands), validates the result against the official
+generates the bot's `commandLists` and the message extension's search command
+(`composeExtensions`) from the router (so Teams offers exactly what the bot
+handles), validates the result against the official
 schema and only then writes a zip with manifest.json, color.png and
 outline.png at its root, which is what Teams' "Upload a custom app" and the
 Teams admin center accept.
 
 Why manifest schema v1.24 and not the newest stored (v1.29): everything this
 bot uses (a conversational bot in personal, team and group chat scopes with
-command lists) has been stable since long before 1.24, while 1.25-1.29 add only
+command lists, and a bot-based search message extension) has been stable since
+long before 1.24, while 1.25-1.29 add only
 things we do not use (agentic users, slash-command triggers for targeted
 messages, ...). An older, widely deployed version is the one every Teams client
 and tenant admin tool already accepts; move up when we need a newer feature.
@@ -127,6 +129,54 @@ def command_lists(router: Router) -> list[dict[str, Any]]:
     return lists
 
 
+def compose_extensions(router: Router, bot_id: str) -> list[dict[str, Any]]:
+    """The message extension: the router's search commands, each a `query` with one parameter.
+
+    Teams allows one compose extension per app, with up to 10 commands; titles
+    and parameter titles up to 32 characters, descriptions up to 128. `initialRun`
+    makes Teams search once with no text when the extension opens, so the user
+    sees the entries at once (bot/handlers/search.py: the BCP's order).
+    """
+    commands = router.search_commands()
+    if not commands:
+        return []
+    if len(commands) > MAX_COMMANDS:
+        raise ManifestError(f"{len(commands)} search commands; Teams allows {MAX_COMMANDS}")
+    for c in commands:
+        for what, text, most in (
+            ("title", c.title, MAX_TITLE),
+            ("parameter title", c.parameter_title, MAX_TITLE),
+            ("description", c.description, MAX_DESCRIPTION),
+            ("parameter description", c.parameter_description, MAX_DESCRIPTION),
+        ):
+            if not text or len(text) > most:
+                raise ManifestError(f"search command {c.id!r}: {what} must be 1-{most} characters")
+    return [
+        {
+            "botId": bot_id,
+            "commands": [
+                {
+                    "id": c.id,
+                    "type": "query",
+                    "title": c.title,
+                    "description": c.description,
+                    "initialRun": True,
+                    "context": ["compose", "commandBox"],
+                    "parameters": [
+                        {
+                            "name": c.parameter,
+                            "title": c.parameter_title,
+                            "description": c.parameter_description,
+                            "inputType": "text",
+                        }
+                    ],
+                }
+                for c in commands
+            ],
+        }
+    ]
+
+
 def resolve_bot_id(
     explicit: str | None,
     environ: Mapping[str, str] = os.environ,
@@ -192,6 +242,8 @@ def build_manifest(
     bot["commandLists"] = command_lists(router)
     if not bot["commandLists"]:
         del bot["commandLists"]
+    if extensions := compose_extensions(router, bot_id):
+        manifest["composeExtensions"] = extensions
     return manifest
 
 

@@ -21,8 +21,8 @@ import pytest
 from jsonschema import validators
 
 from bot.handlers import build_router
-from bot.nlu import parse
-from bot.router import ALL_SCOPES, FALLBACK_INTENT, Command, Router
+from bot.nlu import Intent, parse
+from bot.router import ALL_SCOPES, FALLBACK_INTENT, Command, Router, SearchCommand
 from manifest import build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,14 +34,14 @@ ID_VARIABLES = ("BOT_ID", "MicrosoftAppId", "TEAMS_APP_ID", "TEAMS_APP_VERSION")
 # ---------------------------------------------------------------- helpers
 
 
-async def _noop(**_: Any) -> Any:  # handlers are never called here
+async def _noop() -> Any:  # handlers are never called here
     return None
 
 
 def small_router(commands: list[Command]) -> Router:
     router = Router()
-    for i, command in enumerate(commands):
-        router.intent(f"intent{i}", command=command)(_noop)
+    for intent, command in zip(Intent, commands, strict=False):
+        router.intent(intent, command=command)(_noop)
     return router
 
 
@@ -359,3 +359,74 @@ def test_every_command_is_a_word_the_bot_understands() -> None:
             intent = parse(text).intent
             assert intent != FALLBACK_INTENT, f"{text!r} is not understood"
             assert intent in router.intents, f"{text!r} parses to unregistered {intent!r}"
+
+
+# ---------------------------------------------------------------- the search message extension
+
+
+def test_packaged_message_extension_is_the_routers_search_command(clean_env: Path) -> None:
+    """One bot-based extension, one `query` command with one parameter, from the registry."""
+    with zipfile.ZipFile(build.package(clean_env / "app.zip", BOT_ID)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert not list(schema_validator().iter_errors(manifest))
+    [extension] = manifest["composeExtensions"]
+    assert extension["botId"] == BOT_ID == manifest["bots"][0]["botId"]
+    [search] = build_router().search_commands()
+    [command] = extension["commands"]
+    assert command == {
+        "id": search.id,
+        "type": "query",
+        "title": search.title,
+        "description": search.description,
+        "initialRun": True,
+        "context": ["compose", "commandBox"],
+        "parameters": [
+            {
+                "name": search.parameter,
+                "title": search.parameter_title,
+                "description": search.parameter_description,
+                "inputType": "text",
+            }
+        ],
+    }
+
+
+def test_the_schema_version_knows_compose_extensions() -> None:
+    """v1.24 declares bot-based query commands: the manifest version supports what we add."""
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    extension = schema["properties"]["composeExtensions"]
+    assert extension["maxItems"] == 1
+    command = extension["items"]["properties"]["commands"]["items"]["properties"]
+    assert "query" in command["type"]["enum"] and "initialRun" in command
+
+
+def test_a_router_without_search_gets_no_extension(clean_env: Path, router: Router) -> None:
+    assert "composeExtensions" not in build.build_manifest(BOT_ID, router)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "t" * 33),
+        ("parameter_title", "t" * 33),
+        ("description", "d" * 129),
+        ("parameter_description", ""),
+    ],
+)
+def test_search_command_texts_within_teams_limits(field: str, value: str) -> None:
+    router = Router()
+    fields = {
+        "id": "find",
+        "title": "Find",
+        "description": "Find things",
+        "parameter": "query",
+        "parameter_title": "Query",
+        "parameter_description": "What to find",
+    }
+    router.search(SearchCommand(**{**fields, field: value}))(_no_results)
+    with pytest.raises(build.ManifestError, match=field.replace("_", " ")):
+        build.compose_extensions(router, BOT_ID)
+
+
+async def _no_results() -> Any:
+    return None

@@ -399,7 +399,7 @@ async def test_json_with_charset_parameter_is_accepted(watch: Watch) -> None:
     assert status == 200
 
 
-@pytest.mark.parametrize("name", [None, "", "composeExtension/query", "task/fetch", "x" * 300])
+@pytest.mark.parametrize("name", [None, "", "composeExtension/fetchTask", "task/fetch", "x" * 300])
 async def test_invokes_we_do_not_handle_are_400_not_501(watch: Watch, name: str | None) -> None:
     body = activity(watch.harness.service_url, type="invoke", value={"x": 1})
     if name is not None:

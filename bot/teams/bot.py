@@ -17,6 +17,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.nlu import Intent
 from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
 from bot.settings import Settings
@@ -28,6 +29,12 @@ from bot.teams.activities import (
     invoke_message_body,
     tenant_of,
     to_incoming,
+)
+from bot.teams.extension import (
+    COMPOSE_EXTENSION_QUERY,
+    search_message_body,
+    search_request,
+    search_response_body,
 )
 from bot.turns import Incoming, Outcome, Reply
 
@@ -106,7 +113,7 @@ class IceBot(TeamsActivityHandler):
             return False
         log.warning("message limit reached; dropping type=%s", activity.type)
         if activity.type == ActivityTypes.invoke:  # an invoke must be answered
-            response = InvokeResponse(status=200, body=invoke_message_body(SLOW_DOWN))
+            response = InvokeResponse(status=200, body=_notice_body(activity, SLOW_DOWN))
             await turn_context.send_activity(
                 Activity(type=ActivityTypes.invoke_response, value=response)
             )
@@ -140,6 +147,8 @@ class IceBot(TeamsActivityHandler):
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
+        if activity.name == COMPOSE_EXTENSION_QUERY:
+            return await self._search(activity)
         if activity.name != ADAPTIVE_CARD_ACTION:
             return await super().on_invoke_activity(turn_context)
         incoming = to_incoming(activity)
@@ -149,6 +158,19 @@ class IceBot(TeamsActivityHandler):
         outcome = await self._dispatch(incoming)
         body = await self._apply(turn_context, incoming, outcome)
         return InvokeResponse(status=200, body=body or invoke_message_body("Done."))
+
+    async def _search(self, activity: Activity) -> InvokeResponse:
+        """The message extension: the query goes to the router's search, never to a log."""
+        request = search_request(activity)
+        if request is None:
+            return InvokeResponse(status=400, body=_invoke_error("The search had no command."))
+        command_id, query = request
+        try:
+            answer = await self._router.dispatch_search(command_id, query, self._services)
+        except UnknownVerb:
+            log.info("unknown search command")
+            return InvokeResponse(status=200, body=search_message_body(STALE_BUTTON))
+        return InvokeResponse(status=200, body=search_response_body(answer))
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         """Welcome once when the bot itself is added (personal install or a team).
@@ -161,7 +183,7 @@ class IceBot(TeamsActivityHandler):
         added = [m.id for m in activity.members_added or []]
         if bot_id and bot_id in added:
             incoming = to_incoming(activity)
-            outcome = await self._router.dispatch_intent("welcome", incoming, self._services)
+            outcome = await self._router.dispatch_intent(Intent.WELCOME, incoming, self._services)
             await self._apply(turn_context, incoming, outcome)
 
     async def _dispatch(self, incoming: Incoming) -> Outcome:
@@ -261,7 +283,7 @@ class IceBot(TeamsActivityHandler):
         if activity.type == ActivityTypes.message:
             await turn_context.send_activity(REFUSAL)
         elif activity.type == ActivityTypes.invoke:
-            response = InvokeResponse(status=200, body=invoke_message_body(REFUSAL))
+            response = InvokeResponse(status=200, body=_notice_body(activity, REFUSAL))
             await turn_context.send_activity(
                 Activity(type=ActivityTypes.invoke_response, value=response)
             )
@@ -284,6 +306,13 @@ def _only_text(outcome: Outcome) -> bool:
         and bool(outcome.replies)
         and all(r.card is None for r in outcome.replies)
     )
+
+
+def _notice_body(activity: Activity, text: str) -> dict[str, Any]:
+    """A short notice in the shape the invoke expects (search pane or card action)."""
+    if activity.name == COMPOSE_EXTENSION_QUERY:
+        return search_message_body(text)
+    return invoke_message_body(text)
 
 
 def _invoke_error(message: str) -> dict[str, Any]:
