@@ -165,3 +165,14 @@ async def test_an_unknown_command_is_answered_not_failed(bot: BotHarness) -> Non
 async def test_another_tenant_gets_the_refusal_in_the_search_pane(bot: BotHarness) -> None:
     said = message(await query(bot, "kings us", tenant="tenant-elsewhere"))
     assert "not enabled" in said
+
+
+async def test_typing_a_long_query_is_not_a_flood(make_bot) -> None:
+    """Teams sends a query per keystroke: the per-user message limit must not stop a search."""
+    bot = await make_bot(max_messages_per_minute=5)
+    typed = "bromley helpdesk"
+    for end in range(1, len(typed) + 1):
+        turn = await query(bot, typed[:end])
+        assert "faster than I can answer" not in str(turn.body)
+    [found] = results(turn)
+    assert "0208 315 8702" in card_text(found["content"])

@@ -48,6 +48,8 @@ SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I'll pause for a minute. "
     "If ICE is down and you need a mailbox now, wait a moment and type 'mailbox'."
 )
+# A button whose answer is a new message: Teams shows this under the card pressed.
+ANSWERED_BELOW = "Answer posted below."
 STALE_BUTTON = "That button is no longer available. Type 'help' to see what I can do."
 OPEN_PERSONAL_CHAT = (
     "I've sent you a private message to continue: patient details never go in a channel. "
@@ -102,10 +104,14 @@ class IceBot(TeamsActivityHandler):
     async def _over_message_limit(self, turn_context: TurnContext) -> bool:
         """Per-user flood limit (bot/ratelimit.py): one "slow down", then silence for the window.
 
-        A flood from one user therefore cannot starve the others.
+        A flood from one user therefore cannot starve the others. Search-box
+        queries are not counted: Teams sends one per keystroke, and a search
+        reads only the in-memory directory (no store, no connector call).
         """
         activity = turn_context.activity
         if activity.type not in (ActivityTypes.message, ActivityTypes.invoke):
+            return False
+        if activity.name == COMPOSE_EXTENSION_QUERY:
             return False
         sender = activity.from_property.id if activity.from_property else None
         verdict = self.message_limiter.hit(sender if isinstance(sender, str) else "")
@@ -157,7 +163,7 @@ class IceBot(TeamsActivityHandler):
         incoming = await self._remember_personal_chat(turn_context, incoming)
         outcome = await self._dispatch(incoming)
         body = await self._apply(turn_context, incoming, outcome)
-        return InvokeResponse(status=200, body=body or invoke_message_body("Done."))
+        return InvokeResponse(status=200, body=body or invoke_message_body(ANSWERED_BELOW))
 
     async def _search(self, activity: Activity) -> InvokeResponse:
         """The message extension: the query goes to the router's search, never to a log."""
