@@ -267,8 +267,8 @@ def test_downtime_steps_give_both_forms_and_all_four_mailboxes(renderer: CardRen
         assert modality in text
     assert DIRECTORY.after_sending.epic_entry in text
     assert buttons(card) == [
-        ("Start a request in Teams", "order.start", {}),
         ("What happens next", "info.show", {"topic": "next"}),
+        ("Start a request in Teams", "order.start", {}),
         ("I can't get in", "ice.access", {}),
         ("PCN or Federation", "ice.pcn", {}),
     ]
