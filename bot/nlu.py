@@ -106,7 +106,8 @@ _CONCEPTS: dict[str, str] = {
         broken, broke, dead, died, unavailable, downtime, unresponsive, failed, failing,
         not working, isnt working, doesnt work, not work, stopped working, not loading,
         isnt loading, wont load, not opening, isnt opening, wont open, not responding,
-        gone down, went down, fallen over, fell over, not available""",
+        gone down, went down, fallen over, fell over, not available, is out, out again,
+        out of action, out of service, no ice, without ice, have no ice, got no ice""",
     # Trouble that may or may not be an outage: ask which situation applies.
     "trouble": """error, errors, issue, issues, problem, problems, trouble, playing up,
         acting up, slow, stuck, loading, spinning, blank, blank screen, glitch, glitching,
@@ -116,12 +117,13 @@ _CONCEPTS: dict[str, str] = {
         sign in, sign into, sign on, signin, signing in, access, accessing, locked,
         locked out, password, passwords, account, username, credentials, smartcard,
         smart card, permission, permissions, get in, get into, get on, get onto, get on to,
-        let me in, let me log, let me, lets me, authenticate, authentication, rights,
+        let me in, let me log, let me on, let me, lets me, letting me in, letting me log,
+        letting me on, letting me, authenticate, authentication, rights,
         2fa, mfa""",
     # Words that make an access word an access problem.
     "access_fault": """expired, expire, expiring, forgot, forgotten, reset, disabled, denied,
         invalid, incorrect, blocked, lost, not recognised, isnt recognised, not recognized,
-        locked, locked out""",
+        locked, locked out, reject, rejects, rejected, rejecting""",
     "negation": """cant, cannot, unable, wont, doesnt, isnt, couldnt, not, no, never, arent,
         wasnt, didnt, hasnt, havent, dont""",
     # Nobody at all can: an outage, not one person's access.
@@ -159,6 +161,8 @@ _CONCEPTS: dict[str, str] = {
         appointments, booked, book it, book them, scheduled, schedule, confirm,
         confirmed, hear back""",
     "after": "after, once",
+    # Changing a request that was sent: with a request word, a rejection or change asked for.
+    "change": "change, changes, changing, changed",
     "sent": "sent, emailed, submitted, sending, email, send",
     "walk": """walk in, walks in, walked in, walkin, turned up, turn up, turns up,
         turning up, arrived, arrives, attended, attends, came in, at reception, went for,
@@ -217,6 +221,7 @@ hold holding delayed delay late through via whole part right left yesterday sorr
 two three four five first second next last new old chest knee hip abdomen abdo pelvis
 spine lumbar cervical shoulder hand foot ankle wrist elbow neck head arm leg thyroid liver
 kidney kidneys renal breast testes scrotal
+within without before between under over against towards near per
 """)
 
 # Commands: a message starting with one of these words (optionally "/") is that command,
@@ -517,7 +522,7 @@ def _information(r: _Reading) -> Intent | None:
         return Intent.WALK_IN
     if r.has("not_found") and r.has("order") and (patient_there or r.has("radiology")):
         return Intent.WALK_IN
-    if r.has("rejections"):
+    if r.has("rejections") or (r.has("change") and r.has("order")):
         return Intent.REJECTIONS
     if r.has("results"):
         return Intent.RESULTS
