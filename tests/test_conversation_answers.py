@@ -19,6 +19,7 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 REFERRAL_MAILBOXES = {str(d.mailbox) for t in DIRECTORY.trusts for d in t.departments}
 RESULTS_MAILBOXES = {str(r.mailbox) for r in DIRECTORY.results}
 SEL_PHONE, BHC_PHONE = "020 8176 5400", "0208 315 8702"
+KCH_US = "kch-tr.us.reception_dh@nhs.net"
 
 
 def emails(card: dict) -> set[str]:
@@ -270,3 +271,13 @@ async def test_no_reminder_without_patient_data(bot: BotHarness, text: str) -> N
 async def test_no_reminder_in_the_personal_chat(bot: BotHarness) -> None:
     turn = await bot.say(f"ICE is down, patient {NHS_NUMBER}")
     assert KEEP_PATIENT_DATA_PRIVATE not in turn.texts
+
+
+async def test_the_mailbox_buttons_walk_from_all_trusts_to_one_mailbox(bot: BotHarness) -> None:
+    every = (await bot.execute("mailbox.pick", reply_to_id="mailbox-card")).only_card
+    assert emails(every) == REFERRAL_MAILBOXES
+    kch = (await bot.execute("mailbox.pick", {"trust": "kch"})).only_card
+    assert emails(kch) == REFERRAL_MAILBOXES - {"gst-tr.radiologyreferrals@nhs.net"}
+    data = {"trust": "kch", "department": "ultrasound"}
+    turn = await bot.execute("mailbox.show", data, reply_to_id="picker-card")
+    assert turn.invoke_card is None and emails(turn.only_card) == {KCH_US}

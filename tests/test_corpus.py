@@ -3,7 +3,7 @@
 `tests/corpus/phrasings.tsv` is the corpus the parser was built against;
 `tests/corpus/heldout.tsv` was written at the same time and only run at the end,
 to measure how well the rules generalise to phrasings they were not tuned on
-(its first score is in docs/decisions.md, D12). Both must pass in full now.
+(its first score is in docs/decisions.md, D13). Both must pass in full now.
 
 Each test prints the confusion matrix (expected intent down, parsed intent
 across) and lists every miss, so a failure says what went wrong at a glance.

@@ -11,9 +11,11 @@ import logging
 from typing import Any
 
 import pytest
+from botbuilder.schema import Activity
 
 from bot.directory import load_directory
 from bot.handlers.search import LOOKUP, NOTHING_FOUND
+from bot.teams.extension import search_request
 from tests.support.cards import assert_valid_card, buttons, card_size, card_text
 from tests.support.teams import BotHarness, Turn, activity
 
@@ -176,3 +178,25 @@ async def test_typing_a_long_query_is_not_a_flood(make_bot) -> None:
         assert "faster than I can answer" not in str(turn.body)
     [found] = results(turn)
     assert "0208 315 8702" in card_text(found["content"])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"commandId": "lookup"}, ("lookup", "")),
+        ({"commandId": "lookup", "parameters": []}, ("lookup", "")),
+        ({"commandId": "lookup", "parameters": [{"name": "query", "value": 7}]}, ("lookup", "")),
+        (
+            {"commandId": "lookup", "parameters": [{"name": "query", "value": "x" * 500}]},
+            ("lookup", "x" * 200),
+        ),
+        ({"commandId": "lookup", "parameters": "kings"}, None),
+        ({"commandId": "lookup", "parameters": ["kings"]}, None),
+        ({"commandId": 3}, None),
+        ("kings", None),
+    ],
+)
+def test_odd_search_invokes_are_read_safely(value: Any, expected: Any) -> None:
+    assert search_request(Activity(type="invoke", name="composeExtension/query", value=value)) == (
+        expected
+    )
