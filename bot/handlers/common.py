@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from bot.directory import Directory, ServiceDesk
 from bot.store import Profiles
-from bot.turns import User
+from bot.turns import Outcome, User
 from bot.vocabulary import canonical_borough
+from cards import CardRenderer
+
+BoroughAnswer = Callable[..., Awaitable[Outcome]]
+
+
+def borough_button(answer: BoroughAnswer) -> BoroughAnswer:
+    """The handler for a borough button: the intent's answer, with the borough the card sent.
+
+    A button only ever carries one of the six boroughs, so it takes no
+    `other_borough` (the router would refuse a card field the verb does not declare).
+    """
+
+    async def pressed(
+        cards: CardRenderer,
+        directory: Directory,
+        profiles: Profiles,
+        user: User,
+        borough: str | None = None,
+    ) -> Outcome:
+        return await answer(
+            cards=cards, directory=directory, profiles=profiles, user=user, borough=borough
+        )
+
+    return pressed
 
 
 async def users_desk(

@@ -7,7 +7,7 @@ the card already shown in place, so nothing the user was reading disappears.
 from __future__ import annotations
 
 from bot.directory import Department, Directory, Trust
-from bot.handlers.common import users_desk
+from bot.handlers.common import borough_button, users_desk
 from bot.nlu import Intent
 from bot.router import Command, Router
 from bot.store import Profiles
@@ -63,17 +63,7 @@ def register(router: Router) -> None:
     ) -> Outcome:
         return _mailbox(cards, directory, trust, modality, site)
 
-    @router.action("helpdesk.show", fields=("borough",))
-    async def helpdesk_button(
-        cards: CardRenderer,
-        directory: Directory,
-        profiles: Profiles,
-        user: User,
-        borough: str | None = None,
-    ) -> Outcome:
-        return await helpdesk(
-            cards=cards, directory=directory, profiles=profiles, user=user, borough=borough
-        )
+    router.action("helpdesk.show", fields=("borough",))(borough_button(helpdesk))
 
     @router.action("helpdesk.pick")
     async def helpdesk_picker(cards: CardRenderer) -> Outcome:

@@ -7,7 +7,7 @@ the chat, so the steps a user was following never vanish mid-task.
 from __future__ import annotations
 
 from bot.directory import Directory
-from bot.handlers.common import users_desk
+from bot.handlers.common import borough_button, users_desk
 from bot.nlu import Intent
 from bot.router import Command, Router
 from bot.store import Profiles
@@ -71,19 +71,8 @@ def register(router: Router) -> None:
     async def ice_back() -> Outcome:
         return Outcome.message(ICE_BACK)
 
-    async def access_button(
-        cards: CardRenderer,
-        directory: Directory,
-        profiles: Profiles,
-        user: User,
-        borough: str | None = None,
-    ) -> Outcome:
-        return await access_steps(
-            cards=cards, directory=directory, profiles=profiles, user=user, borough=borough
-        )
-
     router.action("ice.triage")(triage)
     router.action("ice.down")(downtime_steps)
-    router.action("ice.access", fields=("borough",))(access_button)
-    router.action("access.borough", fields=("borough",))(access_button)
+    router.action("ice.access", fields=("borough",))(borough_button(access_steps))
+    router.action("access.borough", fields=("borough",))(borough_button(access_steps))
     router.action("ice.pcn")(pcn)
