@@ -7,6 +7,7 @@ manifest's command lists are generated from the router it returns.
 from __future__ import annotations
 
 from bot.handlers import guidance, lookups, orders, search, situations
+from bot.nlu import prepare as prepare_parser
 from bot.router import Router
 
 
@@ -16,6 +17,7 @@ def build_router() -> Router:
     for module in (situations, lookups, guidance, orders, search):
         module.register(router)
     router.check_complete()
+    prepare_parser()  # compiled here, at start-up, not in the first user's turn
     return router
 
 
