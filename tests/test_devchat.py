@@ -122,3 +122,12 @@ def test_render_keeps_escaped_stars_and_drops_bold_markers() -> None:
     }
     text = render_card(card).text
     assert "Next: go" in text and "NHS number: *** *** 0018" in text
+
+
+async def test_search_as_from_the_compose_box(aiohttp_server, make_settings) -> None:
+    async with aiohttp.ClientSession() as http:
+        chat = await _session(aiohttp_server, make_settings, http)
+        [found] = await chat.search("kings us")
+        assert found.card is not None and "kch-tr.us.reception_dh@nhs.net" in found.card.text
+        [said] = await chat.search("kings ct")
+        assert "no downtime route for CT" in said.text

@@ -6,8 +6,10 @@ Type a message; cards are shown as text with numbered buttons. Type a number to
 press that button; if the card has inputs you are asked for each (Enter keeps
 the value shown). `/sample N` presses button N with a complete test request
 filled in (a test-range NHS number, never a real patient): `order`, then
-`/sample 1` twice and `1` sends one. `/channel` and `/personal` switch
-conversation type (channel messages @mention the bot), `/quit` leaves.
+`/sample 1` twice and `1` sends one. `/search kings us` searches as the
+message extension does from any chat's compose box. `/channel` and
+`/personal` switch conversation type (channel messages @mention the bot),
+`/quit` leaves.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ async def run(bot_url: str, port: int) -> int:
                     show(await session.press(int(number), session.sample_inputs()))
                     continue
                 try:
-                    if line.isdigit():
+                    if line.startswith("/search"):
+                        show(await session.search(line.removeprefix("/search").strip()))
+                    elif line.isdigit():
                         inputs = await fill_inputs(session) if session.card_inputs() else {}
                         show(await session.press(int(line), inputs))
                     else:

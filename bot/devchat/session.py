@@ -93,6 +93,29 @@ class ChatSession:
             return await self._post(body)
         return await self._post(self._activity(value=data, replyToId=self.last_card.activity_id))
 
+    async def search(self, query: str, command_id: str = "lookup") -> list[Shown]:
+        """Type `query` in the message extension's search box, as Teams sends it."""
+        value = {
+            "commandId": command_id,
+            "parameters": [{"name": "query", "value": query}],
+            "queryOptions": {"skip": 0, "count": 25},
+        }
+        body = self._activity(type="invoke", name="composeExtension/query", value=value)
+        async with self.http.post(self.bot_url, json=body) as response:
+            payload = await response.json(content_type=None) if response.content_length else None
+            if response.status >= 400 or not isinstance(payload, dict):
+                return [Shown(text=f"(the bot answered HTTP {response.status}: {payload})")]
+        extension = payload.get("composeExtension") or {}
+        if extension.get("type") != "result":
+            return [Shown(text=f"(search) {extension.get('text', '')}")]
+        return [
+            Shown(
+                text=f"(search result) {a['preview']['content']['title']}",
+                card=render_card(a["content"]),
+            )
+            for a in extension.get("attachments", [])
+        ]
+
     def card_inputs(self) -> list[dict[str, Any]]:
         return self.last_card.card.inputs if self.last_card and self.last_card.card else []
 
