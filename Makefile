@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run chat test test-security lint format package bench infra-check clean
+.PHONY: help venv run chat migrate migration test test-security lint format package bench infra-check clean
 
 # checkov lives in its own virtual environment: it pins dozens of packages that
 # must not mix with the bot's. Built on first use, once per machine (the stamp
@@ -31,6 +31,14 @@ run: $(STAMP) ## start the bot on :3978 (development defaults: SQLite, mail to f
 
 chat: $(STAMP) ## talk to a running bot from the terminal, playing Teams
 	$(PY) -m bot.devchat
+
+migrate: $(STAMP) ## apply pending schema migrations to DATABASE_URL (production's release step)
+	$(PY) -m bot.store.migrations upgrade
+
+migration: $(STAMP) ## write the next schema revision from the models: make migration m="add x"
+	@test -n "$(m)" || { echo 'usage: make migration m="what the revision changes"'; exit 2; }
+	$(PY) -m bot.store.migrations new "$(m)"
+	$(PY) -m ruff format --quiet bot/store/migrations/versions
 
 test: $(STAMP) infra-check ## run the whole test suite (after lint, the format check and checkov)
 	$(PY) -m ruff check .

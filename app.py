@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here, not at the top, so the line above covers them.
     from bot.application import create_app
     from bot.settings import ConfigurationError, DevDefaultSettings, Settings
+    from bot.store.migrations import SchemaNotCurrent
 
     parser = argparse.ArgumentParser(description="ICE Downtime Assistant (Teams bot)")
     parser.add_argument(
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{error.strerror}. Stop the other process or set PORT.",
             file=sys.stderr,
         )
+        return 2
+    except SchemaNotCurrent as error:
+        print(f"ice-downtime-assistant: refusing to start: {error}", file=sys.stderr)
         return 2
     return 0
 

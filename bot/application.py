@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
 from bot.store.confirmations import Confirmations, Notices
 from bot.store.db import utcnow
+from bot.store.migrations import migrate_or_refuse
 from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
 from bot.teams.bot import IceBot
@@ -94,7 +95,13 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
 
     async def runtime(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
-        await db.create_schema()
+        try:
+            # Development mode migrates; production refuses a database not at the head
+            # revision (app.py exits 2), since migrating is a release step there.
+            await migrate_or_refuse(settings, db)
+        except BaseException:
+            await db.close()
+            raise
         profiles = Profiles(db)
         activity_log = ActivityLog(db)
         outbox = Outbox(db)

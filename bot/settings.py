@@ -22,12 +22,25 @@ def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Settings(BaseSettings):
-    """Everything the bot reads from its environment (see the README table)."""
+class DatabaseSettings(BaseSettings):
+    """The database alone: all the migration release step (`make migrate`) reads.
+
+    A release pipeline can apply migrations with only `DATABASE_URL`, without
+    the bot's app secret or mail settings (which `Settings` insists on).
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/icebot.db",
+        validation_alias=_alias("DATABASE_URL", "database_url"),
+    )
+
+
+class Settings(DatabaseSettings):
+    """Everything the bot reads from its environment (see the README table)."""
 
     port: int = Field(3978, validation_alias=_alias("PORT", "port"), ge=1, le=65535)
     host: str | None = Field(None, validation_alias=_alias("HOST", "host"))
@@ -40,10 +53,6 @@ class Settings(BaseSettings):
     app_tenant_id: str = Field("", validation_alias=_alias("MicrosoftAppTenantId", "app_tenant_id"))
 
     dev_mode: bool = Field(False, validation_alias=_alias("DEV_MODE", "dev_mode"))
-    database_url: str = Field(
-        "sqlite+aiosqlite:///var/icebot.db",
-        validation_alias=_alias("DATABASE_URL", "database_url"),
-    )
     allowed_tenant_ids: Annotated[frozenset[str], NoDecode] = Field(
         frozenset(), validation_alias=_alias("ALLOWED_TENANT_IDS", "allowed_tenant_ids")
     )

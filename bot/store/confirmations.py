@@ -4,8 +4,8 @@ Kept apart from the outbox: the outbox knows requests and delivery, this knows
 Teams conversations. Nothing here is patient data.
 
 `notices` is a table of its own, not columns on `requests` or
-`confirmation_cards`: there are no migrations, and `create_all` adds a missing
-table to an existing database on start-up but never a column. A notice row is
+`confirmation_cards`: it came before the bot had migrations, when `create_all`
+could add a missing table to an existing database but never a column. A notice row is
 made with the card (first Send), so requests confirmed before this table
 existed are never picked up and re-announced after an upgrade.
 """

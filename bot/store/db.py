@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -42,8 +42,24 @@ from sqlalchemy.orm import DeclarativeBase, Session
 T = TypeVar("T")
 
 
+#: Constraint and index names, fixed so a migration can name what it changes and
+#: autogenerate compares like with like on SQLite and PostgreSQL. They are
+#: PostgreSQL's own default names (and SQLAlchemy's for indexes), so the tables
+#: `create_all` made before the bot had migrations already carry exactly these
+#: names: stamping such a database needs no renames (bot/store/migrations).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
 class Base(DeclarativeBase):
     """Declarative base shared by every table module in `bot.store`."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def utcnow() -> datetime:
@@ -147,6 +163,12 @@ class Database:
         return insert
 
     async def create_schema(self) -> None:
+        """Create the tables straight from the models: the store tests' fast path.
+
+        The app never does this: its start-up checks or applies the migrations
+        (bot/store/migrations), and tests/test_migrations.py proves that both
+        build the same tables.
+        """
         # Import the table modules so their classes are on Base.metadata.
         from bot.store import tables  # noqa: F401
 

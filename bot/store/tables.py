@@ -1,4 +1,7 @@
-"""Every table the bot keeps, imported once so `create_schema` sees them all."""
+"""Every table the bot keeps, imported once so `Base.metadata` holds them all.
+
+The migrations' autogenerate and `create_schema` both read `Base.metadata`.
+"""
 
 from bot.store.activities import ProcessedActivity
 from bot.store.confirmations import ConfirmationCard, Notice
