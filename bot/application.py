@@ -24,6 +24,7 @@ from bot.logsafety import quiet_chatty_libraries
 from bot.mail.transport import build_transport
 from bot.mail.worker import OutboxWorker
 from bot.orders.delivery import ComposeProcess, OrderDelivery
+from bot.readiness import Readiness, readiness_body
 from bot.router import Router
 from bot.services import Services
 from bot.settings import Settings
@@ -57,6 +58,7 @@ class Runtime:
     confirmations: Confirmations
     worker: OutboxWorker
     bot: IceBot
+    readiness: Readiness
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by name (the router checked the names at start-up)."""
@@ -160,6 +162,11 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             confirmations=confirmations,
             worker=worker,
             bot=bot,
+            readiness=Readiness(
+                db,
+                outbox,
+                max_queue_age=timedelta(seconds=settings.ready_max_queue_age_seconds),
+            ),
         )
         bot_services.update(state.services())
         app[RUNTIME] = state
@@ -192,6 +199,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         ),
     )
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/readyz", _ready)
     return app
 
 
@@ -216,6 +224,14 @@ async def _health(request: web.Request) -> web.Response:
         "authentication": "on" if settings.auth_enabled else "OFF (development mode)",
     }
     return web.json_response(body, status=200 if ready else 503)
+
+
+async def _ready(request: web.Request) -> web.Response:
+    """Readiness (bot/readiness.py): database, migrations, outbox; 503 says which failed."""
+    if RUNTIME not in request.app:
+        return web.json_response({"status": "starting"}, status=503)
+    body, status = readiness_body(await request.app[RUNTIME].readiness.check())
+    return web.json_response(body, status=status)
 
 
 def _announce(settings: Settings) -> None:

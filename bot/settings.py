@@ -130,6 +130,13 @@ class Settings(DatabaseSettings):
     max_requests_per_hour: int = Field(
         20, validation_alias=_alias("MAX_REQUESTS_PER_HOUR", "max_requests_per_hour"), ge=1
     )
+    #: Above the longest the default retry policy keeps a request queued (about
+    #: 46 minutes), so /readyz fails on a queue nobody is working, not on an SMTP outage.
+    ready_max_queue_age_seconds: float = Field(
+        3600.0,
+        validation_alias=_alias("READY_MAX_QUEUE_AGE_SECONDS", "ready_max_queue_age_seconds"),
+        gt=0,
+    )
 
     @field_validator("allowed_tenant_ids", mode="before")
     @classmethod

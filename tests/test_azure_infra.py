@@ -69,6 +69,7 @@ LEFT_AT_DEFAULT: dict[str, str] = {
     "CONNECTOR_RETRY_BASE_SECONDS": "retries towards Teams, sized to the ~15 s a turn may take",
     "CONNECTOR_RETRY_MAX_SECONDS": "retries towards Teams, sized to the ~15 s a turn may take",
     "CONNECTOR_RETRY_BUDGET_SECONDS": "retries towards Teams, sized to the ~15 s a turn may take",
+    "READY_MAX_QUEUE_AGE_SECONDS": "1 h, above the default mail retry schedule (operations.md)",
 }
 
 #: App settings that the platform (not bot/settings.py) reads; each with why.

@@ -401,6 +401,20 @@ class Outbox:
             )
         return _record(row) if row else None
 
+    async def oldest_unsent(self) -> datetime | None:
+        """When the oldest request still queued or sending was submitted; None when there is none.
+
+        Its age is the queue's health (`/readyz`): with the default retry
+        policy every request is sent or failed within about 46 minutes.
+        """
+        async with self._db.sessions() as session:
+            oldest = await session.scalar(
+                select(func.min(OutboxRequest.created_at)).where(
+                    OutboxRequest.status.in_((QUEUED, SENDING))
+                )
+            )
+        return _maybe_aware(oldest)
+
     async def purge(self, now: datetime, retention_days: int) -> int:
         """Drop patient data from rows finished more than `retention_days` ago; count them."""
         cutoff = _utc(now) - timedelta(days=retention_days)
