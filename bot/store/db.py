@@ -95,9 +95,18 @@ def create_writer_engine(url: str, *, synchronous: str) -> Engine:
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = create_sync_engine(sync_url)
     event.listen(engine, "connect", partial(_sqlite_pragmas, synchronous))
+    begin_immediate(engine)
+    return engine
+
+
+def begin_immediate(engine: Engine) -> None:
+    """Start each of a SQLite engine's transactions with `BEGIN IMMEDIATE`.
+
+    The driver's own transaction handling is turned off, so DDL is inside the
+    transaction too and SQLite's write lock is taken before the first read.
+    """
     event.listen(engine, "connect", _driver_leaves_transactions_to_us)
     event.listen(engine, "begin", _begin_immediate)
-    return engine
 
 
 def _driver_leaves_transactions_to_us(dbapi_connection: Any, _record: Any) -> None:

@@ -46,6 +46,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bot.store.db import begin_immediate, create_engine
+
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -159,23 +161,16 @@ def migration_engine(url: str) -> AsyncEngine:
     """
     if not url.startswith("sqlite"):
         return create_async_engine(url)
-    from bot.store.db import create_engine
-
     engine = create_engine(url)  # makes the file's folder; WAL and busy_timeout as the bot
-    event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
-    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    event.listen(engine.sync_engine, "connect", _foreign_keys_off)
+    begin_immediate(engine.sync_engine)
     return engine
 
 
-def _sqlite_manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=OFF")
     cursor.close()
-    dbapi_connection.isolation_level = None
-
-
-def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def upgrade(url: str, to: str = "head") -> str:
@@ -318,9 +313,9 @@ def _generic(sql_type: Any) -> str:
 def _baseline_shape() -> dict[str, Any]:
     """What revision `BASELINE` creates, built in an in-memory SQLite database."""
     from alembic import command
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine as create_sync_engine
 
-    engine = create_engine("sqlite://")
+    engine = create_sync_engine("sqlite://")
     try:
         with engine.begin() as connection:
             command.upgrade(_config(connection), BASELINE)
@@ -384,11 +379,11 @@ def new_revision(message: str, *, empty: bool = False) -> list[Path]:
     """
     head = _scripts().get_current_head()
     from alembic import command
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine as create_sync_engine
 
     rev_id = f"{int(head or 0) + 1:04d}"
     with tempfile.TemporaryDirectory(prefix="icebot-migration-") as folder:
-        engine = create_engine(f"sqlite:///{folder}/scratch.db")
+        engine = create_sync_engine(f"sqlite:///{folder}/scratch.db")
         try:
             with engine.begin() as connection:
                 command.upgrade(_config(connection), "head")
@@ -451,8 +446,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _check(url: str) -> None:
-    from bot.store.db import create_engine
-
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
