@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ConversationKind = Literal["personal", "channel", "groupChat"]
+#: "unknown" is what the edge makes of a conversation type Teams does not send; it is
+#: refused at the HTTP edge, and never personal if it ever gets further.
+ConversationKind = Literal["personal", "channel", "groupChat", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from botframework.connector.auth import (
     JwtTokenExtractor,
 )
 
-from bot.teams.activities import ADAPTIVE_CARD_ACTION
+from bot.teams.activities import ADAPTIVE_CARD_ACTION, CONVERSATION_KINDS, tenant_ids
 from bot.teams.extension import COMPOSE_EXTENSION_QUERY
 from bot.teams.fastjson import activity_from_json
 
@@ -86,6 +86,8 @@ def _parse_activity(raw: bytes) -> Activity | str:
         return "activity has no serviceUrl"
     if activity.conversation is None or not isinstance(activity.conversation.id, str):
         return "activity has no conversation id"
+    if problem := _forged_shape(activity):
+        return problem
     if len(activity.service_url) > MAX_SERVICE_URL_CHARS:
         return "serviceUrl is too long"
     for identifier in _identifiers(activity):
@@ -119,6 +121,26 @@ def _wrong_types(payload: dict[str, Any]) -> str | None:
         expected = dict if name == "channelData" else list
         if payload.get(name) is not None and not isinstance(payload[name], expected):
             return f"activity field {name} has the wrong type"
+    return None
+
+
+def _forged_shape(activity: Activity) -> str | None:
+    """Shapes Teams never sends, refused before any turn (and any patient data) can follow.
+
+    Only a `personal` conversation is a personal chat, and it is the only
+    place request forms go: a missing or unknown conversation type must not be
+    read as one. Tenant fields that disagree could let a caller pick the
+    allowed one; an activity with no user id cannot be owned, limited or answered.
+    """
+    kind = activity.conversation.conversation_type if activity.conversation else None
+    if kind not in CONVERSATION_KINDS:
+        return "activity has no known conversationType"
+    tenants = tenant_ids(activity)
+    if any(not isinstance(t, str) or t != tenants[0] for t in tenants):
+        return "activity's tenant ids disagree"
+    sender = activity.from_property
+    if sender is None or not isinstance(sender.id, str) or not sender.id.strip():
+        return "activity has no user id"
     return None
 
 

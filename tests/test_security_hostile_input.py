@@ -327,6 +327,16 @@ def _with(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, 
         pytest.param(("conversation", "id"), "a:" + "1" * 5000, id="5000-char-conversation-id"),
         pytest.param(("serviceUrl",), "http://127.0.0.1/" + "a" * 3000, id="3000-char-url"),
         pytest.param(("channelData",), ["tenant"], id="list-as-channel-data"),
+        # Forged shapes: never read as a personal chat, a user, or the allowed tenant.
+        pytest.param(("conversation", "conversationType"), None, id="no-conversation-type"),
+        pytest.param(("conversation", "conversationType"), "", id="empty-conversation-type"),
+        pytest.param(("conversation", "conversationType"), "Personal", id="unknown-type"),
+        pytest.param(("conversation", "conversationType"), "meeting", id="meeting-type"),
+        pytest.param(("from", "id"), "", id="empty-user-id"),
+        pytest.param(("from", "id"), "   ", id="blank-user-id"),
+        pytest.param(("from",), None, id="no-from"),
+        pytest.param(("conversation", "tenantId"), "tenant-elsewhere", id="tenants-disagree"),
+        pytest.param(("channelData", "tenant", "id"), 7, id="number-as-tenant-id"),
     ],
 )
 async def test_activities_that_teams_never_sends_are_400s(

@@ -486,6 +486,54 @@ async def test_a_modality_without_a_route_is_refused_before_any_patient_detail(
     assert find_action(card, "order.choose") and "patient_surname" not in json.dumps(card)
 
 
+def _forged(bot: BotHarness, verb: str, data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """An Action.Execute of `verb` whose envelope is then rewritten as `changes` say."""
+    value = {"action": {"type": "Action.Execute", "verb": verb, "data": {**data, "verb": verb}}}
+    body = activity(
+        bot.service_url, type="invoke", name="adaptiveCard/action", value=value, reply_to_id="c"
+    )
+    for path, new in changes.items():
+        parent = body
+        *steps, last = path.split("__")
+        for step in steps:
+            parent = parent[step]
+        if new is None:
+            parent.pop(last, None)
+        else:
+            parent[last] = new
+    return body
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        {"conversation__conversationType": None},
+        {"conversation__conversationType": "Personal"},
+        {"conversation__conversationType": "meeting"},
+        {"from__id": ""},
+        {"from": None},
+    ],
+    ids=["no-type", "wrong-case-type", "unknown-type", "empty-user-id", "no-from"],
+)
+async def test_forged_envelopes_get_no_patient_data_and_queue_nothing(
+    mail_bot: BotHarness, smtp: SmtpTestServer, forgery: dict[str, Any]
+) -> None:
+    """Issue 8: a missing conversation type was read as a personal chat (the review card,
+    patient data and all, went to a forged channel), and an empty user id owned a request
+    queued for user "" whose notice then failed forever. Both are refused at the edge."""
+    owner = "" if forgery.get("from__id") == "" or "from" in forgery else VICTIM
+    data = {**_complete_send_data(owner)}
+    for verb in ("order.review", "order.send", "order.edit"):
+        turn = await mail_bot.post(_forged(mail_bot, verb, data, **forgery))
+        assert turn.status == 400, (verb, turn.body)
+        assert turn.sent == [] and patient_values_in(turn.body) == [], verb
+    assert await rows(mail_bot) == []
+    # Control: the same data in a real personal chat from its owner is a request.
+    if owner:
+        reference_of(await mail_bot.execute("order.send", data))
+        await delivered(mail_bot, smtp, 1)
+
+
 # --- hourly limit --------------------------------------------------------------------------
 
 

@@ -146,3 +146,29 @@ async def test_production_admits_a_listed_tenant(
     )
     assert turn.status == 200 and len(turn.cards) == 1
     assert await remembered_borough(harness, USER) == "Bromley"
+
+
+@pytest.mark.parametrize(
+    ("channel_data_tenant", "conversation_tenant"),
+    [(TENANT, FOREIGN), (FOREIGN, TENANT), (TENANT, "")],
+    ids=["allowed-in-channel-data", "allowed-in-conversation", "empty-conversation-tenant"],
+)
+async def test_tenant_fields_that_disagree_are_refused_at_the_edge(
+    bot: BotHarness, channel_data_tenant: str, conversation_tenant: str
+) -> None:
+    """Issue 8: the bot believed whichever tenant field was allowed. Now neither is believed."""
+    for press in ("message", "invoke"):
+        if press == "message":
+            body = activity(bot.service_url, text="helpdesk bromley", user_id=USER)
+        else:
+            value = {"action": {"type": "Action.Execute", "verb": "access.borough"}}
+            value["action"]["data"] = {"verb": "access.borough", "borough": "Bromley"}
+            body = activity(bot.service_url, type="invoke", name="adaptiveCard/action", value=value)
+            body["from"]["id"] = USER
+        body["channelData"]["tenant"]["id"] = channel_data_tenant
+        body["conversation"]["tenantId"] = conversation_tenant
+        turn = await bot.post(body)
+        assert turn.status == 400, (press, turn.body)
+        assert turn.sent == []
+    assert await remembered_borough(bot, USER) is None
+    assert await saved_reference(bot, USER) is None

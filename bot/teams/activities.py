@@ -14,7 +14,9 @@ from bot.turns import CardAction, Conversation, ConversationKind, Incoming, Repl
 
 ADAPTIVE_CARD_ACTION = "adaptiveCard/action"
 ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-_KINDS: dict[str, ConversationKind] = {
+#: The conversation types Teams sends. Only "personal" is a personal chat; any
+#: other value, or none, is refused at the HTTP edge (bot/web.py).
+CONVERSATION_KINDS: dict[str, ConversationKind] = {
     "personal": "personal",
     "channel": "channel",
     "groupChat": "groupChat",
@@ -22,16 +24,35 @@ _KINDS: dict[str, ConversationKind] = {
 _AT_TAG = re.compile(r"<at[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 
 
-def tenant_of(activity: Activity) -> str | None:
-    """Teams puts the tenant in channelData; some payloads also have conversation.tenantId."""
+def tenant_ids(activity: Activity) -> list[object]:
+    """Every tenant id the activity carries: `channelData.tenant.id` and `conversation.tenantId`.
+
+    Values are returned as found (a forged one may not be a string), so the
+    edge can refuse an activity whose tenant fields disagree instead of
+    picking the one that happens to be allowed. botbuilder's model maps
+    `tenantID`; Teams sends `tenantId`, which lands in `additional_properties`:
+    both are read.
+    """
+    found: list[object] = []
     channel_data = activity.channel_data if isinstance(activity.channel_data, Mapping) else {}
     tenant = channel_data.get("tenant")
-    if isinstance(tenant, Mapping) and isinstance(tenant.get("id"), str):
-        return tenant["id"]
+    if isinstance(tenant, Mapping) and tenant.get("id") is not None:
+        found.append(tenant["id"])
     conversation = activity.conversation
-    if conversation is not None and isinstance(conversation.tenant_id, str):
-        return conversation.tenant_id
-    return None
+    if conversation is not None:
+        extra = getattr(conversation, "additional_properties", None) or {}
+        for value in (conversation.tenant_id, extra.get("tenantId")):
+            if value is not None:
+                found.append(value)
+    return found
+
+
+def tenant_of(activity: Activity) -> str | None:
+    """The one tenant the activity names; None when it names none, or two that disagree."""
+    ids = tenant_ids(activity)
+    if not ids or any(not isinstance(i, str) or i != ids[0] for i in ids):
+        return None
+    return str(ids[0])
 
 
 def strip_mentions(activity: Activity) -> str:
@@ -75,7 +96,7 @@ def _user(activity: Activity) -> User:
 
 def _conversation(activity: Activity) -> Conversation:
     conversation = activity.conversation
-    kind = _KINDS.get(getattr(conversation, "conversation_type", None) or "personal", "personal")
+    kind = CONVERSATION_KINDS.get(getattr(conversation, "conversation_type", None), "unknown")
     conversation_id = conversation.id if conversation and isinstance(conversation.id, str) else ""
     return Conversation(id=conversation_id, kind=kind, tenant_id=tenant_of(activity))
 
