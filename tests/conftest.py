@@ -18,7 +18,7 @@ from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
 from bot.store.db import Base, Database
 from bot.store.migrations import upgrade
-from tests.support.smtp import ScriptedSmtp
+from tests.support.smtp import ScriptedSmtp, SmtpTestServer, smtp_settings
 from tests.support.teams import TENANT, BotHarness
 
 # The PDF stack is imported lazily in the outbox worker's thread, and hypothesis
@@ -97,6 +97,19 @@ async def make_bot(connector, aiohttp_client, make_settings):
 @pytest.fixture
 async def bot(make_bot) -> BotHarness:
     return await make_bot()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpTestServer]:
+    """A real SMTP server on loopback that accepts every message (tests/support/smtp.py)."""
+    with SmtpTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def mail_bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
+    """The running app mailing `smtp`, with delivery retries at test timescales."""
+    return await make_bot(**smtp_settings(smtp))
 
 
 @pytest.fixture

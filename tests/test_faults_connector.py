@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
-from tests.support.smtp import ScriptedSmtp
+from tests.support.smtp import ScriptedSmtp, smtp_settings
 from tests.support.teams import BotHarness
 from tests.test_faults_smtp import (
     expected_message_id,
@@ -28,7 +28,6 @@ from tests.test_faults_smtp import (
     record,
     reference_of,
     settle,
-    smtp_settings,
 )
 from tests.test_order_e2e import send, until
 

@@ -25,7 +25,7 @@ import pytest
 from bot.application import RUNTIME
 from bot.store.outbox import RequestRecord
 from tests.support.cards import card_text
-from tests.support.smtp import STALL, ScriptedSmtp
+from tests.support.smtp import STALL, ScriptedSmtp, smtp_settings
 from tests.support.teams import BotHarness
 from tests.support.tls import self_signed_certificate
 from tests.test_order_e2e import KCH_US, send, until
@@ -85,23 +85,6 @@ def scripted() -> Iterator[ScriptedSmtp]:
     """conftest's server, but a stall lasts 2 s (the stall test sets a 0.5 s SMTP timeout)."""
     with ScriptedSmtp(stall_seconds=2.0) as server:
         yield server
-
-
-def smtp_settings(server: ScriptedSmtp, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "mail_transport": "smtp",
-        "smtp_host": server.host,
-        "smtp_port": server.port,
-        "smtp_starttls": False,
-        "mail_from": "ice-downtime@nhs.net",
-        "mail_retry_base_seconds": 0.05,
-        "mail_retry_max_seconds": 0.2,
-        "outbox_poll_seconds": 0.05,
-        "smtp_timeout_seconds": 2,
-        "connector_retry_base_seconds": 0.05,  # Retry-After is still honoured in full
-    }
-    values.update(overrides)
-    return values
 
 
 async def delivered_once(bot: BotHarness, server: ScriptedSmtp, reference: str) -> RequestRecord:
@@ -246,3 +229,68 @@ async def test_tls_failure_that_never_clears_ends_failed_and_reported(make_bot, 
         assert server.attempts == []
     finally:
         server.stop()
+
+
+# --- one recipient refused at RCPT: the practice's copy only with radiology's --------------
+
+PRACTICE = "test.practice@nhs.net"
+
+
+@pytest.mark.parametrize("code", [421, 451])
+async def test_hospital_mailbox_refused_for_a_while_copies_the_practice_once(
+    make_bot, scripted, code
+) -> None:
+    """Issue 8: with radiology's mailbox refused at RCPT and the practice's accepted, every
+    attempt delivered the practice's copy (7 copies of one request), and radiology none."""
+    bot = await make_bot(**smtp_settings(scripted))
+    scripted.refuse_recipient(KCH_US, code, times=2)
+    _, turn = await send(bot)
+    reference = reference_of(turn.only_card)
+    message_id = expected_message_id(reference)
+    await until(lambda: scripted.accepted_by(KCH_US), 15)
+    await until(lambda: sent_updates(bot, "card-7"), 5)
+    await settle()
+    assert scripted.rcpt_refusals == [(KCH_US, code), (KCH_US, code)]
+    assert scripted.accepted_by(KCH_US) == [message_id]
+    assert scripted.accepted_by(PRACTICE) == [message_id]  # once, with radiology's
+    assert [set(a.rcpt_tos) for a in scripted.accepted] == [{KCH_US, PRACTICE}]
+    row = await record(bot, reference)
+    assert row.status == "sent" and row.attempts == 3
+
+
+@pytest.mark.parametrize("mail_max_attempts", [1, 3])
+async def test_hospital_mailbox_refused_for_good_delivers_to_nobody(
+    make_bot, scripted, mail_max_attempts
+) -> None:
+    """Issue 8: a 550 for radiology's mailbox still delivered the practice's copy while the
+    user was told the request failed. A request that fails now reaches no one."""
+    bot = await make_bot(**smtp_settings(scripted, mail_max_attempts=mail_max_attempts))
+    code = 550 if mail_max_attempts == 1 else 451
+    scripted.refuse_recipient(KCH_US, code)  # every time
+    _, turn = await send(bot)
+    reference = reference_of(turn.only_card)
+    await until(lambda: failure_messages(bot), 10)
+    await settle()
+    assert scripted.attempts == [], "no DATA at all: nobody received anything"
+    assert [address for address, _ in scripted.rcpt_refusals] == [KCH_US] * mail_max_attempts
+    row = await record(bot, reference)
+    assert row.status == "failed" and str(code) in (row.last_error or "")
+    assert len(failure_messages(bot)) == 1
+
+
+@pytest.mark.parametrize("code", [451, 550])
+async def test_practice_mailbox_refused_does_not_hold_radiologys_copy_back(
+    make_bot, scripted, logs, code
+) -> None:
+    """The other way round: radiology's copy goes once; the refused copy is logged, no retry."""
+    bot = await make_bot(**smtp_settings(scripted))
+    scripted.refuse_recipient(PRACTICE, code)
+    _, turn = await send(bot)
+    reference = reference_of(turn.only_card)
+    row = await delivered_once(bot, scripted, reference)
+    assert row.attempts == 1
+    assert [a.rcpt_tos for a in scripted.accepted] == [(KCH_US,)]
+    assert scripted.rcpt_refusals == [(PRACTICE, code)]
+    refused = [r.getMessage() for r in logs.records if "copy refused" in r.getMessage()]
+    assert refused == [f"copy refused by the mail server code={code}"]
+    assert PRACTICE not in "\n".join(r.getMessage() for r in logs.records if r.name[:4] == "bot.")

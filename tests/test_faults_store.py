@@ -25,14 +25,13 @@ from sqlalchemy.pool import Pool
 from bot.application import RUNTIME
 from bot.store.outbox import OutboxRequest, ReferenceCounter
 from tests.support.cards import card_text
-from tests.support.smtp import BLOCK
+from tests.support.smtp import BLOCK, smtp_settings
 from tests.support.teams import BotHarness, find_action
 from tests.test_faults_smtp import (
     expected_message_id,
     record,
     reference_of,
     settle,
-    smtp_settings,
     wait_queued_after,
 )
 from tests.test_order_e2e import review, until

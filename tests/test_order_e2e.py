@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -59,27 +59,6 @@ async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 - polls state owned by other tasks and threads
             await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-def smtp() -> AsyncIterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def mail_bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
-    return await make_bot(
-        mail_transport="smtp",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_starttls=False,
-        mail_from="ice-downtime@nhs.net",
-        mail_retry_base_seconds=0.05,
-        mail_retry_max_seconds=0.2,
-        outbox_poll_seconds=0.05,
-        smtp_timeout_seconds=2,
-    )
 
 
 async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from bot.teams.bot import REFUSAL
 from tests.support import jwt as channel_jwt
 from tests.support.cards import assert_valid_card, card_text, iter_actions
 from tests.support.jwt import APP_ID, ChannelKeys
-from tests.support.smtp import Received, SmtpTestServer
+from tests.support.smtp import Received, SmtpTestServer, smtp_settings
 from tests.support.teams import BotHarness, Turn, activity, find_action
 from tests.test_order_e2e import KCH_US, PATIENT, PATIENT_VALUES, until
 from tests.test_security_hostile_input import NASTY_STRINGS, json_values
@@ -83,30 +83,13 @@ Press = Callable[..., Awaitable[Turn]]
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
 def make_mail_bot(smtp: SmtpTestServer, make_bot) -> Callable[..., Awaitable[BotHarness]]:
     """The real app mailing the SMTP server. The per-user flood limit (30 messages a
     minute, tested in test_security_ratelimit) is lifted: these tests press many
     buttons as one user, and every press must reach the order handlers."""
 
     async def start(**overrides: Any) -> BotHarness:
-        values: dict[str, Any] = {
-            "mail_transport": "smtp",
-            "smtp_host": smtp.host,
-            "smtp_port": smtp.port,
-            "smtp_starttls": False,
-            "mail_from": "ice-downtime@nhs.net",
-            "mail_retry_base_seconds": 0.05,
-            "mail_retry_max_seconds": 0.2,
-            "outbox_poll_seconds": 0.05,
-            "smtp_timeout_seconds": 2,
-        }
-        bot = await make_bot(**(values | overrides))
+        bot = await make_bot(**smtp_settings(smtp, **overrides))
         bot.client.app[RUNTIME].bot.message_limiter = SlidingWindowLimiter(10**9, 60)
         return bot
 

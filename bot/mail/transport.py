@@ -8,6 +8,7 @@ code and a short server or network phrase: never message content.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import ssl
@@ -16,11 +17,13 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import aiosmtplib
 
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _REASON_LIMIT = 200
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -89,7 +92,20 @@ class SmtpTransport:
         self._tls_context = tls12_context(tls_context) if starttls else None
 
     async def send(self, message: EmailMessage) -> None:
-        client = aiosmtplib.SMTP(
+        """One envelope: the hospital mailbox (To) first and required, then the copies (Cc).
+
+        SMTP answers DATA once for every recipient it accepted, so the practice's
+        copy arrives exactly when radiology's does. What must not happen is
+        aiosmtplib's default: a refused recipient is left out and the message
+        goes to the rest, so a refused hospital mailbox still copied the practice
+        (on every retry). Here a refusal of a To address ends the envelope before
+        DATA: nobody receives anything and the attempt is retried or failed
+        whole. A refused copy alone does not hold radiology's message back.
+        """
+        primary = _addresses(message, "To")
+        copies = [a for a in _addresses(message, "Cc") if a.lower() not in _lower(primary)]
+        client = _PrimaryFirst(
+            primary,
             hostname=self._host,
             port=self._port,
             timeout=self._timeout,
@@ -100,12 +116,42 @@ class SmtpTransport:
             await client.connect()
             if self._username:
                 await client.login(self._username, self._password)
-            refused, _ = await client.send_message(message)
+            refused, _ = await client.send_message(message, recipients=[*primary, *copies])
         except Exception as error:  # noqa: BLE001 - every failure must be classified, none escape raw
             raise classify(error) from None
         finally:
             await _quietly_quit(client)
-        _check_primary_recipients(message, refused)
+        for response in refused.values():  # copies only: a refused To never reaches DATA
+            log.warning("copy refused by the mail server code=%s", response.code)
+
+
+class _PrimaryFirst(aiosmtplib.SMTP):
+    """An SMTP client whose envelope fails whole when a primary recipient is refused at RCPT.
+
+    aiosmtplib sends RCPT for each recipient in the order given and collects
+    refusals; raising here instead (for a primary address) stops it before
+    DATA, and `sendmail` resets the envelope.
+    """
+
+    def __init__(self, primary: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._primary = _lower(primary)
+
+    async def rcpt(self, recipient: str, *args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        try:
+            return await super().rcpt(recipient, *args, **kwargs)
+        except aiosmtplib.SMTPRecipientRefused as refusal:
+            if recipient.lower() in self._primary:
+                raise aiosmtplib.SMTPRecipientsRefused([refusal]) from None
+            raise
+
+
+def _addresses(message: EmailMessage, header: str) -> list[str]:
+    return [address for _, address in getaddresses(message.get_all(header, [])) if address]
+
+
+def _lower(addresses: list[str]) -> set[str]:
+    return {address.lower() for address in addresses}
 
 
 def classify(error: BaseException) -> DeliveryError:
@@ -140,21 +186,6 @@ def _by_code(code: int, text: str) -> DeliveryError:
     if 500 <= code < 600:
         return PermanentDeliveryError(text, code=code)
     return TemporaryDeliveryError(text, code=code)
-
-
-def _check_primary_recipients(
-    message: EmailMessage, refused: dict[str, aiosmtplib.SMTPResponse]
-) -> None:
-    """The hospital mailbox must accept; a refused practice copy alone is not a failure.
-
-    The server accepted the message for *someone*, so retrying would copy the
-    practice again; but if radiology's mailbox refused, the request has not
-    arrived where it matters and must be retried or reported.
-    """
-    primary = {address.lower() for _, address in getaddresses(message.get_all("To", []))}
-    for address, response in refused.items():
-        if address.lower() in primary:
-            raise _by_code(response.code, f"hospital mailbox refused: {response.message}")
 
 
 async def _quietly_quit(client: aiosmtplib.SMTP) -> None:

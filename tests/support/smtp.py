@@ -44,6 +44,24 @@ class Received:
         return parsed
 
 
+def smtp_settings(server: SmtpTestServer | ScriptedSmtp, **overrides: Any) -> dict[str, Any]:
+    """App settings that mail `server` in clear, retrying and polling fast (test timescales)."""
+    values: dict[str, Any] = {
+        "mail_transport": "smtp",
+        "smtp_host": server.host,
+        "smtp_port": server.port,
+        "smtp_starttls": False,
+        "mail_from": "ice-downtime@nhs.net",
+        "mail_retry_base_seconds": 0.05,
+        "mail_retry_max_seconds": 0.2,
+        "outbox_poll_seconds": 0.05,
+        "smtp_timeout_seconds": 2,
+        "connector_retry_base_seconds": 0.05,  # Retry-After is still honoured in full
+    }
+    values.update(overrides)
+    return values
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -205,6 +223,8 @@ class Attempt:
     tls_version: str | None
     reply: str
     data: bytes
+    #: The envelope's recipients: who receives this message if the reply is 250.
+    rcpt_tos: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -222,6 +242,11 @@ class _ScriptedHandler:
     async def handle_DATA(self, _smtp: SMTP, session: Session, envelope: Envelope) -> str:
         return await self._server._data(session, envelope)
 
+    async def handle_RCPT(
+        self, _smtp: SMTP, _session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return self._server._rcpt(envelope, address, options)
+
 
 class ScriptedSmtp:
     """aiosmtpd on loopback whose answers to DATA follow a script, one entry per message.
@@ -232,6 +257,9 @@ class ScriptedSmtp:
     `release()`; then the message is accepted, whether or not the client is still
     there to hear it). With the script empty every message is accepted.
     Stop and start keep the port, to play "the relay is down".
+
+    `refuse_recipient` scripts RCPT TO for one address (a mailbox that is full,
+    unknown or temporarily unavailable); every RCPT refused is in `rcpt_refusals`.
     """
 
     def __init__(
@@ -252,6 +280,8 @@ class ScriptedSmtp:
         self._controller: Controller | None = None
         self.blocked = threading.Event()
         self._release = threading.Event()
+        self._rcpt_scripts: dict[str, list[int] | int] = {}
+        self.rcpt_refusals: list[tuple[str, int]] = []
 
     def start(self) -> ScriptedSmtp:
         if self._controller is None:
@@ -292,6 +322,28 @@ class ScriptedSmtp:
     def release(self) -> None:
         self._release.set()
 
+    def refuse_recipient(self, address: str, code: int, times: int | None = None) -> None:
+        """Refuse RCPT TO:<address> with `code`, the next `times` times (None: always)."""
+        with self._lock:
+            self._rcpt_scripts[address.lower()] = code if times is None else [code] * times
+
+    def _rcpt(self, envelope: Envelope, address: str, options: list[str]) -> str:
+        with self._lock:
+            script = self._rcpt_scripts.get(address.lower())
+            code = script if isinstance(script, int) else (script.pop(0) if script else None)
+            if code is not None:
+                self.rcpt_refusals.append((address, code))
+        if code is not None:
+            detail = "4.2.1 Mailbox temporarily unavailable" if code < 500 else "5.1.1 No such user"
+            return f"{code} {detail}"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
+    def accepted_by(self, address: str) -> list[str]:
+        """Message-IDs accepted for delivery to `address` (what its mailbox received)."""
+        return [a.message_id for a in self.accepted if address.lower() in _lower(a.rcpt_tos)]
+
     @property
     def attempts(self) -> list[Attempt]:
         with self._lock:
@@ -309,31 +361,32 @@ class ScriptedSmtp:
         tls = session.ssl.get("ssl_object") if session.ssl else None
         with self._lock:
             entry = self._script.pop(0) if self._script else None
+        rcpt_tos = tuple(envelope.rcpt_tos)
         if entry == STALL:
             # Dropped: recorded now, because aiosmtpd cancels this handler when
             # the client hangs up, and a server that stalls never accepts.
-            self._record(data, tls, "(no reply: stalled, message dropped)")
+            self._record(data, tls, "(no reply: stalled, message dropped)", rcpt_tos)
             await asyncio.sleep(self.stall_seconds)
             return "451 4.4.2 Timed out processing the message"
         if entry == BLOCK:
             # Shielded: the acceptance happens on release even if the client is
             # gone (killed), exactly the case the crash tests are about.
-            return await asyncio.shield(self._blocked_then_accept(data, tls))
+            return await asyncio.shield(self._blocked_then_accept(data, tls, rcpt_tos))
         if isinstance(entry, int):
             reply = f"{entry} {'4.3.0' if entry < 500 else '5.7.1'} Refused by test script"
         else:
             reply = "250 2.0.0 Message accepted for delivery"
-        self._record(data, tls, reply)
+        self._record(data, tls, reply, rcpt_tos)
         return reply
 
-    async def _blocked_then_accept(self, data: bytes, tls: Any) -> str:
+    async def _blocked_then_accept(self, data: bytes, tls: Any, rcpt_tos: tuple[str, ...]) -> str:
         self.blocked.set()
         await asyncio.to_thread(self._release.wait, 30)  # bounded even if never released
         reply = "250 2.0.0 Message accepted for delivery"
-        self._record(data, tls, reply)
+        self._record(data, tls, reply, rcpt_tos)
         return reply
 
-    def _record(self, data: bytes, tls: Any, reply: str) -> None:
+    def _record(self, data: bytes, tls: Any, reply: str, rcpt_tos: tuple[str, ...]) -> None:
         parsed = message_from_bytes(data, policy=default_policy)
         with self._lock:
             self._attempts.append(
@@ -342,5 +395,10 @@ class ScriptedSmtp:
                     tls_version=tls.version() if tls is not None else None,
                     reply=reply,
                     data=data,
+                    rcpt_tos=rcpt_tos,
                 )
             )
+
+
+def _lower(addresses: tuple[str, ...]) -> set[str]:
+    return {address.lower() for address in addresses}
