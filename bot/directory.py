@@ -137,6 +137,21 @@ class Directory(_Frozen):
     def desk_for(self, borough: str) -> ServiceDesk | None:
         return self._desk_by_borough.get(borough.strip().lower())
 
+    @cached_property
+    def _mailbox_kinds(self) -> dict[str, str]:
+        kinds = {str(d.mailbox).lower(): "a radiology" for t in self.trusts for d in t.departments}
+        kinds |= {str(box.mailbox).lower(): "a results" for box in self.results}
+        kinds |= {str(desk.email).lower(): "an IT service desk" for desk in self.service_desks}
+        return kinds
+
+    def mailbox_kind(self, address: str) -> str | None:
+        """ "a radiology", "a results" or "an IT service desk" when the BCP names this mailbox.
+
+        A practice's reply mailbox must be its own: replies, rejections and
+        results sent to one of these would reach nobody at the practice.
+        """
+        return self._mailbox_kinds.get(address.strip().lower())
+
     def trust(self, trust_id: str) -> Trust | None:
         return next((t for t in self.trusts if t.id == trust_id), None)
 

@@ -139,9 +139,7 @@ def test_a_child_that_cannot_start_never_fails_a_request(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines.count("composed") == 2  # both emails, composed in the bot process
-    # The failed exec shows either at submit ("could not start": the parent's write
-    # to the dead child breaks) or as a dead pool ("died"): a race between the
-    # child's exit and that write, which any change to what the process imported
-    # can tip. Either way each email fell back, with a warning.
-    fallbacks = [line for line in lines if "composing in the bot process this time" in line]
-    assert len(fallbacks) == 2, lines
+    # Issue 8: a start failure showed as "could not start" or as "died" depending on
+    # timing (and this test failed about 2 runs in 5). It is now always the same.
+    warnings = [line for line in lines if line.startswith("compose process")]
+    assert len(warnings) == 2 and all("could not start" in line for line in warnings), lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from email import message_from_bytes
 from email.policy import default
+from pathlib import Path
 
 import aiohttp
 
@@ -12,6 +13,8 @@ from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
 from bot.devchat.render import render_card
 from bot.devchat.session import ChatSession
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 async def _session(aiohttp_server, make_settings, http) -> ChatSession:
@@ -131,3 +134,26 @@ async def test_search_as_from_the_compose_box(aiohttp_server, make_settings) -> 
         assert found.card is not None and "kch-tr.us.reception_dh@nhs.net" in found.card.text
         [said] = await chat.search("kings ct")
         assert "no downtime route for CT" in said.text
+
+
+async def test_make_chat_talks_to_the_bot_on_port(aiohttp_server, make_settings, tmp_path) -> None:
+    """Issue 8: `PORT=4101 make chat` talked to port 3978. It follows PORT like `make run`."""
+    import os
+    import sys
+
+    bot = await aiohttp_server(create_app(make_settings(allowed_tenant_ids=frozenset())))
+    chat = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.devchat",
+        cwd=tmp_path,  # no .env here: PORT comes from the environment
+        env={**os.environ, "PYTHONPATH": str(REPO), "PORT": str(bot.port)},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(chat.communicate(b"mailbox guys\n/quit\n"), 60)
+    text = output.decode()
+    assert chat.returncode == 0, text
+    assert f"Talking to http://localhost:{bot.port}/api/messages" in text
+    assert "gst-tr.radiologyreferrals@nhs.net" in text, text

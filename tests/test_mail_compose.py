@@ -159,3 +159,45 @@ def test_control_characters_in_subject_parts_are_folded_away():
         "ICE downtime radiology request | KCH Ultrasound Bcc: attacker@example.com | Urgent"
         " | DT-20261129-0007"
     )
+
+
+def _routes() -> list[tuple[str, str]]:
+    """(trust short name, department label) for every route the directory offers."""
+    from bot.directory import load_directory
+    from bot.orders.model import RouteError, resolve_route
+    from bot.vocabulary import MODALITIES
+
+    directory, found = load_directory(), set()
+    for trust in directory.trusts:
+        for modality in MODALITIES:
+            try:
+                route = resolve_route(directory, trust.id, modality.id)
+            except RouteError:
+                continue
+            found.add((trust.short_name, route.department_label))
+    return sorted(found)
+
+
+@pytest.mark.parametrize(("trust", "department"), _routes())
+@pytest.mark.parametrize("priority", ["Urgent", "Routine"])
+def test_subject_reads_back_exactly_as_composed(trust: str, department: str, priority: str):
+    """Issue 8: a 70-77 character subject was folded onto a continuation line, leaving
+    "Subject:" empty, and came back with a leading space. Read back after the SMTP
+    transport's own serialisation, as the hospital's mail client would."""
+    from aiosmtplib.email import flatten_message
+
+    from bot.mail.compose import subject_for
+
+    routing = {"trust_short": trust, "department": department, "priority": priority}
+    payload = {**sample_payload(), "routing": {**sample_payload()["routing"], **routing}}
+    for reference in ("DT-20261129-0007", "DT-20261129-1234567"):
+        doc = document_from_payload(payload, reference, CREATED)
+        composed = compose_email(doc, sender=SENDER, render_attachment=lambda _doc: b"%PDF")
+        parsed = message_from_bytes(composed.as_bytes(), policy=default_policy)
+        wire = flatten_message(parsed)
+        received = message_from_bytes(wire, policy=default_policy)
+        assert received["Subject"] == subject_for(doc)
+        subject_lines = wire.split(b"\r\n\r\n")[0].split(b"Subject:")[1].split(b"\r\n")
+        assert subject_lines[0].strip(), "the Subject line itself must carry text"
+        assert all(len(line) <= 78 for line in wire.split(b"\r\n\r\n")[0].split(b"\r\n"))
+

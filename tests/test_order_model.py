@@ -452,3 +452,31 @@ def test_mutated_valid_payloads_never_raise(route: dict[str, str], changes: dict
 def test_non_mapping_submissions_are_a_form_error(data: Any) -> None:
     result = validate_submission(data, directory=DIRECTORY, today=TODAY)
     assert isinstance(result, FormErrors) and list(result) == [FORM_ERROR]
+
+
+def _bcp_mailboxes() -> list[str]:
+    """Every nhs.net mailbox the BCP names: radiology, results, IT service desks."""
+    named = [str(d.mailbox) for t in DIRECTORY.trusts for d in t.departments]
+    named += [str(box.mailbox) for box in DIRECTORY.results]
+    named += [str(desk.email) for desk in DIRECTORY.service_desks]
+    return [address for address in named if address.lower().endswith("@nhs.net")]
+
+
+@pytest.mark.parametrize("mailbox", _bcp_mailboxes())
+def test_practice_reply_mailbox_cannot_be_a_mailbox_the_bcp_names(mailbox: str) -> None:
+    """Issue 8: a radiology or no-reply results mailbox was accepted as the practice's,
+    so rejections and results would have gone to the hospital instead of the practice."""
+    for spelling in (mailbox, mailbox.upper(), f" {mailbox.lower()} "):
+        result = validate_submission(
+            valid_payload(practice_email=spelling), directory=DIRECTORY, today=TODAY
+        )
+        assert isinstance(result, FormErrors), spelling
+        assert set(result) == {"practice_email"}, result
+        assert "not your practice's" in result["practice_email"]
+
+
+def test_the_bcp_names_radiology_and_results_mailboxes() -> None:
+    """Control for the test above: it covers both kinds the issue names."""
+    named = {address.lower() for address in _bcp_mailboxes()}
+    assert "kch-tr.us.reception_dh@nhs.net" in named
+    assert "gst-tr.icedowntimeradiologyresults@nhs.net" in named

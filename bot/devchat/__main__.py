@@ -1,6 +1,10 @@
 """`make chat`: talk to a running bot from the terminal as a Teams user would.
 
-    python -m bot.devchat [--bot http://localhost:3978/api/messages] [--port 3979]
+    python -m bot.devchat [--bot http://localhost:$PORT/api/messages] [--port N]
+
+It talks to the bot where `make run` listens: `PORT` from the environment or
+`.env`, as the bot reads it (3978 by default). Its own connector stub, where
+the bot's replies go, takes a free port unless `--port` names one.
 
 Type a message; cards are shown as text with numbered buttons. Type a number to
 press that button; if the card has inputs you are asked for each (Enter keeps
@@ -67,15 +71,28 @@ async def watch_updates(session: ChatSession) -> None:
             print(PROMPT, end="", flush=True)
 
 
+def default_bot_url() -> str:
+    """The bot `make run` starts: its PORT comes from the environment or `.env`, like the bot's."""
+    from bot.settings import DevDefaultSettings
+
+    try:
+        port = DevDefaultSettings().port
+    except Exception:  # noqa: BLE001 - a configuration `make run` would refuse: use the default
+        port = 3978
+    return f"http://localhost:{port}/api/messages"
+
+
 async def run(bot_url: str, port: int) -> int:
     connector = ConnectorStub()
     runner = web.AppRunner(connector.app())
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    port = int(runner.addresses[0][1])  # the free port the OS gave, when asked for port 0
     async with aiohttp.ClientSession() as http:
         session = ChatSession(bot_url, f"http://127.0.0.1:{port}/", connector, http)
         print(
-            f"Talking to {bot_url} (connector stub on :{port}). Try 'ICE is down'. /quit to leave."
+            f"Talking to {bot_url} (connector stub on :{port}). Try 'ICE is down'. /quit to leave.",
+            flush=True,
         )
         watcher = asyncio.create_task(watch_updates(session))
         try:
@@ -119,10 +136,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--bot", default="http://localhost:3978/api/messages")
-    parser.add_argument("--port", type=int, default=3979, help="port for the local connector stub")
+    parser.add_argument("--bot", default=None, help="default: the PORT `make run` listens on")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port for the local connector stub (default: any free)"
+    )
     args = parser.parse_args()
-    return asyncio.run(run(args.bot, args.port))
+    return asyncio.run(run(args.bot or default_bot_url(), args.port))
 
 
 if __name__ == "__main__":

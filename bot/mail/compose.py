@@ -60,7 +60,10 @@ def compose_email(
     message["To"] = mailbox
     message["Cc"] = practice
     message["Reply-To"] = practice
-    message["Subject"] = subject_for(doc)
+    # Stored already folded: the email package folds a 70-77 character value onto
+    # a continuation line, leaving "Subject:" empty, and readers then see the
+    # subject with a leading space. Every later serialisation keeps these lines.
+    message.set_raw("Subject", fold_header("Subject", subject_for(doc)))
     message["Date"] = format_datetime(_aware(doc.created_at))
     message["Message-ID"] = message_id_for(reference, sender)
     message["X-ICE-Downtime-Reference"] = reference
@@ -90,6 +93,23 @@ def subject_for(doc: RequestDocument) -> str:
         safe_reference(doc.reference),
     )
     return " | ".join((SUBJECT_PREFIX, *parts))
+
+
+def fold_header(name: str, value: str, width: int = 78) -> str:
+    """`value` folded at spaces so that no line of `name: value` passes `width` (RFC 5322's 78).
+
+    The first line always carries text. A word longer than a line stays whole
+    (RFC 5322 allows lines up to 998 characters); unfolding gives `value` back.
+    """
+    lines = [""]
+    room = width - len(name) - 2
+    for word in value.split(" "):
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > room:
+            lines.append(" " + word)
+            room = width
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return "\n".join(lines)
 
 
 def message_id_for(reference: str, sender: str) -> str:

@@ -70,6 +70,10 @@ def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+#: How long a new compose child may take to start and answer (spawn and imports).
+_START_SECONDS = 60.0
+
+
 class ComposeProcess:
     """One child process that composes emails, PDF included, away from the bot's event loop.
 
@@ -97,7 +101,7 @@ class ComposeProcess:
         try:
             pool = self._started()
             future = pool.submit(function, *args)
-        except (OSError, RuntimeError) as error:
+        except (OSError, RuntimeError) as error:  # BrokenProcessPool and TimeoutError included
             log.warning(
                 "compose process could not start (%s); composing in the bot process this time",
                 type(error).__name__,
@@ -112,14 +116,28 @@ class ComposeProcess:
             return function(*args)
 
     def _started(self) -> ProcessPoolExecutor:
+        """The running child, started and heard from first.
+
+        A child that cannot start fails in one of several places (at submit, in
+        the pool's own thread, or as a child that exits at once), depending on
+        timing. Waiting for its first answer here turns all of them into one
+        outcome, "could not start", raised before any email is handed over;
+        "died" then always means a child that was running.
+        """
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
+                pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_exit_with_parent,
                     initargs=(os.getpid(),),
                 )
+                try:
+                    pool.submit(os.getpid).result(timeout=_START_SECONDS)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                self._pool = pool
             return self._pool
 
     def child_pids(self) -> list[int]:

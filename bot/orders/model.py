@@ -317,6 +317,20 @@ class Practice(_Part):
     email: NhsMail
     phone: Phone
 
+    @field_validator("email")
+    @classmethod
+    def _the_practices_own(cls, value: str, info: ValidationInfo) -> str:
+        """Not a mailbox the BCP names: replies to it would never reach the practice."""
+        directory, _ = _context(info)
+        kind = directory.mailbox_kind(value)
+        if kind is not None:
+            raise PydanticCustomError(
+                "field",
+                f"This is {kind} mailbox from the downtime procedure, not your practice's: "
+                "enter your practice's own monitored nhs.net mailbox",
+            )
+        return value
+
 
 class RuleViolations(ValueError):
     """Conditional-rule failures keyed by model path, so each lands next to its input."""
