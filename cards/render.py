@@ -144,8 +144,9 @@ class CardRenderer:
     def _render_checked(self, name: str, context: Mapping[str, Any]) -> str:
         template = self._env.get_template(f"{name}.json.j2")
         card = json.loads(template.render(context))
-        text = json.dumps(card, separators=(",", ":"), ensure_ascii=False)
-        size = len(text.encode())
+        # Measured as it goes on the wire: escaped JSON ("漢" is six bytes, "\\" two).
+        text = json.dumps(card, separators=(",", ":"))
+        size = len(text)
         if size > MAX_CARD_BYTES:
             raise CardTooLarge(f"card {name!r} is {size} bytes, over {MAX_CARD_BYTES}")
         return text

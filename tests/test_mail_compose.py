@@ -201,3 +201,14 @@ def test_subject_reads_back_exactly_as_composed(trust: str, department: str, pri
         assert subject_lines[0].strip(), "the Subject line itself must carry text"
         assert all(len(line) <= 78 for line in wire.split(b"\r\n\r\n")[0].split(b"\r\n"))
 
+
+@pytest.mark.parametrize("lines", [200, 500])
+def test_a_value_longer_than_a_page_still_makes_the_pdf(lines: int):
+    """Issue 8: a clinical history the form accepts (here hundreds of short lines) made a
+    table row taller than a page; fpdf2 refused it and the request failed, not rendered.
+    The value now continues in the rows below, every line of it."""
+    value = "".join(f"n{number}\n" for number in range(lines))
+    data = render_pdf(make_doc(clinical_history=value))
+    words = flat(pdf_text(data)).split()
+    assert [w for w in words if w.startswith("n") and w[1:].isdigit()] == value.split()
+    assert len(pypdf.PdfReader(io.BytesIO(data)).pages) > 1

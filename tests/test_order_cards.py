@@ -371,7 +371,9 @@ def test_user_text_cannot_break_the_json_or_the_markdown() -> None:
 def test_review_of_a_maximal_request_stays_under_28_kb() -> None:
     """Send and Edit each carry the values twice (Execute and its Submit fallback).
 
-    The field limits in model.py are set so this fits; raising one must fail here.
+    The field limits in model.py are set so this fits, in full, for text in the Latin
+    alphabet; raising one must fail here. Other alphabets are tested in
+    test_order_card_size.py (a shortened review there is fine).
     """
     request = request_of(
         **GSTT_CT,
@@ -387,7 +389,7 @@ def test_review_of_a_maximal_request_stays_under_28_kb() -> None:
         interpreter_needed="yes",
         interpreter_language="l" * 60,
         patient_surname="S" * 100,
-        patient_forenames=("Zoë " * 25).strip(),
+        patient_forenames=("Zoë " * 14).strip(),  # 55 characters, near its budget in bytes
         address_line1="A" * 100,
         address_line2="B" * 100,
         address_town="T" * 60,
@@ -428,18 +430,20 @@ def test_confirmation_has_no_actions_and_only_a_masked_nhs_number(status: str) -
     assert notification_text(card).startswith(f"Request DT-20261129-0007 {status}")
 
 
-def test_confirmation_status_lines() -> None:
-    def status_text(status: str, sent_at: datetime | None = None) -> str:
-        context = confirmation_context(
-            reference="DT-20261129-0007",
-            trust="kch",
-            department="ultrasound",
-            status=status,
-            directory=DIRECTORY,
-            sent_at=sent_at,
-        )
-        return card_text(render("order_confirmation", context))
+def status_text(status: str, sent_at: datetime | None = None) -> str:
+    """The text of a KCH ultrasound request's confirmation card (no NHS number given)."""
+    context = confirmation_context(
+        reference="DT-20261129-0007",
+        trust="kch",
+        department="ultrasound",
+        status=status,
+        directory=DIRECTORY,
+        sent_at=sent_at,
+    )
+    return card_text(render("order_confirmation", context))
 
+
+def test_confirmation_status_lines() -> None:
     assert "Queued" in status_text("queued")
     # 10:32 UTC on 29 November is 10:32 in London (GMT).
     assert "Sent at 10:32 on 29/11/2026." in status_text(
@@ -448,6 +452,17 @@ def test_confirmation_status_lines() -> None:
     failed = status_text("failed")
     assert "Not sent" in failed and "kch-tr.us.reception_dh@nhs.net yourself" in failed
     assert "NHS number" not in failed  # no number given, none shown
+
+
+@pytest.mark.parametrize(
+    ("status", "label"),
+    [("queued", "Sending to"), ("sent", "Emailed to"), ("failed", "Not delivered to")],
+)
+def test_confirmation_says_emailed_only_when_it_was(status: str, label: str) -> None:
+    """Issue 8: the "failed" card still said "Emailed to" the mailbox it never reached."""
+    text = status_text(status, datetime(2026, 11, 29, 10, 32, tzinfo=UTC))
+    assert f"{label}: kch-tr.us.reception_dh@nhs.net" in text
+    assert ("Emailed to" in text) == (status == "sent")
 
 
 # --- Notifications ----------------------------------------------------------------------

@@ -24,11 +24,12 @@ from bot.orders.form import (
     VERB_REVIEW,
     VERB_SEND,
     choose_context,
-    confirmation_for,
+    closed_form_context,
     form_context,
     new_form_id,
     prefill_from_profile,
     review_context,
+    stored_confirmation,
 )
 from bot.orders.model import (
     FORM_ERROR,
@@ -53,6 +54,7 @@ from bot.store.outbox import (
 )
 from bot.turns import CardAction, Conversation, Incoming, Outcome, Reply, User
 from cards import CardRenderer
+from cards.render import CardTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ SAVE_FAILED = (
 TOO_MANY = (
     "You have sent {limit} requests in the last hour, the most allowed. Please wait a few "
     "minutes, or email the trust's form by hand: type 'mailbox' to see where."
+)
+TOO_LARGE = (
+    "This request is too long to show on a Teams card. Please shorten the longest fields "
+    "(clinical history and question first) and press Review again."
 )
 _MAX_FORM_ID = 64
 _HOUR = timedelta(hours=1)
@@ -152,6 +158,8 @@ def register(router: Router) -> None:
     async def edit(
         cards: CardRenderer,
         directory: Directory,
+        outbox: Outbox,
+        settings: Settings,
         user: User,
         conversation: Conversation,
         data: Mapping[str, Any],
@@ -159,12 +167,16 @@ def register(router: Router) -> None:
     ) -> Outcome:
         if refused := _refuse(user, conversation, data):
             return refused
+        if closed := await _already_used(cards, directory, outbox, settings, user, data):
+            return closed
         return _form_card(cards, directory, user, data, clock, errors=None)
 
     @router.action(VERB_REVIEW)
     async def review(
         cards: CardRenderer,
         directory: Directory,
+        outbox: Outbox,
+        settings: Settings,
         user: User,
         conversation: Conversation,
         data: Mapping[str, Any],
@@ -172,13 +184,28 @@ def register(router: Router) -> None:
     ) -> Outcome:
         if refused := _refuse(user, conversation, data):
             return refused
+        if closed := await _already_used(cards, directory, outbox, settings, user, data):
+            return closed
         checked = validate_submission(data, directory=directory, today=_today(clock))
         if isinstance(checked, FormErrors):
             return _form_card(cards, directory, user, data, clock, errors=checked)
-        context = review_context(
-            checked, form_id=str(data["form_id"]), owner=user.id, directory=directory, now=clock()
+        for shortened in (False, True):
+            context = review_context(
+                checked,
+                form_id=str(data["form_id"]),
+                owner=user.id,
+                directory=directory,
+                now=clock(),
+                shortened=shortened,
+            )
+            try:
+                return Outcome(update=cards.render("order_review", context))
+            except CardTooLarge:
+                continue  # long text in other alphabets, emoji, many lines: show it cut short
+        log.warning("request review too large for a card even shortened")
+        return _form_card(
+            cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: TOO_LARGE})
         )
-        return Outcome(update=cards.render("order_review", context))
 
     @router.action(VERB_SEND)
     async def send(
@@ -201,6 +228,11 @@ def register(router: Router) -> None:
             return refused
         checked = validate_submission(data, directory=directory, today=_today(clock))
         if isinstance(checked, FormErrors):
+            # A form already used answers with its request whatever it carries now;
+            # looked up only here, on the error path: a valid Send finds out in its
+            # own transaction, without a read of its own.
+            if closed := await _already_used(cards, directory, outbox, settings, user, data):
+                return closed
             return _form_card(cards, directory, user, data, clock, errors=checked)
         form_id = str(data["form_id"])
         limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
@@ -231,27 +263,28 @@ def register(router: Router) -> None:
             return _form_card(
                 cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
             )
+        if submission.duplicate:
+            # The form was used before: its stored request is the answer, and nothing
+            # of what this card carries now (details, practice) is kept.
+            log.info(
+                "request form already used reference=%s status=%s",
+                submission.reference,
+                submission.status,
+            )
+            return Outcome(update=_stored_card(cards, directory, settings, submission))
         log.info(
-            "request queued reference=%s practice=%s trust=%s department=%s duplicate=%s",
+            "request queued reference=%s practice=%s trust=%s department=%s",
             submission.reference,
             checked.practice.ods_code,
             checked.trust,
             checked.department,
-            submission.duplicate,
         )
         try:
             await _remember_details(profiles, user, checked)
         except SQLAlchemyError as error:  # only next time's prefill is lost
             log.warning("practice details not remembered: %s", type(error).__name__)
         kick()
-        context = confirmation_for(
-            checked,
-            reference=submission.reference,
-            status=submission.status if submission.status in ("sent", "failed") else "queued",
-            directory=directory,
-            sent_at=submission.sent_at,
-        )
-        return Outcome(update=cards.render("order_confirmation", context))
+        return Outcome(update=_stored_card(cards, directory, settings, submission))
 
 
 def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:
@@ -265,6 +298,57 @@ def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> 
     if not conversation.is_personal:
         return Outcome.message(PERSONAL_ONLY)
     return None
+
+
+async def _already_used(
+    cards: CardRenderer,
+    directory: Directory,
+    outbox: Outbox,
+    settings: Settings,
+    user: User,
+    data: Mapping[str, Any],
+) -> Outcome | None:
+    """The answer for a form that already made a request (it is closed); None if it has not.
+
+    If the store cannot say, the step goes ahead: Send checks again inside its
+    own transaction, so a form is never queued twice.
+    """
+    try:
+        made = await outbox.made_by_form(str(data["form_id"]), user.id)
+    except NotTheSender:
+        log.warning("request form step refused: the form was sent by another user")
+        return Outcome.message(NOT_YOURS)
+    except SQLAlchemyError as error:
+        log.warning("could not check whether the form was sent: %s", type(error).__name__)
+        return None
+    if made is None:
+        return None
+    return Outcome(update=_stored_card(cards, directory, settings, made))
+
+
+def _stored_card(
+    cards: CardRenderer, directory: Directory, settings: Settings, stored: Submission
+) -> dict[str, Any]:
+    """The confirmation card, from the request as stored; closed if its form was used before."""
+    context = stored_confirmation(
+        reference=stored.reference,
+        status=stored.status,
+        trust=stored.trust,
+        department=stored.department,
+        mailbox=stored.mailbox,
+        payload=stored.payload,
+        directory=directory,
+        sent_at=stored.sent_at,
+    )
+    if stored.duplicate:
+        modality = (stored.payload or {}).get("modality")
+        context = closed_form_context(
+            context,
+            trust=stored.trust,
+            modality=modality if isinstance(modality, str) else None,
+            purged_after=None if stored.payload is not None else settings.retention_days,
+        )
+    return cards.render("order_confirmation", context)
 
 
 def _form_card(

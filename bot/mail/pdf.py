@@ -16,7 +16,7 @@ from datetime import UTC
 from pathlib import Path
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import MethodReturnValue, XPos, YPos
 
 from bot.orders.document import RequestDocument
 
@@ -189,8 +189,35 @@ def _section(pdf: FPDF, family: str, title: str, rows: list[tuple[str, str]]) ->
     pdf.set_font(family, "B", 11)
     pdf.multi_cell(0, 7, title, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(family, size=10)
-    with pdf.table(col_widths=(55, 125), first_row_as_headings=False, line_height=5.5) as table:
+    with pdf.table(
+        col_widths=(55, _VALUE_WIDTH), first_row_as_headings=False, line_height=_LINE_HEIGHT
+    ) as table:
         for label, value in rows:
-            row = table.row()
-            row.cell(label)
-            row.cell(value or "-")
+            for piece_label, piece in _pieces(pdf, label, value or "-"):
+                row = table.row()
+                row.cell(piece_label)
+                row.cell(piece)
+
+
+_VALUE_WIDTH = 125
+_LINE_HEIGHT = 5.5
+#: Printed lines of one value per table row. fpdf2 refuses a row taller than a page, so
+#: a long value (a clinical history of many short lines) continues in the rows below.
+_ROW_LINES = 30
+
+
+def _pieces(pdf: FPDF, label: str, value: str) -> list[tuple[str, str]]:
+    """`(label, value)` as rows that each fit on a page; the label on the first only.
+
+    Lines are measured a little narrower than the cell, so the cell itself
+    never wraps them into more lines than counted.
+    """
+    lines = pdf.multi_cell(
+        _VALUE_WIDTH - 6, _LINE_HEIGHT, value, dry_run=True, output=MethodReturnValue.LINES
+    )
+    if len(lines) <= _ROW_LINES:
+        return [(label, value)]
+    return [
+        (label if start == 0 else "", "\n".join(lines[start : start + _ROW_LINES]))
+        for start in range(0, len(lines), _ROW_LINES)
+    ]

@@ -23,7 +23,7 @@ from typing import Any, cast
 from bot.directory import Directory
 from bot.mail.compose import compose_email, render_text
 from bot.mail.worker import DeliveryEvent
-from bot.orders.form import confirmation_context
+from bot.orders.form import stored_confirmation
 from bot.orders.model import LONDON, RadiologyRequest
 from bot.store.outbox import Outbox
 
@@ -185,20 +185,16 @@ class OrderDelivery:
         return cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
 
     async def confirmation(self, event: DeliveryEvent) -> dict[str, Any]:
-        """Context for the updated confirmation card: masked NHS number while it is held."""
+        """Context for the updated confirmation card, from the stored request."""
         record = await self._outbox.get(event.reference)
-        payload = record.payload if record else None
-        patient = payload.get("patient") if isinstance(payload, dict) else None
-        nhs_number = patient.get("nhs_number") if isinstance(patient, dict) else None
-        modality = payload.get("modality") if isinstance(payload, dict) else None
-        return confirmation_context(
+        return stored_confirmation(
             reference=event.reference,
+            status=event.status,
             trust=record.trust if record else "",
             department=record.department if record else "",
-            modality=modality if isinstance(modality, str) else None,
-            status=event.status,
+            mailbox=record.mailbox if record else event.mailbox,
+            payload=record.payload if record else None,
             directory=self._directory,
-            nhs_number=nhs_number if isinstance(nhs_number, str) else None,
             sent_at=event.sent_at,
         )
 

@@ -43,6 +43,9 @@ from bot.orders.model import (
     YES_NO_CHOICES,
     RadiologyRequest,
     Route,
+    RouteError,
+    cut_to_size,
+    fit_to_card,
     form_values,
     resolve_route,
 )
@@ -272,7 +275,9 @@ def _text_input(
     if style:
         element["style"] = style
     if input_id in values:
-        element["value"] = values[input_id][:max_length]
+        # Cut to what a card can carry: what the user typed comes back even when it was
+        # too long, and the form around it must still fit in Teams' 28 KB.
+        element["value"] = fit_to_card(values[input_id], max_length)
     return _Input(element, "")
 
 
@@ -523,12 +528,18 @@ def review_context(
     owner: str,
     directory: Directory,
     now: datetime,
+    shortened: bool = False,
 ) -> dict[str, Any]:
     """Context for `order_review`: the request as radiology will read it, and where it goes.
 
     Laid out from the same RequestDocument as the email, so what the user checks
     is what is sent. Send and Edit both carry the request's values, keeping the
     bot stateless until Send, where `validate_submission` checks them again.
+
+    `shortened` is for a request whose full review would not fit in a Teams
+    card (long text in other alphabets, emoji, many short lines): each value
+    is shown cut short, with a note saying so. Send and Edit still carry every
+    value in full, and the email and PDF hold all of it.
     """
     route = request.route(directory)
     document = request.as_document(REVIEW_REFERENCE, now, directory)
@@ -537,8 +548,9 @@ def review_context(
         "title": REVIEW_TITLE,
         "mailbox": document.mailbox,
         "reply_to": document.practice_email,
+        "shortened": SHORTENED_NOTE if shortened else "",
         "sections": [
-            {"title": section.title, "blocks": _blocks(section.fields)}
+            {"title": section.title, "blocks": _blocks(section.fields, shortened=shortened)}
             for section in document.sections
         ],
         "send": {"title": "Send", "verb": VERB_SEND, "data": data},
@@ -546,16 +558,33 @@ def review_context(
     }
 
 
-def _blocks(fields: Iterable[DocumentField]) -> list[dict[str, Any]]:
+SHORTENED_NOTE = (
+    "This request is too long to show in full on a Teams card, so long text is cut short "
+    "here (…). The email and its PDF carry every field in full; press Edit to see or "
+    "change any of it."
+)
+#: In a shortened review, each value shows at most this many lines and escaped bytes.
+SHORT_LINES = 2
+SHORT_SIZE = 60
+
+
+def _short(value: str) -> str:
+    lines = [line for line in value.splitlines() if line.strip()]
+    cut = cut_to_size("\n".join(lines[:SHORT_LINES]), SHORT_SIZE)
+    return value if cut == value else cut.rstrip() + " …"
+
+
+def _blocks(fields: Iterable[DocumentField], *, shortened: bool = False) -> list[dict[str, Any]]:
     """Fields in document order: runs of short values as a FactSet, long text on its own.
 
     Keeping the order means the review reads exactly like the email.
     """
     blocks: list[dict[str, Any]] = []
     for field in fields:
-        fact = {"title": field.label, "value": field.value}
-        if _is_long(field.value):
-            blocks.append({"kind": "text", "title": field.label, "lines": _lines(field.value)})
+        value = _short(field.value) if shortened else field.value
+        fact = {"title": field.label, "value": value}
+        if _is_long(value):
+            blocks.append({"kind": "text", "title": field.label, "lines": _lines(value)})
         elif blocks and blocks[-1]["kind"] == "facts":
             blocks[-1]["facts"].append(fact)
         else:
@@ -580,6 +609,12 @@ _STATUS_TEXT: Mapping[str, tuple[str, str]] = {
     "sent": ("Sent", "Good"),
     "failed": ("Not sent: delivery failed.", "Attention"),
 }
+#: How the card names the mailbox: only a sent request was emailed to it.
+_MAILBOX_LABEL: Mapping[str, str] = {
+    "queued": "Sending to",
+    "sent": "Emailed to",
+    "failed": "Not delivered to",
+}
 
 
 def confirmation_context(
@@ -592,23 +627,29 @@ def confirmation_context(
     modality: str | None = None,
     nhs_number: str | None = None,
     sent_at: datetime | None = None,
+    mailbox: str | None = None,
 ) -> dict[str, Any]:
     """Context for `order_confirmation`: what was done, with no live buttons.
 
     Takes only what survives the retention purge plus the NHS number, which it
     masks itself so no caller can show it in full. Used for the first
     "queued" card and for the proactive update to "sent" or "failed".
+    `mailbox` is the one the request was stored with (the directory's route
+    otherwise); trust and department are named from the directory.
     """
-    route = resolve_route(directory, trust, modality or department, department)
+    trust_name, department_label, routed_mailbox = _route_names(
+        directory, trust, department, modality
+    )
+    mailbox = mailbox or routed_mailbox
     status_text, color = _STATUS_TEXT[status]
     if status == "sent" and sent_at is not None:
         local = sent_at.astimezone(LONDON) if sent_at.tzinfo else sent_at
         status_text = f"Sent at {local:%H:%M} on {local:%d/%m/%Y}."
     facts = [
         {"title": "Reference", "value": reference},
-        {"title": "Trust", "value": route.trust.name},
-        {"title": "Department", "value": route.department_label},
-        {"title": "Emailed to", "value": route.mailbox},
+        {"title": "Trust", "value": trust_name},
+        {"title": "Department", "value": department_label},
+        {"title": _MAILBOX_LABEL[status], "value": mailbox},
     ]
     if nhs_number:
         facts.append({"title": "NHS number", "value": mask_nhs_number(nhs_number)})
@@ -619,14 +660,98 @@ def confirmation_context(
         "status_text": status_text,
         "status_color": color,
         "failed_help": (
-            f"Please email the request to {route.mailbox} yourself: the bot has sent you "
+            f"Please email the request to {mailbox} yourself: the bot has sent you "
             "its text in this chat. Quote the reference above."
             if status == "failed"
             else ""
         ),
+        "notice": "",
+        "new_request": None,
         "facts": facts,
         "next_steps": _next_steps(directory),
     }
+
+
+def _route_names(
+    directory: Directory, trust_id: str, department_id: str, modality_id: str | None
+) -> tuple[str, str, str]:
+    """Trust name, department label and mailbox; the stored ids themselves if the route is gone.
+
+    A purged request has no modality any more, and the directory may have
+    changed since it was sent: the card must still be shown.
+    """
+    try:
+        route = resolve_route(directory, trust_id, modality_id or department_id, department_id)
+    except RouteError:
+        found = directory.trust(trust_id)
+        department = found.department(department_id) if found else None
+        return (
+            found.name if found else trust_id,
+            department.name if department else department_id,
+            str(department.mailbox) if department else "",
+        )
+    return route.trust.name, route.department_label, route.mailbox
+
+
+def stored_confirmation(
+    *,
+    reference: str,
+    status: str,
+    trust: str,
+    department: str,
+    mailbox: str,
+    payload: Mapping[str, Any] | None,
+    directory: Directory,
+    sent_at: datetime | None = None,
+) -> dict[str, Any]:
+    """`confirmation_context` for a request as the outbox holds it, never as a card submitted it.
+
+    `status` is the stored one: "sending" is shown as queued, because nothing
+    is shown as sent before the mail server accepted it.
+    """
+    held = payload if isinstance(payload, Mapping) else {}
+    patient = held.get("patient")
+    nhs_number = patient.get("nhs_number") if isinstance(patient, Mapping) else None
+    modality = held.get("modality")
+    shown: Status = "sent" if status == "sent" else "failed" if status == "failed" else "queued"
+    return confirmation_context(
+        reference=reference,
+        trust=trust,
+        department=department,
+        modality=modality if isinstance(modality, str) else None,
+        status=shown,
+        directory=directory,
+        nhs_number=nhs_number if isinstance(nhs_number, str) else None,
+        sent_at=sent_at,
+        mailbox=mailbox,
+    )
+
+
+ALREADY_SENT = (
+    "This form was already used for the request above, so nothing new was queued. "
+    "This card shows that request as it was submitted, not the details on the form "
+    "now. To request imaging with other details, start a new request."
+)
+DETAILS_PURGED = (
+    "Its patient details are no longer held here: they are deleted {days} days after a "
+    "request is sent or fails. The reference and the outcome above are kept."
+)
+
+
+def closed_form_context(
+    context: Mapping[str, Any], *, trust: str, modality: str | None, purged_after: int | None
+) -> dict[str, Any]:
+    """A stored request's confirmation, answered to Review, Edit or Send on the form that made it.
+
+    A form sends once. The only way on is a new request (with the same
+    trust and imaging type chosen already); `purged_after` (the retention
+    days) says plainly that the details are gone when they are.
+    """
+    notice = ALREADY_SENT
+    if purged_after is not None:
+        notice = f"{notice} {DETAILS_PURGED.format(days=purged_after)}"
+    start = {"trust": trust, "department": modality} if modality else {"trust": trust}
+    return {**context, "notice": notice, "new_request": start}
 
 
 def confirmation_for(
@@ -684,10 +809,12 @@ __all__ = [
     "VERB_REVIEW",
     "VERB_SEND",
     "choose_context",
+    "closed_form_context",
     "confirmation_context",
     "confirmation_for",
     "form_context",
     "new_form_id",
     "prefill_from_profile",
     "review_context",
+    "stored_confirmation",
 ]

@@ -14,6 +14,7 @@ validation context: `{"directory": Directory, "today": date}`.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ LONDON = ZoneInfo("Europe/London")
 # --- Limits (the card's maxLength uses the same numbers) --------------------------------
 # The review card carries every value four times (Send and Edit, each an Execute with
 # a Submit fallback), so these keep a maximal request's review card under 28 KB.
+# Characters are not bytes: Teams counts the card as JSON on the wire, where "漢" is
+# six bytes ("\u6f22"), an emoji twelve and a backslash two. So each free-text value
+# also has a budget in those bytes (`card_budget`): plain text at its full length fits
+# with room for quotes and line breaks; other alphabets, emoji or backslashes fit in
+# fewer characters and are refused next to the field beyond that, with a message.
 
 NAME_MAX = 100
 LINE_MAX = 100
@@ -71,6 +77,39 @@ CODE_MAX = 30
 CLINICAL_MIN = 10
 RAW_MAX = 10_000
 PREGNANCY_AGES = (12, 55)
+#: A free-text value's room on a card, in escaped JSON bytes, per character of its limit.
+CARD_BYTES_PER_CHARACTER = 1.3
+TOO_LONG_FOR_A_CARD = (
+    "Too long to fit on a Teams card: this text uses characters that take more room than "
+    "plain letters (other alphabets, emoji, symbols or backslashes). It has been cut to "
+    "what fits: check the end of it, and shorten it if it no longer reads right"
+)
+
+
+def card_size(value: str) -> int:
+    """Bytes `value` takes inside a JSON string on the wire (escaped, as Teams measures)."""
+    return len(json.dumps(value)) - 2
+
+
+def card_budget(max_length: int) -> int:
+    """The most escaped bytes a free-text value with this character limit may take."""
+    return int(max_length * CARD_BYTES_PER_CHARACTER)
+
+
+def fit_to_card(value: str, max_length: int) -> str:
+    """`value` cut to its limit and its card budget: what a card can hold of it."""
+    return cut_to_size(value[:max_length], card_budget(max_length))
+
+
+def cut_to_size(value: str, size: int) -> str:
+    """The longest start of `value` whose `card_size` is at most `size`."""
+    used = 0
+    for kept, char in enumerate(value):
+        used += card_size(char)
+        if used > size:
+            return value[:kept]
+    return value
+
 
 # --- Choices ----------------------------------------------------------------------------
 
@@ -208,11 +247,23 @@ def _form_date(value: Any) -> Any:
     return parse_form_date(value) if isinstance(value, str) else value
 
 
+def _fits_a_card(max_length: int) -> Callable[[str], str]:
+    budget = card_budget(max_length)
+
+    def check(value: str) -> str:
+        if card_size(value) > budget:
+            raise PydanticCustomError("field", TOO_LONG_FOR_A_CARD)
+        return value
+
+    return check
+
+
 def _single(max_length: int, min_length: int = 1) -> Any:
     return Annotated[
         str,
         Field(min_length=min_length, max_length=max_length),
         AfterValidator(_user_check(check_single_line)),
+        AfterValidator(_fits_a_card(max_length)),
     ]
 
 
@@ -221,6 +272,7 @@ def _multi(max_length: int, min_length: int = 1) -> Any:
         str,
         Field(min_length=min_length, max_length=max_length),
         AfterValidator(_user_check(check_multi_line)),
+        AfterValidator(_fits_a_card(max_length)),
     ]
 
 

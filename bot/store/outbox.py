@@ -86,13 +86,22 @@ class ReferenceCounter(Base):
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """What the user is told after Send; `duplicate` means this form was already queued."""
+    """The request a form made, as stored; `duplicate` means this form was already queued.
+
+    Everything the user is shown about a request after Send comes from here
+    (never from what a card submitted): a form sends once, and a repeated Send
+    with other details must show the details that were actually queued.
+    `payload` is None once the patient data was purged.
+    """
 
     reference: str
     status: str
+    trust: str
+    department: str
     mailbox: str
     created_at: datetime
     sent_at: datetime | None
+    payload: dict[str, Any] | None
     duplicate: bool
 
 
@@ -153,14 +162,17 @@ Also = Callable[[Session, "Submission"], None]
 
 
 def _made_by_form(form_id: str) -> Select[Any]:
-    """What a repeated Send needs of the request its form already made."""
+    """What a repeated Send (or a Review of a sent form) needs of the request it made."""
     return select(
         OutboxRequest.user_id,
         OutboxRequest.reference,
         OutboxRequest.status,
+        OutboxRequest.trust,
+        OutboxRequest.department,
         OutboxRequest.mailbox,
         OutboxRequest.created_at,
         OutboxRequest.sent_at,
+        OutboxRequest.payload,
     ).where(OutboxRequest.form_id == form_id)
 
 
@@ -275,14 +287,27 @@ class Outbox:
             submission = Submission(
                 reference=reference,
                 status=QUEUED,
+                trust=new["trust"],
+                department=new["department"],
                 mailbox=new["mailbox"],
                 created_at=created,
                 sent_at=None,
+                payload=new["payload"],
                 duplicate=False,
             )
         if also is not None:
             also(session, submission)
         return submission
+
+    async def made_by_form(self, form_id: str, user_id: str) -> Submission | None:
+        """The request this form already made, if any (NotTheSender if another user's).
+
+        A sent form is closed: Review and Edit on it answer with this, never
+        with a fresh review of whatever the card carries now.
+        """
+        async with self._db.sessions() as session:
+            existing = (await session.execute(_made_by_form(form_id))).first()
+        return None if existing is None else _owned_by(existing, user_id)
 
     def _next_sequence(self, day: str) -> Any:
         """An upsert that hands out the day's next number (RETURNING it)."""
@@ -467,9 +492,12 @@ def _submission(row: Row[Any], *, duplicate: bool) -> Submission:
     return Submission(
         reference=row.reference,
         status=row.status,
+        trust=row.trust,
+        department=row.department,
         mailbox=row.mailbox,
         created_at=_aware(row.created_at),
         sent_at=_maybe_aware(row.sent_at),
+        payload=row.payload,
         duplicate=duplicate,
     )
 

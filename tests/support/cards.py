@@ -41,8 +41,8 @@ def card_validator() -> Draft6Validator:
 
 
 def card_size(card: Card) -> int:
-    """Bytes of the card as the bot sends it (compact JSON, UTF-8)."""
-    return len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
+    """Bytes of the card as the bot sends it: compact JSON, escaped ("漢" is six bytes)."""
+    return len(json.dumps(card, separators=(",", ":")))
 
 
 def iter_actions(card: Any) -> Iterator[Action]:
@@ -137,3 +137,21 @@ def assert_valid_card(card: Card) -> None:
         assert isinstance(data, dict) and data.get("verb") == action["verb"], (
             f"{title!r}: data must carry the verb for the Submit path"
         )
+
+
+def input_values(card: Card) -> dict[str, str]:
+    """Each input's value on a card, by id: what pressing a button on it submits."""
+    found: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input.") and "value" in node:
+                found[str(node["id"])] = str(node["value"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card.get("body", []))
+    return found

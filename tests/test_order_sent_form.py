@@ -1,0 +1,158 @@
+"""A form that has made a request is closed (issue 8, defect 1).
+
+The repro: a form is sent (NHS number 999 000 0018, Testpatient); from the same
+form (the review card left in the chat by the Submit fallback or a failed card
+update) the user reviews and sends other details. The bot used to confirm the
+new details under the old reference while the only email held the old ones.
+Now Review, Edit and Send on a used form answer with the request as stored, and
+a "Start a new request" button; nothing new is queued, nothing unsent is shown
+as sent. Everything runs over HTTP with the real outbox worker and SMTP server.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.application import RUNTIME
+from bot.store.db import utcnow
+from tests.support.cards import assert_valid_card, card_text, input_values, iter_actions
+from tests.support.smtp import SmtpTestServer
+from tests.support.teams import BotHarness, Turn, find_action
+from tests.test_order_e2e import PATIENT, outbox_rows, review, until
+
+OTHER_DETAILS = {
+    "nhs_number": "999 000 0042",
+    "patient_surname": "Otherperson",
+    "examination": "Ultrasound pelvis",
+}
+
+
+def verbs(card: dict[str, Any]) -> list[str]:
+    return [str((a.get("data") or {}).get("verb") or a.get("verb")) for a in iter_actions(card)]
+
+
+def reference_in(card: dict[str, Any]) -> str:
+    found = re.search(r"DT-\d{8}-\d{4}", card_text(card))
+    assert found, card_text(card)
+    return found.group(0)
+
+
+async def sent_form(bot: BotHarness, smtp: SmtpTestServer | None) -> tuple[dict[str, Any], str]:
+    """Send one request; the review card's Send data (the form) and its reference."""
+    review_card = (await review(bot)).only_card
+    send_data = find_action(review_card, "order.send")["data"]
+    turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
+    reference = reference_in(turn.only_card)
+    if smtp is not None:
+        await until(lambda: len(smtp.received) == 1)
+        await until(lambda: bot.connector.updates)
+    return send_data, reference
+
+
+def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
+    """The card a used form answers with: the stored request, one way on, nothing to send."""
+    assert_valid_card(card)
+    text = card_text(card)
+    assert reference in text and "nothing new was queued" in text
+    assert status in text, text
+    assert verbs(card) == ["order.start"], verbs(card)
+    assert "Start a new request" in [a.get("title") for a in iter_actions(card)]
+    return text
+
+
+async def test_a_sent_form_answers_review_edit_and_send_with_the_request_as_sent(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    send_data, reference = await sent_form(mail_bot, smtp)
+    changed = {**send_data, **OTHER_DETAILS}
+    for verb in ("order.review", "order.edit", "order.send"):
+        for press in (mail_bot.execute, mail_bot.submit):
+            turn = await press(verb, changed, reply_to_id=f"card-{verb}")
+            text = assert_closed(turn.only_card, reference, status="Sent at")
+            assert "*** *** 0018" in text, (verb, text)  # what was sent, not what was typed
+            for typed in ("0042", "Otherperson", "pelvis"):
+                assert typed not in str(turn.only_card), (verb, typed)
+    assert await outbox_rows(mail_bot)() == 1
+    [received] = smtp.received
+    body = received.message.get_body(preferencelist=("plain",)).get_content()
+    assert "999 000 0018" in body and "Testpatient" in body and "Otherperson" not in body
+
+
+async def test_an_invalid_resend_of_a_sent_form_still_shows_what_was_sent(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    """The check also runs when the new details would not validate: no form to fix comes back."""
+    send_data, reference = await sent_form(mail_bot, smtp)
+    broken = {**send_data, "nhs_number": "123", "postcode": "nowhere"}
+    for verb in ("order.review", "order.send"):
+        turn = await mail_bot.execute(verb, broken, reply_to_id=f"card-{verb}")
+        assert "*** *** 0018" in assert_closed(turn.only_card, reference, status="Sent at")
+    assert await outbox_rows(mail_bot)() == 1
+
+
+async def test_a_queued_form_is_never_shown_as_sent(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    smtp.stop()  # the request stays queued
+    send_data, reference = await sent_form(mail_bot, None)
+    turn = await mail_bot.execute("order.send", {**send_data, **OTHER_DETAILS}, reply_to_id="c2")
+    text = assert_closed(turn.only_card, reference, status="Queued")
+    assert "Sent at" not in text and "Emailed to" not in text and "*** *** 0018" in text
+    assert await outbox_rows(mail_bot)() == 1
+    smtp.start()
+    await until(lambda: len(smtp.received) == 1)
+
+
+async def test_a_purged_request_says_its_details_are_no_longer_held(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    send_data, reference = await sent_form(mail_bot, smtp)
+    runtime = mail_bot.client.app[RUNTIME]
+    retention = runtime.settings.retention_days
+    assert await runtime.outbox.purge(utcnow() + timedelta(days=retention + 1), retention) == 1
+    turn = await mail_bot.execute("order.review", {**send_data, **OTHER_DETAILS}, reply_to_id="c3")
+    text = assert_closed(turn.only_card, reference, status="Sent at")
+    assert f"deleted {retention} days after" in text and "no longer held" in text
+    assert "NHS number" not in text and "kch-tr.us.reception_dh@nhs.net" in text
+
+
+async def test_start_a_new_request_opens_a_fresh_form_for_the_same_route(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    send_data, reference = await sent_form(mail_bot, smtp)
+    closed = (await mail_bot.execute("order.send", send_data, reply_to_id="c4")).only_card
+    start = find_action(closed, "order.start")["data"]
+    choose = (await mail_bot.execute("order.start", start, reply_to_id="c4")).only_card
+    assert_valid_card(choose)
+    data = find_action(choose, "order.choose")["data"]
+    assert data["form_id"] != send_data["form_id"] and data["owner"] == send_data["owner"]
+    assert input_values(choose) == {
+        "trust": "kch",
+        "modality": "ultrasound",
+    }
+    # ...and that form sends a second request.
+    form = (
+        await mail_bot.execute("order.choose", {**data, "trust": "kch", "modality": "ultrasound"})
+    ).only_card
+    values = {**find_action(form, "order.review")["data"], **PATIENT, **OTHER_DETAILS}
+    new_review = (await mail_bot.execute("order.review", values)).only_card
+    sent = await mail_bot.execute("order.send", find_action(new_review, "order.send")["data"])
+    assert reference_in(sent.only_card) != reference
+    assert await outbox_rows(mail_bot)() == 2
+
+
+@pytest.mark.parametrize("verb", ["order.review", "order.edit"])
+async def test_a_form_someone_else_used_is_not_shown_to_its_opener(
+    mail_bot: BotHarness, smtp: SmtpTestServer, verb: str
+) -> None:
+    """The stored request belongs to whoever sent it: the opener of the form sees nothing of it."""
+    review_card = (await review(mail_bot)).only_card
+    data = find_action(review_card, "order.send")["data"]
+    await mail_bot.execute("order.send", {**data, "owner": "29:other"}, user_id="29:other")
+    turn: Turn = await mail_bot.execute(verb, data)
+    assert turn.body["value"].startswith("Only the person who started this request")
+    assert "DT-" not in str(turn.body)
