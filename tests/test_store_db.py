@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.store.db import Database
+from bot.store.db import Database, StoreUnavailable
 from bot.store.outbox import ReferenceCounter
 
 
@@ -132,8 +132,10 @@ async def test_reads_in_a_sqlite_write_run_inside_its_transaction(tmp_path) -> N
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(OperationalError, match="locked"):
+        with pytest.raises(StoreUnavailable, match="OperationalError") as refused:
             await db.run_write(check_then_write)
+        assert isinstance(refused.value.__cause__, OperationalError)
+        assert "locked" in str(refused.value.__cause__)
         assert ran == []
         other.execute("ROLLBACK")
         await db.run_write(check_then_write)

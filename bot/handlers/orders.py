@@ -13,9 +13,6 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
-
 from bot.directory import Directory
 from bot.nlu import Intent
 from bot.orders.form import (
@@ -42,10 +39,10 @@ from bot.orders.model import (
 )
 from bot.router import Command, Router
 from bot.settings import Settings
-from bot.store import Profiles
-from bot.store.confirmations import Confirmations
+from bot.store import Profiles, StoreUnavailable
 from bot.store.outbox import (
-    Also,
+    CardLocation,
+    NewRequest,
     NotTheSender,
     Outbox,
     RecentLimit,
@@ -213,7 +210,6 @@ def register(router: Router) -> None:
         directory: Directory,
         profiles: Profiles,
         outbox: Outbox,
-        confirmations: Confirmations,
         settings: Settings,
         user: User,
         conversation: Conversation,
@@ -234,32 +230,25 @@ def register(router: Router) -> None:
             if closed := await _already_used(cards, directory, outbox, settings, user, data):
                 return closed
             return _form_card(cards, directory, user, data, clock, errors=checked)
-        form_id = str(data["form_id"])
         limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
-
-        def record_card(session: Session, submission: Submission) -> None:
-            confirmations.remember_in(
-                session,
-                reference=submission.reference,
-                user_id=user.id,
-                activity_id=action.card_activity_id,
-                conversation=dict(incoming.reply_reference or {}),
-                new=not submission.duplicate,
-            )
-
+        card = CardLocation(
+            user_id=user.id,
+            activity_id=action.card_activity_id,
+            conversation=dict(incoming.reply_reference or {}),
+        )
         try:
-            submission = await _submit(
-                outbox, checked, form_id, user, directory, limit, record_card
+            submission = await outbox.queue_request(
+                _new_request(checked, str(data["form_id"]), user, directory), card, limit
             )
         except TooManyRequests:
             return Outcome.message(TOO_MANY.format(limit=limit.most))
         except NotTheSender:
             log.warning("request form step refused: the form was sent by another user")
             return Outcome.message(NOT_YOURS)
-        except SQLAlchemyError as error:
+        except StoreUnavailable as error:
             # One transaction: the request, its card and its notice commit together
             # or not at all, so "nothing was sent" is true whenever it is said.
-            log.error("request could not be saved: %s", type(error).__name__)
+            log.error("request could not be saved: %s", error)
             return _form_card(
                 cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
             )
@@ -281,8 +270,8 @@ def register(router: Router) -> None:
         )
         try:
             await _remember_details(profiles, user, checked)
-        except SQLAlchemyError as error:  # only next time's prefill is lost
-            log.warning("practice details not remembered: %s", type(error).__name__)
+        except StoreUnavailable as error:  # only next time's prefill is lost
+            log.warning("practice details not remembered: %s", error)
         kick()
         return Outcome(update=_stored_card(cards, directory, settings, submission))
 
@@ -318,8 +307,8 @@ async def _already_used(
     except NotTheSender:
         log.warning("request form step refused: the form was sent by another user")
         return Outcome.message(NOT_YOURS)
-    except SQLAlchemyError as error:
-        log.warning("could not check whether the form was sent: %s", type(error).__name__)
+    except StoreUnavailable as error:
+        log.warning("could not check whether the form was sent: %s", error)
         return None
     if made is None:
         return None
@@ -378,18 +367,10 @@ def _form_card(
     return Outcome(update=cards.render("order_form", context))
 
 
-async def _submit(
-    outbox: Outbox,
-    request: RadiologyRequest,
-    form_id: str,
-    user: User,
-    directory: Directory,
-    limit: RecentLimit,
-    also: Also,
-) -> Submission:
-    return await outbox.submit(
-        limit=limit,
-        also=also,
+def _new_request(
+    request: RadiologyRequest, form_id: str, user: User, directory: Directory
+) -> NewRequest:
+    return NewRequest(
         form_id=form_id,
         user_id=user.id,
         practice_ods=request.practice.ods_code,

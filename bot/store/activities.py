@@ -17,18 +17,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, String, delete
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import delete
 
-from bot.store.db import Base, Database, utcnow
-
-
-class ProcessedActivity(Base):
-    __tablename__ = "processed_activities"
-
-    conversation_id: Mapped[str] = mapped_column(String(500), primary_key=True)
-    activity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+from bot.store.db import Database
+from bot.store.tables import ProcessedActivity, utcnow
 
 
 class ActivityLog:

@@ -17,59 +17,18 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Integer,
-    String,
-    and_,
-    case,
-    insert,
-    or_,
-    select,
-    update,
+from sqlalchemy import and_, case, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.store.db import Database
+from bot.store.tables import (
+    FAILED,
+    SENT,
+    ConfirmationCard,
+    Notice,
+    OutboxRequest,
+    utcnow,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
-
-from bot.store.db import Base, Database, utcnow
-from bot.store.outbox import FAILED, SENT, OutboxRequest
-
-
-class ConfirmationCard(Base):
-    __tablename__ = "confirmation_cards"
-
-    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(200))
-    #: The Teams activity holding the card; None when the card could not be addressed.
-    activity_id: Mapped[str | None] = mapped_column(String(200))
-    conversation: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class Notice(Base):
-    """What the user has been told about one request's outcome, and when to try again.
-
-    One row per request, keyed by reference: `status` is the outcome the other
-    columns describe. The parts are recorded separately (`card_told_at`,
-    `message_told_at`) so a retry after a half-delivered notice repeats only
-    the part that did not arrive. `next_attempt_at` is both the backoff after a
-    failed attempt and the lease while an attempt is in flight, so two
-    instances (or the worker and the retry task) never tell the same thing at
-    once. `last_error` holds the failing part and an exception type only.
-    """
-
-    __tablename__ = "notices"
-
-    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
-    #: "sent" or "failed"; None until the first attempt at telling an outcome.
-    status: Mapped[str | None] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    card_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    message_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    #: Set once every part of the notice of `status` was accepted by the connector.
-    told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +39,44 @@ class Confirmation:
     conversation: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class CardLocation:
+    """Where a request's confirmation card is: whose it is, its activity, its conversation."""
+
+    user_id: str
+    activity_id: str | None
+    conversation: dict[str, Any]
+
+
+def record_card(session: Session, reference: str, card: CardLocation, *, new: bool) -> None:
+    """Record (or, for a repeated Send, refresh) where the card is, inside the caller's transaction.
+
+    `new=True` (a request queued in this very transaction) skips looking for
+    rows that cannot exist yet. The notice row is made with the card, in the
+    same transaction: a card with no notice row would never be retried if the
+    first "sent"/"failed" notice did not arrive.
+    """
+    row = None if new else session.get(ConfirmationCard, reference)
+    if row is None:
+        # Core inserts (no unit of work): this is on every first Send.
+        connection = session.connection()
+        connection.execute(
+            insert(ConfirmationCard),
+            {
+                "reference": reference,
+                "user_id": card.user_id,
+                "activity_id": card.activity_id,
+                "conversation": card.conversation,
+            },
+        )
+        if new or session.get(Notice, reference) is None:
+            notice = {"reference": reference, "attempts": 0, "next_attempt_at": _now()}
+            connection.execute(insert(Notice), notice)
+    elif card.activity_id:
+        row.activity_id = card.activity_id
+        row.conversation = card.conversation
+
+
 class Confirmations:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -87,56 +84,12 @@ class Confirmations:
     async def remember(
         self, reference: str, *, user_id: str, activity_id: str | None, conversation: dict[str, Any]
     ) -> None:
-        """Record (or, for a repeated Send, refresh) where the confirmation card is."""
-        await self._db.run_write(
-            partial(
-                self.remember_in,
-                reference=reference,
-                user_id=user_id,
-                activity_id=activity_id,
-                conversation=conversation,
-            )
-        )
-
-    def remember_in(
-        self,
-        session: Session,
-        *,
-        reference: str,
-        user_id: str,
-        activity_id: str | None,
-        conversation: dict[str, Any],
-        new: bool = False,
-    ) -> None:
-        """`remember` inside the caller's transaction (the Send's, with the request itself).
-
-        `new=True` (a request queued in this very transaction) skips looking for
-        rows that cannot exist yet.
-        """
-        row = None if new else session.get(ConfirmationCard, reference)
-        if row is None:
-            # Core inserts (no unit of work): this is on every first Send.
-            connection = session.connection()
-            connection.execute(
-                insert(ConfirmationCard),
-                {
-                    "reference": reference,
-                    "user_id": user_id,
-                    "activity_id": activity_id,
-                    "conversation": conversation,
-                },
-            )
-            # In the same transaction: a card with no notice row would never
-            # be retried if the first "sent"/"failed" notice did not arrive.
-            if new or session.get(Notice, reference) is None:
-                notice = {"reference": reference, "attempts": 0, "next_attempt_at": _now()}
-                connection.execute(insert(Notice), notice)
-        elif activity_id:
-            row.activity_id = activity_id
-            row.conversation = conversation
+        """Record where the card of an already queued request is (Send does it with the request)."""
+        card = CardLocation(user_id, activity_id, conversation)
+        await self._db.run_write(partial(record_card, reference=reference, card=card, new=False))
 
     async def get(self, reference: str) -> Confirmation | None:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             row = await session.get(ConfirmationCard, reference)
             if row is None:
                 return None
@@ -256,12 +209,12 @@ class Notices:
             .order_by(Notice.next_attempt_at)
             .limit(limit)
         )
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             return list(await session.scalars(statement))
 
     async def get(self, reference: str) -> Notice | None:
         """The row as stored (for tests and operators' queries)."""
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             return await session.get(Notice, reference)
 
 

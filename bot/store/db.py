@@ -14,56 +14,60 @@ SQLite (file) is the zero-setup default; PostgreSQL is selected by
 Two ways to write: `transaction()` hands out an AsyncSession, and `run_write()`
 runs a plain function on a sync Session in one go. The second is for the hot
 path (Send): on SQLite it is one hop to a writer thread instead of one trip
-through the event loop per statement (see `run_write`).
+through the event loop per statement (see `run_write`). Reads go through
+`reading()`.
+
+Whatever the database does wrong (locked, unreachable, a failing statement)
+leaves the store as `StoreUnavailable`, so no code outside `bot/store/` needs
+to know SQLAlchemy's exceptions. An `IntegrityError` is left as it is: a
+repository that expects one (two Sends of one form at once) handles it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import Session
+
+from bot.store.tables import NAMING_CONVENTION, Base, utcnow
+
+__all__ = ["NAMING_CONVENTION", "Base", "Database", "StoreUnavailable", "begin_immediate", "utcnow"]
 
 T = TypeVar("T")
 
 
-#: Constraint and index names, fixed so a migration can name what it changes and
-#: autogenerate compares like with like on SQLite and PostgreSQL. They are
-#: PostgreSQL's own default names (and SQLAlchemy's for indexes), so the tables
-#: `create_all` made before the bot had migrations already carry exactly these
-#: names: stamping such a database needs no renames (bot/store/migrations).
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "%(table_name)s_%(column_0_N_name)s_key",
-    "ck": "%(table_name)s_%(constraint_name)s_check",
-    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
-    "pk": "%(table_name)s_pkey",
-}
+class StoreUnavailable(Exception):
+    """The database could not do this just now; a write that raised it was rolled back.
+
+    Its text is the database error's type only: the error's own text can quote
+    SQL parameters, and those can be patient data.
+    """
 
 
-class Base(DeclarativeBase):
-    """Declarative base shared by every table module in `bot.store`."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+@contextmanager
+def _unavailable_on_error() -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as error:
+        raise StoreUnavailable(type(error).__name__) from error
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -174,15 +178,20 @@ class Database:
     async def create_schema(self) -> None:
         """Create the tables straight from the models: the store tests' fast path.
 
-        The app never does this: its start-up checks or applies the migrations
+        Every table is on `Base.metadata` (bot/store/tables.py). The app never
+        does this: its start-up checks or applies the migrations
         (bot/store/migrations), and tests/test_migrations.py proves that both
         build the same tables.
         """
-        # Import the table modules so their classes are on Base.metadata.
-        from bot.store import tables  # noqa: F401
-
         async with self.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads (no transaction kept open past the block)."""
+        with _unavailable_on_error():
+            async with self.sessions() as session:
+                yield session
 
     @asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
@@ -194,12 +203,13 @@ class Database:
         lock instead and SQLite never sees contention from this process.
         PostgreSQL handles concurrent writers itself.
         """
-        if self._write_lock is None:
-            async with self._begin(durable) as session:
+        with _unavailable_on_error():
+            if self._write_lock is None:
+                async with self._begin(durable) as session:
+                    yield session
+                return
+            async with self._write_lock, self._begin(durable) as session:
                 yield session
-            return
-        async with self._write_lock, self._begin(durable) as session:
-            yield session
 
     async def run_write(self, work: Callable[[Session], T], *, durable: bool = True) -> T:
         """Run `work(session)` in one write transaction (committed on return) and return its result.
@@ -213,6 +223,10 @@ class Database:
         On PostgreSQL (or an in-memory SQLite) the same function runs on the
         async session's sync facade (`run_sync`): one code path for both.
         """
+        with _unavailable_on_error():
+            return await self._run_write(work, durable)
+
+    async def _run_write(self, work: Callable[[Session], T], durable: bool) -> T:
         if self._writer is None:
             async with self._begin(durable) as session:
                 return await session.run_sync(work)

@@ -16,72 +16,63 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Index,
-    Integer,
-    String,
-    and_,
-    func,
-    insert,
-    null,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, func, insert, null, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement, Select
 
 from bot.orders.reference import format_reference as reference_text
-from bot.store.db import Base, Database, utcnow
+from bot.store.confirmations import CardLocation, record_card
+from bot.store.db import Database, StoreUnavailable
+from bot.store.tables import (
+    ERROR_LIMIT,
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    OutboxRequest,
+    ReferenceCounter,
+    Status,
+    utcnow,
+)
 
-Status = Literal["queued", "sending", "sent", "failed"]
-QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
-_ERROR_LIMIT = 500
-
-
-class OutboxRequest(Base):
-    """One request to one mailbox. Everything but `payload` is safe to keep and log."""
-
-    __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_due", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    reference: Mapped[str] = mapped_column(String(32), unique=True)
-    form_id: Mapped[str] = mapped_column(String(200), unique=True)
-    user_id: Mapped[str] = mapped_column(String(200), index=True)
-    practice_ods: Mapped[str] = mapped_column(String(16))
-    trust: Mapped[str] = mapped_column(String(16))
-    department: Mapped[str] = mapped_column(String(80))
-    priority: Mapped[str] = mapped_column(String(32))
-    mailbox: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    message_id: Mapped[str | None] = mapped_column(String(254))
-    last_error: Mapped[str | None] = mapped_column(String(_ERROR_LIMIT))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
-    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+__all__ = [
+    "FAILED",
+    "QUEUED",
+    "SENDING",
+    "SENT",
+    "CardLocation",
+    "ClaimedRequest",
+    "NewRequest",
+    "NotTheSender",
+    "Outbox",
+    "OutboxRequest",
+    "RecentLimit",
+    "ReferenceCounter",
+    "RequestRecord",
+    "Status",
+    "Submission",
+    "TooManyRequests",
+]
 
 
-class ReferenceCounter(Base):
-    """The last sequence number handed out per (UK) day, for `DT-YYYYMMDD-NNNN`."""
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A checked request to queue: its routing facts (kept for good) and its payload."""
 
-    __tablename__ = "reference_counters"
-
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
+    form_id: str
+    user_id: str
+    practice_ods: str
+    trust: str
+    department: str
+    priority: str
+    mailbox: str
+    #: The whole request as JSON: the only patient data in the store, purged after retention.
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +148,6 @@ class NotTheSender(Exception):
     """A repeated Send of a form that another user sent: they get nothing of it."""
 
 
-#: Work done inside Send's transaction once the request is known (new or repeated).
-Also = Callable[[Session, "Submission"], None]
-
-
 def _made_by_form(form_id: str) -> Select[Any]:
     """What a repeated Send (or a Review of a sent form) needs of the request it made."""
     return select(
@@ -206,6 +193,57 @@ class Outbox:
         self._clock = clock
 
     # submission -------------------------------------------------------------
+    async def queue_request(
+        self,
+        request: NewRequest,
+        card: CardLocation | None = None,
+        limit: RecentLimit | None = None,
+        *,
+        created_at: datetime | None = None,
+    ) -> Submission:
+        """Everything Send commits, in ONE durable transaction, committed on return.
+
+        The request row with its reference (the day's counter), and where its
+        confirmation card is (`card`) with the notice row that tells the user
+        the outcome later: all of it or none, so there is never a queued
+        request the user cannot be told about, and "nothing was sent" is true
+        whenever StoreUnavailable is raised.
+
+        A repeat of a form already queued returns the first request as stored
+        (`duplicate`), only to the user who sent it (NotTheSender otherwise),
+        and re-points its card; it is never counted. With `limit`, a user who
+        already queued `limit.most` requests since `limit.since` is refused
+        (TooManyRequests) inside the same transaction, so the check and the
+        insert cannot be split by a concurrent Send.
+        """
+        created = _utc(created_at or self._clock())
+        row = {
+            "form_id": request.form_id,
+            "user_id": request.user_id,
+            "practice_ods": request.practice_ods,
+            "trust": request.trust,
+            "department": request.department,
+            "priority": request.priority,
+            "mailbox": request.mailbox,
+            "status": QUEUED,
+            "attempts": 0,
+            "next_attempt_at": created,
+            "created_at": created,
+            "payload": request.payload,
+        }
+        try:
+            return await self._db.run_write(
+                partial(self._queue_in, row=row, card=card, limit=limit)
+            )
+        except IntegrityError as error:
+            # A concurrent Send of the same form (another instance on PostgreSQL)
+            # won the race; ours rolled back whole, counter included.
+            async with self._db.reading() as session:
+                existing = (await session.execute(_made_by_form(request.form_id))).first()
+            if existing is None:
+                raise StoreUnavailable(type(error).__name__) from error
+            return _owned_by(existing, request.user_id)
+
     async def submit(
         self,
         *,
@@ -219,84 +257,54 @@ class Outbox:
         payload: dict[str, Any],
         created_at: datetime | None = None,
         limit: RecentLimit | None = None,
-        also: Also | None = None,
     ) -> Submission:
-        """Queue a request (committed on return), or return the one this form already made.
+        """`queue_request` for a request with no confirmation card (tools and tests)."""
+        request = NewRequest(
+            form_id, user_id, practice_ods, trust, department, priority, mailbox, payload
+        )
+        return await self.queue_request(request, None, limit, created_at=created_at)
 
-        With `limit`, a user who already queued `limit.most` requests since
-        `limit.since` is refused (TooManyRequests) in the same transaction, so
-        the check and the insert cannot be split by a concurrent Send. A repeat
-        of a form already queued is never counted: it returns the first one,
-        and only to the user who sent it (NotTheSender otherwise).
-
-        `also` runs inside the same transaction once the request is known (new
-        or repeated): what the caller records with it (where the confirmation
-        card is) commits with the request or not at all, so there is never a
-        queued request the user cannot be told about.
-        """
-        created = _utc(created_at or self._clock())
-        new = {
-            "form_id": form_id,
-            "user_id": user_id,
-            "practice_ods": practice_ods,
-            "trust": trust,
-            "department": department,
-            "priority": priority,
-            "mailbox": mailbox,
-            "status": QUEUED,
-            "attempts": 0,
-            "next_attempt_at": created,
-            "created_at": created,
-            "payload": payload,
-        }
-        try:
-            work = partial(self._submit_in, new=new, limit=limit, also=also)
-            return await self._db.run_write(work)
-        except IntegrityError:
-            # A concurrent submit of the same form (another instance on PostgreSQL)
-            # won the race; ours rolled back whole, counter included.
-            async with self._db.sessions() as session:
-                existing = (await session.execute(_made_by_form(form_id))).first()
-            if existing is None:
-                raise
-            return _owned_by(existing, user_id)
-
-    def _submit_in(
-        self, session: Session, *, new: dict[str, Any], limit: RecentLimit | None, also: Also | None
+    def _queue_in(
+        self,
+        session: Session,
+        *,
+        row: dict[str, Any],
+        card: CardLocation | None,
+        limit: RecentLimit | None,
     ) -> Submission:
-        """`submit`'s transaction as plain sync code, so it is one hop (`Database.run_write`).
+        """`queue_request`'s transaction as plain sync code, so it is one hop (`run_write`).
 
         Core statements on the session's connection, not ORM objects: the unit
         of work cost a millisecond of CPU a Send for rows that are written once
         and never read back here.
         """
         connection = session.connection()
-        existing = connection.execute(_made_by_form(new["form_id"])).first()
+        existing = connection.execute(_made_by_form(row["form_id"])).first()
         if existing is not None:
-            submission = _owned_by(existing, new["user_id"])
+            submission = _owned_by(existing, row["user_id"])
         else:
             if limit is not None and (
-                connection.execute(_count_since(new["user_id"], limit.since)).scalar_one()
+                connection.execute(_count_since(row["user_id"], limit.since)).scalar_one()
                 >= limit.most
             ):
                 raise TooManyRequests(limit.most)
-            created: datetime = new["created_at"]
+            created: datetime = row["created_at"]
             sequence = connection.execute(self._next_sequence(reference_day(created))).scalar_one()
             reference = format_reference(created, int(sequence))
-            connection.execute(insert(OutboxRequest), {**new, "reference": reference})
+            connection.execute(insert(OutboxRequest), {**row, "reference": reference})
             submission = Submission(
                 reference=reference,
                 status=QUEUED,
-                trust=new["trust"],
-                department=new["department"],
-                mailbox=new["mailbox"],
+                trust=row["trust"],
+                department=row["department"],
+                mailbox=row["mailbox"],
                 created_at=created,
                 sent_at=None,
-                payload=new["payload"],
+                payload=row["payload"],
                 duplicate=False,
             )
-        if also is not None:
-            also(session, submission)
+        if card is not None:
+            record_card(session, submission.reference, card, new=not submission.duplicate)
         return submission
 
     async def made_by_form(self, form_id: str, user_id: str) -> Submission | None:
@@ -305,7 +313,7 @@ class Outbox:
         A sent form is closed: Review and Edit on it answer with this, never
         with a fresh review of whatever the card carries now.
         """
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             existing = (await session.execute(_made_by_form(form_id))).first()
         return None if existing is None else _owned_by(existing, user_id)
 
@@ -322,7 +330,7 @@ class Outbox:
         Counted in the database rather than in memory so the limit holds across
         restarts and across instances sharing one PostgreSQL.
         """
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             return int(await session.scalar(_count_since(user_id, since)) or 0)
 
     # claiming ---------------------------------------------------------------
@@ -420,7 +428,7 @@ class Outbox:
 
     # reading and retention ------------------------------------------------------
     async def get(self, reference: str) -> RequestRecord | None:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             row = await session.scalar(
                 select(OutboxRequest).where(OutboxRequest.reference == reference)
             )
@@ -555,4 +563,4 @@ def _maybe_aware(moment: datetime | None) -> datetime | None:
 
 
 def _short(text: str) -> str:
-    return " ".join(text.split())[:_ERROR_LIMIT]
+    return " ".join(text.split())[:ERROR_LIMIT]

@@ -8,34 +8,10 @@ them when a request has been sent).
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String
-from sqlalchemy.orm import Mapped, mapped_column
-
-from bot.store.db import Base, Database, utcnow
-
-
-class UserProfile(Base):
-    __tablename__ = "user_profiles"
-
-    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    borough: Mapped[str | None] = mapped_column(String(40))
-    practice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    referrer: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-class ConversationRef(Base):
-    """A serialised Bot Framework conversation reference for proactive messages."""
-
-    __tablename__ = "conversation_refs"
-
-    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
+from bot.store.db import Database
+from bot.store.tables import ConversationRef, UserProfile, utcnow
 
 _PROFILE_FIELDS = frozenset({"borough", "practice", "referrer"})
 
@@ -57,7 +33,7 @@ class Profiles:
         self._single_writer = db.is_sqlite
 
     async def get(self, user_id: str) -> UserProfile | None:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             return await session.get(UserProfile, user_id)
 
     async def borough(self, user_id: str) -> str | None:
@@ -113,6 +89,6 @@ class Profiles:
             await session.execute(statement)
 
     async def reference(self, user_id: str) -> dict[str, Any] | None:
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             row = await session.get(ConversationRef, user_id)
             return row.reference if row else None

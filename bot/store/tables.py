@@ -1,19 +1,160 @@
-"""Every table the bot keeps, imported once so `Base.metadata` holds them all.
+"""Every table the bot keeps: the whole schema in one module, importing nothing of the store.
 
-The migrations' autogenerate and `create_schema` both read `Base.metadata`.
+The repositories (`activities`, `confirmations`, `outbox`, `profiles`), `db`
+(which creates the schema) and the migrations' autogenerate all read it here,
+and this module imports none of them, so the store's modules form layers, not
+a circle: tables <- db <- repositories.
 """
 
-from bot.store.activities import ProcessedActivity
-from bot.store.confirmations import ConfirmationCard, Notice
-from bot.store.outbox import OutboxRequest, ReferenceCounter
-from bot.store.profiles import ConversationRef, UserProfile
+from __future__ import annotations
 
-__all__ = [
-    "ConfirmationCard",
-    "ConversationRef",
-    "Notice",
-    "OutboxRequest",
-    "ProcessedActivity",
-    "ReferenceCounter",
-    "UserProfile",
-]
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import JSON, DateTime, Index, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Status = Literal["queued", "sending", "sent", "failed"]
+QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+#: Longest `last_error` kept for a request (a code and a short server phrase).
+ERROR_LIMIT = 500
+
+
+#: Constraint and index names, fixed so a migration can name what it changes and
+#: autogenerate compares like with like on SQLite and PostgreSQL. They are
+#: PostgreSQL's own default names (and SQLAlchemy's for indexes), so the tables
+#: `create_all` made before the bot had migrations already carry exactly these
+#: names: stamping such a database needs no renames (bot/store/migrations).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table below."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """The clock stored times are read from: UTC, so SQLite's text comparison keeps order."""
+    return datetime.now(UTC)
+
+
+# --- requests (bot/store/outbox.py) -----------------------------------------------------
+
+
+class OutboxRequest(Base):
+    """One request to one mailbox. Everything but `payload` is safe to keep and log."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    form_id: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    practice_ods: Mapped[str] = mapped_column(String(16))
+    trust: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(80))
+    priority: Mapped[str] = mapped_column(String(32))
+    mailbox: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(254))
+    last_error: Mapped[str | None] = mapped_column(String(ERROR_LIMIT))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReferenceCounter(Base):
+    """The last sequence number handed out per (UK) day, for `DT-YYYYMMDD-NNNN`."""
+
+    __tablename__ = "reference_counters"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+# --- confirmation cards and notices (bot/store/confirmations.py) ------------------------
+
+
+class ConfirmationCard(Base):
+    __tablename__ = "confirmation_cards"
+
+    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    #: The Teams activity holding the card; None when the card could not be addressed.
+    activity_id: Mapped[str | None] = mapped_column(String(200))
+    conversation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Notice(Base):
+    """What the user has been told about one request's outcome, and when to try again.
+
+    One row per request, keyed by reference: `status` is the outcome the other
+    columns describe. The parts are recorded separately (`card_told_at`,
+    `message_told_at`) so a retry after a half-delivered notice repeats only
+    the part that did not arrive. `next_attempt_at` is both the backoff after a
+    failed attempt and the lease while an attempt is in flight, so two
+    instances (or the worker and the retry task) never tell the same thing at
+    once. `last_error` holds the failing part and an exception type only.
+    """
+
+    __tablename__ = "notices"
+
+    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: "sent" or "failed"; None until the first attempt at telling an outcome.
+    status: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    card_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Set once every part of the notice of `status` was accepted by the connector.
+    told_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- users (bot/store/profiles.py) ------------------------------------------------------
+
+
+class UserProfile(Base):
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    borough: Mapped[str | None] = mapped_column(String(40))
+    practice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    referrer: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationRef(Base):
+    """A serialised Bot Framework conversation reference for proactive messages."""
+
+    __tablename__ = "conversation_refs"
+
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- de-duplication (bot/store/activities.py) -------------------------------------------
+
+
+class ProcessedActivity(Base):
+    __tablename__ = "processed_activities"
+
+    conversation_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

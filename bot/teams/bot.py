@@ -15,13 +15,12 @@ from typing import Any
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.nlu import Intent
 from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
 from bot.settings import Settings
-from bot.store import ActivityLog, Profiles
+from bot.store import ActivityLog, Profiles, StoreUnavailable
 from bot.teams.activities import (
     ADAPTIVE_CARD_ACTION,
     card_attachment_activity,
@@ -139,8 +138,8 @@ class IceBot(TeamsActivityHandler):
             return None
         try:
             return key if await self._activity_log.claim(*key) else False
-        except SQLAlchemyError as error:
-            log.warning("de-duplication unavailable (%s); answering anyway", type(error).__name__)
+        except StoreUnavailable as error:
+            log.warning("de-duplication unavailable (%s); answering anyway", error)
             return None
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -278,8 +277,8 @@ class IceBot(TeamsActivityHandler):
         reference = self._make_reference(turn_context.activity)
         try:
             await self._profiles.save_reference(incoming.user.id, reference)
-        except SQLAlchemyError as error:  # the previous reference still works
-            log.warning("conversation reference not saved: %s", type(error).__name__)
+        except StoreUnavailable as error:  # the previous reference still works
+            log.warning("conversation reference not saved: %s", error)
         return replace(incoming, reply_reference=reference)
 
     async def _refuse(self, turn_context: TurnContext) -> None:

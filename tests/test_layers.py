@@ -1,0 +1,49 @@
+"""The layers docs/architecture.md describes, checked on the source's imports.
+
+Handlers and the Teams edge speak to the store through its repositories and
+`StoreUnavailable`, never SQLAlchemy; the store's own modules import in one
+direction: tables <- db <- repositories.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+BOT = Path(__file__).resolve().parents[1] / "bot"
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth of its code (function-level imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted((BOT / "handlers").glob("*.py")), BOT / "teams" / "bot.py"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_handlers_and_the_teams_edge_do_not_import_sqlalchemy(path: Path) -> None:
+    assert [m for m in imports(path) if m.split(".")[0] == "sqlalchemy"] == []
+
+
+def test_the_store_imports_in_one_direction() -> None:
+    store = {p.stem: imports(p) for p in (BOT / "store").glob("*.py") if p.stem != "__init__"}
+    assert {m for m in store["tables"] if m.startswith("bot.")} == set()
+    assert {m for m in store["db"] if m.startswith("bot.")} == {"bot.store.tables"}
+    repositories = set(store) - {"tables", "db"}
+    for name in ("tables", "db"):
+        assert not any(f"bot.store.{r}" in store[name] for r in repositories), name
+
+
+def test_the_checks_above_see_imports() -> None:
+    """Guards against vacuous passes: the parser does find SQLAlchemy where it is used."""
+    assert "sqlalchemy.orm" in imports(BOT / "store" / "tables.py")
