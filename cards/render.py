@@ -5,6 +5,14 @@ Every `{{ expression }}` in a template is JSON-encoded by the environment's
 object: quotes, braces or newlines in user text cannot break the card. Text
 that goes into a TextBlock is additionally passed through the `md` filter,
 which escapes the markdown subset Teams renders, so user text displays as typed.
+
+Mailboxes, phone numbers and portals never go through markdown at all: the
+`value` helper puts each in a RichTextBlock's TextRun, which Teams draws as
+plain text, so `kch-tr.xr_reception_dh@nhs.net` reaches every client exactly as
+the BCP gives it (a markdown escape such as `xr\\_reception` has been shown
+literally by Teams mobile clients). Their one-tap actions (`email_action`,
+`call_action`, `portal_action`) carry one title each, so every card names an
+action the same way (docs/decisions.md says why the email link is Outlook's).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +90,59 @@ def execute_action(
     return _Raw(json.dumps(action, ensure_ascii=False))
 
 
-def open_url_action(title: str, url: str) -> _Raw:
-    return _Raw(json.dumps({"type": "Action.OpenUrl", "title": title, "url": url}))
+def open_url_action(title: str, url: str, *, style: str | None = None) -> _Raw:
+    action = {"type": "Action.OpenUrl", "title": title, "url": url}
+    if style:
+        action["style"] = style
+    return _Raw(json.dumps(action, ensure_ascii=False))
+
+
+#: One title per action, on every card.
+EMAIL_TITLE = "Email"
+CALL_TITLE = "Call"
+PORTAL_TITLE = "Open the portal"
+#: Outlook on the web's compose page: an https link every Teams client opens (docs/decisions.md).
+COMPOSE_URL = "https://outlook.office.com/mail/deeplink/compose"
+
+
+def compose_url(to: str, subject: str = "") -> str:
+    """A new message to `to` in Outlook on the web. Never pass patient data: the
+    link is handed to the browser and may be logged by it."""
+    url = f"{COMPOSE_URL}?to={quote(str(to), safe='@')}"
+    return url + (f"&subject={quote(subject, safe='')}" if subject else "")
+
+
+def email_action(
+    to: object, subject: str = "", *, title: str = EMAIL_TITLE, style: str | None = None
+) -> _Raw:
+    return open_url_action(title, compose_url(str(to), subject), style=style)
+
+
+def call_action(phone: str, *, style: str | None = None) -> _Raw:
+    """`tel:` with the BCP's number, its spaces removed (the digits are the BCP's own)."""
+    return open_url_action(CALL_TITLE, "tel:" + re.sub(r"[^\d+]", "", phone), style=style)
+
+
+def portal_action(url: object, *, style: str | None = None) -> _Raw:
+    return open_url_action(PORTAL_TITLE, str(url), style=style)
+
+
+def value_block(
+    text: object, *, size: str = "Large", spacing: str = "None", weight: str | None = None
+) -> _Raw:
+    """A mailbox, number or portal as the card's hero: plain text, never markdown.
+
+    Large (18 px) regular: the longest referral mailbox the BCP gives must fit
+    on one line on a 360 px phone card (tests/test_card_rules.py measures it).
+    """
+    run = {"type": "TextRun", "text": str(text), "size": size}
+    if weight:
+        run["weight"] = weight
+    return _Raw(
+        json.dumps(
+            {"type": "RichTextBlock", "spacing": spacing, "inlines": [run]}, ensure_ascii=False
+        )
+    )
 
 
 def _cache_key(name: str, context: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -115,6 +175,10 @@ class CardRenderer:
         self._env.globals["CARD_VERSION"] = CARD_VERSION
         self._env.globals["execute"] = execute_action
         self._env.globals["open_url"] = open_url_action
+        self._env.globals["email"] = email_action
+        self._env.globals["call"] = call_action
+        self._env.globals["portal"] = portal_action
+        self._env.globals["value"] = value_block
 
     def names(self) -> list[str]:
         return sorted(

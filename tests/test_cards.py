@@ -19,7 +19,7 @@ import pytest
 
 from bot.directory import DEFAULT_PATH, load_directory
 from bot.vocabulary import BOROUGHS, SITES
-from cards.render import TEMPLATE_DIR, CardRenderer
+from cards.render import TEMPLATE_DIR, CardRenderer, compose_url
 from tests.support.card_variants import (
     COMMANDS,
     NO_BUTTONS,
@@ -79,6 +79,27 @@ def emails_in(card: Card) -> set[str]:
     """Every address the user can read on the card or in its notification text."""
     visible = "\n".join([card_text(card), card["fallbackText"], card.get("speak", "")])
     return set(EMAIL.findall(visible))
+
+
+def values(card: Any) -> list[str]:
+    """The plain-text values (mailboxes, numbers, portals): TextRuns, never markdown."""
+    found: list[str] = []
+    if isinstance(card, dict):
+        if card.get("type") == "RichTextBlock":
+            found += [run["text"] for run in card["inlines"]]
+        for value in card.values():
+            found.extend(values(value))
+    elif isinstance(card, list):
+        for item in card:
+            found.extend(values(item))
+    return found
+
+
+def links(card: Card) -> list[tuple[str, str]]:
+    """(title, url) of every Action.OpenUrl, selectActions included, in order."""
+    return [
+        (a.get("title", ""), a["url"]) for a in iter_actions(card) if a["type"] == "Action.OpenUrl"
+    ]
 
 
 def text_blocks(card: Any) -> list[dict[str, Any]]:
@@ -178,7 +199,8 @@ PROCEDURE_CARDS = (
 # a phone number) and statements *about* the BCP ("The BCP lists ..."). Listed in
 # docs/clinical-safety.md; none of them states a procedure step.
 BOT_LINE = re.compile(
-    r"^(?:(?:Portal|Phone|Email|X-ray|Ultrasound|Fluoroscopy|Radiology): |The BCP |From: |"
+    r"^(?:(?:Portal|Phone|Email|X-ray|Ultrasound|Fluoroscopy|Radiology)(?:: |$)|The BCP |From: |"
+    r"Tap a mailbox to write to it\.|Not your borough\?$|For \w+:$|"
     r"No service desk for |No KCH downtime route for |[\w ()]+: part of |Pick a |"
     r"I'll show your IT service desk|Which borough is your practice in\?$|Form$|"
     r"Why it matters$|Log a ticket with the service desk$|Service desk( for \w+)?$|"
@@ -217,8 +239,9 @@ def test_procedure_cards_say_only_what_the_bcp_says(
     for phrase in NOT_IN_THE_BCP:
         assert phrase not in text.lower(), f"{phrase!r} is not in the BCP"
     titles = {title for title, _, _ in buttons(card)} | {a.get("title") for a in iter_actions(card)}
+    facts = set(values(card))  # mailboxes, numbers, portals: checked against the BCP below
     for line in text.splitlines():
-        if line in titles:
+        if line in titles or line in facts:
             continue
         for sentence in _bcp_sentences(line):
             assert " ".join(sentence.split()) in BCP_TEXT, f"not the BCP's words: {sentence!r}"
@@ -230,11 +253,11 @@ def test_procedure_cards_say_only_what_the_bcp_says(
 def test_welcome_offers_the_main_paths(renderer: CardRenderer) -> None:
     card = render(renderer, "welcome", directory=DIRECTORY)
     assert buttons(card) == [
-        ("ICE is down", "ice.triage", {}),
-        ("Service desk", "helpdesk.pick", {}),
+        ("ICE is down", "ice.down", {}),
+        ("Help", "help.show", {}),
+        ("Service desk", "helpdesk.show", {}),
         ("Mailboxes", "mailbox.pick", {}),
         ("Results", "info.show", {"topic": "results"}),
-        ("Help", "help.show", {}),
     ]
     assert "downtime procedure" in card_text(card)
 
@@ -243,9 +266,9 @@ def test_triage_asks_which_situation_applies(renderer: CardRenderer) -> None:
     card = render(renderer, "triage")
     assert card["body"][0]["text"] == "Which applies to you?"
     assert buttons(card) == [
-        ("ICE is down for everyone", "ice.down", {}),
-        ("ICE works but I can't get in", "ice.access", {}),
-        ("I work for a PCN or Federation", "ice.pcn", {}),
+        ("ICE is down", "ice.down", {}),
+        ("I can't get in", "ice.access", {}),
+        ("PCN or Federation", "ice.pcn", {}),
     ]
 
 
@@ -267,8 +290,8 @@ def test_downtime_steps_give_both_forms_and_all_four_mailboxes(renderer: CardRen
         assert modality in text
     assert DIRECTORY.after_sending.epic_entry in text
     assert buttons(card) == [
+        ("Start a request", "order.start", {}),
         ("What happens next", "info.show", {"topic": "next"}),
-        ("Start a request in Teams", "order.start", {}),
         ("I can't get in", "ice.access", {}),
         ("PCN or Federation", "ice.pcn", {}),
     ]
@@ -285,16 +308,30 @@ def test_downtime_steps_give_one_line_each_for_the_other_situations(
     assert "current processes with PCNs will remain unchanged" in pcn
 
 
-def test_downtime_mailboxes_are_copyable_facts(renderer: CardRenderer) -> None:
-    """Each mailbox stands alone as a fact value, so a tap-and-hold copies just the address."""
+def test_downtime_mailboxes_are_plain_text_values_a_tap_writes_to(
+    renderer: CardRenderer,
+) -> None:
+    """Each mailbox stands alone as plain text (no markdown, so no escape can show), large,
+    one per line, and tapping it opens a new message to exactly that address."""
     card = render(renderer, "downtime_steps", directory=DIRECTORY)
-    facts = [
-        fact["value"].replace("\\", "")
-        for node in json.loads(json.dumps(card["body"]))
-        if node.get("type") == "FactSet"
-        for fact in node["facts"]
-    ]
-    assert sorted(facts) == sorted(BCP_MAILBOXES.values())
+    assert sorted(values(card)) == sorted(BCP_MAILBOXES.values())
+    assert "\\_" not in json.dumps(card), "an address escaped for markdown"
+    runs = [b for b in _nodes(card) if b.get("type") == "RichTextBlock"]
+    assert all(run["inlines"][0]["size"] == "Large" for run in runs)
+    taps = [c["selectAction"]["url"] for c in _nodes(card) if "selectAction" in c]
+    assert taps == [compose_url(m) for m in values(card)]
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _nodes(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _nodes(item)
+    return found
 
 
 def test_access_steps_with_a_known_desk(renderer: CardRenderer) -> None:
@@ -309,13 +346,25 @@ def test_access_steps_with_a_known_desk(renderer: CardRenderer) -> None:
     assert phone in text and email in text
     assert "BHC Self-Service Portal (haloservicedesk.com)" in text
     assert SEL_DESK[0] not in text, "another borough's desk shown"
-    [open_url] = [a for a in iter_actions(card) if a["type"] == "Action.OpenUrl"]
-    assert open_url["title"] == "Open the service desk portal"
-    assert open_url["url"].rstrip("/") == portal
+    assert_desk_links(card, BHC_DESK)
     assert buttons(card) == [
-        ("Not Bromley? Change borough", "helpdesk.pick", {}),
-        ("Show the downtime steps", "ice.down", {}),
+        ("ICE is down", "ice.down", {}),
+        ("Change borough", "helpdesk.pick", {}),
     ]
+
+
+def assert_desk_links(card: Card, desk: tuple[str, str, str]) -> None:
+    """One tap each, exactly the BCP's: the portal (the primary action), call, email."""
+    phone, email, portal = desk
+    assert links(card) == [
+        ("Open the portal", portal),
+        ("Call", "tel:" + phone.replace(" ", "")),
+        ("Email", compose_url(email)),
+    ]
+    assert [a.get("style") for a in iter_actions(card) if a["type"] == "Action.OpenUrl"][0] == (
+        "positive"
+    )
+    assert [phone, email] == values(card)[1:], "phone and email as plain-text values"
 
 
 @pytest.mark.parametrize("outside", [None, "Croydon"])
@@ -342,10 +391,10 @@ def test_access_steps_without_a_desk_ask_for_the_borough(
     assert not emails_in(card), "no desk is known yet, so no desk details"
     assert buttons(card) == [
         *((b, "access.borough", {"borough": b}) for b in BOROUGHS),
-        ("Show the downtime steps", "ice.down", {}),
+        ("ICE is down", "ice.down", {}),
     ]
     # The six boroughs sit in the body, so the card stays within Teams' action limits.
-    assert [a["title"] for a in card["actions"]] == ["Show the downtime steps"]
+    assert [a["title"] for a in card["actions"]] == ["ICE is down"]
 
 
 def test_access_steps_with_a_desk_but_no_borough(renderer: CardRenderer) -> None:
@@ -385,9 +434,16 @@ def test_helpdesk_card_for_each_borough(renderer: CardRenderer, borough: str) ->
     other_phone = (SEL_DESK if BCP_DESKS[borough] is BHC_DESK else BHC_DESK)[0]
     assert other_phone not in text
     assert emails_in(card) == {email}
-    [open_url] = [a for a in iter_actions(card) if a["type"] == "Action.OpenUrl"]
-    assert open_url["url"].rstrip("/") == portal
+    assert_desk_links(card, BCP_DESKS[borough])
     assert buttons(card) == [("Change borough", "helpdesk.pick", {})]
+
+
+def test_the_portal_is_shown_as_the_bcp_gives_it(renderer: CardRenderer) -> None:
+    """SEL's portal is the bare address in the BCP; Bromley's is its link text."""
+    sel = render(renderer, "helpdesk", desk=DIRECTORY.desk_for("Lambeth"), borough="Lambeth")
+    bhc = render(renderer, "helpdesk", desk=DIRECTORY.desk_for("Bromley"), borough="Bromley")
+    assert values(sel)[0] == "https://nhssel.haloitsm.com/portal/home"
+    assert values(bhc)[0] == "BHC Self-Service Portal (haloservicedesk.com)"
 
 
 def test_bromley_helpdesk_shows_the_bhc_numbers(renderer: CardRenderer) -> None:
@@ -429,17 +485,16 @@ def test_mailbox_card_for_each_department(
     text = card_text(card)
     mailbox = BCP_MAILBOXES[trust_id, department_id]
     assert emails_in(card) == {mailbox}, "exactly one address: the one to use"
-    prominent = [b for b in text_blocks(card) if b.get("size") == "Large" and "@" in b["text"]]
-    assert [b["text"].replace("\\", "") for b in prominent] == [mailbox]
+    assert values(card) == [mailbox], "the mailbox as plain text: nothing to escape"
+    [run] = [b for b in _nodes(card) if b.get("type") == "RichTextBlock"]
+    assert run["inlines"][0]["size"] == "Large", "the mailbox is the largest text on the card"
     assert trust.form_text in text
     assert DIRECTORY.procedure.email_step in text
+    assert links(card) == [("Email", compose_url(mailbox))]
+    assert card["actions"][0]["style"] == "positive", "emailing it is the primary action"
     assert buttons(card) == [
-        (
-            "Start a request in Teams",
-            "order.start",
-            {"trust": trust_id, "department": department_id},
-        ),
-        ("Other mailboxes", "mailbox.pick", {}),
+        ("Start a request", "order.start", {"trust": trust_id, "department": department_id}),
+        ("Mailboxes", "mailbox.pick", {}),
     ]
 
 
@@ -468,7 +523,7 @@ def test_mailbox_picker_for_kch_offers_its_departments(renderer: CardRenderer) -
         ("X-ray", "mailbox.show", {"trust": "kch", "department": "xray"}),
         ("Ultrasound", "mailbox.show", {"trust": "kch", "department": "ultrasound"}),
         ("Fluoroscopy", "mailbox.show", {"trust": "kch", "department": "fluoroscopy"}),
-        ("All trusts", "mailbox.pick", {}),
+        ("Mailboxes", "mailbox.pick", {}),
     ]
 
 
@@ -492,7 +547,7 @@ def test_unsupported_modality_says_what_the_bcp_lists_and_invents_no_route(
     )
     assert not emails_in(card), "no address at all: none of them is a route for this modality"
     assert "ICE when it is back" not in text
-    assert buttons(card) == [("Other mailboxes", "mailbox.pick", {})]
+    assert buttons(card) == [("Mailboxes", "mailbox.pick", {})]
 
 
 def test_unsupported_modality_name_is_shown_literally(renderer: CardRenderer) -> None:
@@ -532,6 +587,7 @@ def test_each_topic_answers_its_own_question_with_buttons_to_the_others(
                 line in text for line in set(_topic_lines(other)) - {""} - set(_topic_lines(topic))
             ), f"{topic} also shows {other}"
     assert len(text_blocks(card)) <= 12, "a few lines, not three sections"
+    # "What happens next" first, on a line of its own: three would not fit a phone.
     others = [t for t in ("next", "rejections", "results") if t != topic]
     assert buttons(card) == [(TOPIC_BUTTONS[t], "info.show", {"topic": t}) for t in others]
 
@@ -564,16 +620,18 @@ def test_lookup_cards_carry_one_fact_each_from_the_directory(
 ) -> None:
     rendered = render(renderer, "lookup", **card)
     assert card_size(rendered) < 28 * 1024
-    assert card["value"] in card_text(rendered)
+    assert values(rendered) == [v["text"] for v in card["values"]]
     assert f"From: {DIRECTORY.source}" in card_text(rendered)
+    if "do not reply" in title:
+        assert links(rendered) == [], "the BCP says not to reply to a results mailbox"
 
 
 # --- help and coming soon -------------------------------------------------------------
 
 HELP_BUTTONS = [
-    ("ICE is down", "ice.triage", {}),
+    ("ICE is down", "ice.down", {}),
     ("Start a request", "order.start", {}),
-    ("Service desk", "helpdesk.pick", {}),
+    ("Service desk", "helpdesk.show", {}),
     ("Mailboxes", "mailbox.pick", {}),
     ("Results", "info.show", {"topic": "results"}),
 ]
@@ -602,12 +660,6 @@ def test_help_never_echoes_what_the_user_typed(renderer: CardRenderer) -> None:
     assert_valid_card(card)
     rendered = json.dumps(card)
     assert "Jane" not in rendered and "943 476 5919" not in rendered
-
-
-def test_coming_soon_names_the_feature(renderer: CardRenderer) -> None:
-    card = render(renderer, "coming_soon", feature="Ordering from Teams")
-    assert "Ordering from Teams" in card_text(card)
-    assert buttons(card) == [("Help", "help.show", {})]
 
 
 # --- the gate itself: assert_valid_card must reject what Teams would choke on -----------

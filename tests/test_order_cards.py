@@ -39,7 +39,7 @@ from bot.orders.model import (
     validate_submission,
 )
 from bot.orders.validation import CLIENT_RULES
-from cards.render import CardRenderer
+from cards.render import CardRenderer, compose_url
 from tests.support.cards import (
     Card,
     assert_valid_card,
@@ -152,8 +152,8 @@ def test_choose_card_shows_the_kch_ct_refusal_under_modality_and_keeps_the_choic
     card = render("order_choose", context)
     assert_valid_card(card)
     under = text_under(card, "modality")
-    assert under is not None and under["color"] == "Attention"
-    assert under["text"] == "The BCP gives no downtime route for CT"
+    assert under is not None and under["style"] == "attention"
+    assert card_text({"body": [under]}).strip() == "The BCP gives no downtime route for CT"
     assert (inputs(card)["trust"]["value"], inputs(card)["modality"]["value"]) == ("kch", "ct")
 
 
@@ -238,12 +238,12 @@ def test_server_errors_appear_directly_under_their_inputs() -> None:
     }
     for input_id, message in errors.items():
         under = text_under(card, input_id)
-        assert under is not None and under["type"] == "TextBlock", input_id
-        assert under["color"] == "Attention"
+        assert under is not None and under["type"] == "Container", input_id
+        assert under["style"] == "attention", "dark text on red: readable in light and dark"
         assert card_text({"body": [under]}).strip() == message
     assert f"Please correct {len(errors)} fields marked in red below." in card_text(card)
     clean = text_under(card, "patient_surname")
-    assert clean is None or clean.get("color") != "Attention", "no error where none was found"
+    assert clean is None or clean.get("style") != "attention", "no error where none was found"
 
 
 def test_errors_for_inputs_not_on_the_form_are_shown_at_the_top() -> None:
@@ -406,7 +406,9 @@ def test_review_of_a_maximal_request_stays_under_28_kb() -> None:
 
 
 @pytest.mark.parametrize("status", ["queued", "sent", "failed"])
-def test_confirmation_has_no_actions_and_only_a_masked_nhs_number(status: str) -> None:
+def test_confirmation_is_a_status_card_that_cannot_send_again(status: str) -> None:
+    """A coloured bar, the reference once, two lines, "What happens next" as a button;
+    nothing on it can send the request again, and no patient detail but a masked number."""
     sent_at = datetime(2026, 11, 29, 10, 32, tzinfo=UTC) if status == "sent" else None
     context = confirmation_for(
         full_request(),
@@ -418,16 +420,44 @@ def test_confirmation_has_no_actions_and_only_a_masked_nhs_number(status: str) -
     card = render("order_confirmation", context)
     assert list(card_validator().iter_errors(card)) == []
     assert card_size(card) < 28 * 1024
-    assert "actions" not in card and list(iter_actions(card)) == []
-    assert "selectAction" not in json.dumps(card)
+    bar = card["body"][0]
+    assert bar["type"] == "Container" and bar["bleed"] is True
+    assert bar["style"] == {"queued": "accent", "sent": "good", "failed": "attention"}[status]
+    verbs = [a.get("verb") for a in iter_actions(card) if a["type"] == "Action.Execute"]
+    assert "order.send" not in verbs and "info.show" in verbs
     raw = json.dumps(card, ensure_ascii=False)
     for value in (*PATIENT_VALUES, "1980", "Iodinated", "Right upper quadrant"):
         assert value not in raw, value
     text = card_text(card)
-    assert "NHS number: *** *** 0018" in text
-    assert "DT-20261129-0007" in text and "kch-tr.fl_reception_dh@nhs.net" in text
-    assert DIRECTORY.after_sending.epic_entry in text
+    assert "NHS number *** *** 0018" in text
+    assert text.count("DT-20261129-0007") == 1, "the reference once"
+    assert "kch-tr.fl_reception_dh@nhs.net" in text and "\\_" not in raw
     assert notification_text(card).startswith(f"Request DT-20261129-0007 {status}")
+
+
+def test_the_failed_card_is_never_a_dead_end() -> None:
+    """The mailbox large, "Email it now" (the mailbox and the reference only) and
+    "Show request text", which sends the by-hand text again."""
+    context = confirmation_for(
+        full_request(), reference="DT-20261129-0007", status="failed", directory=DIRECTORY
+    )
+    card = render("order_confirmation", context)
+    [email] = [a for a in iter_actions(card) if a["type"] == "Action.OpenUrl"]
+    assert email["title"] == "Email it now" and email["style"] == "positive"
+    assert email["url"] == compose_url(
+        "kch-tr.fl_reception_dh@nhs.net", "Radiology request DT-20261129-0007"
+    )
+    for value in (*PATIENT_VALUES, "0018", "Iodinated"):
+        assert value not in email["url"], "no patient data in a link"
+    show = [a for a in iter_actions(card) if a.get("verb") == "order.text"]
+    assert [(a["title"], a["data"]["reference"]) for a in show] == [
+        ("Show request text", "DT-20261129-0007")
+    ]
+    runs = [n for n in elements(card) for n in n if isinstance(n, dict)]
+    large = [r for r in runs if r.get("type") == "RichTextBlock"]
+    assert [r["inlines"][0] for r in large] == [
+        {"type": "TextRun", "text": "kch-tr.fl_reception_dh@nhs.net", "size": "Large"}
+    ]
 
 
 def status_text(status: str, sent_at: datetime | None = None) -> str:
@@ -444,13 +474,14 @@ def status_text(status: str, sent_at: datetime | None = None) -> str:
 
 
 def test_confirmation_status_lines() -> None:
-    assert "Queued" in status_text("queued")
+    assert status_text("queued").startswith("Queued")
     # 10:32 UTC on 29 November is 10:32 in London (GMT).
-    assert "Sent at 10:32 on 29/11/2026." in status_text(
-        "sent", datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
+    assert status_text("sent", datetime(2026, 11, 29, 10, 32, tzinfo=UTC)).startswith(
+        "✓ Sent at 10:32 on 29/11/2026"
     )
     failed = status_text("failed")
-    assert "Not sent" in failed and "kch-tr.us.reception_dh@nhs.net yourself" in failed
+    assert failed.startswith("Not sent") and "Not delivered to" in failed
+    assert "Emailed to" not in failed, "a failed request was not emailed"
     assert "NHS number" not in failed  # no number given, none shown
 
 
@@ -461,7 +492,7 @@ def test_confirmation_status_lines() -> None:
 def test_confirmation_says_emailed_only_when_it_was(status: str, label: str) -> None:
     """Issue 8: the "failed" card still said "Emailed to" the mailbox it never reached."""
     text = status_text(status, datetime(2026, 11, 29, 10, 32, tzinfo=UTC))
-    assert f"{label}: kch-tr.us.reception_dh@nhs.net" in text
+    assert f"{label}\nkch-tr.us.reception_dh@nhs.net" in text
     assert ("Emailed to" in text) == (status == "sent")
 
 

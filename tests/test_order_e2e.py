@@ -110,7 +110,9 @@ async def test_kch_ultrasound_request_is_emailed_and_the_card_says_sent(
     text = card_text(confirmation)
     assert "DT-" in text and KCH_US in text and "Queued" in text
     assert "0018" in text and "9990000018" not in str(confirmation).replace(" ", "")
-    assert "actions" not in confirmation or not confirmation["actions"]
+    # Nothing on it sends again: the only button explains what happens next.
+    verbs = [a.get("verb") for a in confirmation.get("actions", [])]
+    assert verbs == ["info.show"]
 
     await until(lambda: len(smtp.received) == 1)
     received = smtp.received[0]
@@ -194,6 +196,31 @@ async def test_permanent_rejection_tells_the_user_and_is_not_retried(
     assert KCH_US in message and "Testpatient" in message  # the text to send by hand
     await asyncio.sleep(0.3)
     assert smtp.received == []
+
+
+async def test_show_request_text_on_the_failed_card_sends_the_by_hand_text_again(
+    mail_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
+    """The failed card is never a dead end: its "Show request text" button, pressed over
+    HTTP as Teams does, sends the text to copy again, to the sender only."""
+    smtp.fail_next(550)
+    await send(mail_bot)
+    await until(
+        lambda: (
+            any("could NOT be emailed" in (s.text or "") for s in mail_bot.connector.sent)
+            and mail_bot.connector.updates
+            and "not sent" in card_text(mail_bot.connector.updates[-1].card).lower()
+        )
+    )
+    failed_card = mail_bot.connector.updates[-1].card
+    data = find_action(failed_card, "order.text")["data"]
+    turn = await mail_bot.execute("order.text", data)
+    [text] = turn.texts  # a chat message to copy from, not a notice on the card
+    assert text.startswith(f"Request {data['reference']} could NOT be emailed to {KCH_US}.")
+    assert "Testpatient" in text, "the request's text, to copy into an email"
+    intruder = await mail_bot.execute("order.text", data, user_id="29:intruder")
+    assert "Only the person who started" in intruder.body["value"]
+    assert "Testpatient" not in str(intruder.body) + "".join(intruder.texts)
 
 
 async def test_someone_else_cannot_send_my_form(mail_bot: BotHarness, smtp: SmtpTestServer) -> None:

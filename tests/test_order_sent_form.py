@@ -5,7 +5,7 @@ form (the review card left in the chat by the Submit fallback or a failed card
 update) the user reviews and sends other details. The bot used to confirm the
 new details under the old reference while the only email held the old ones.
 Now Review, Edit and Send on a used form answer with the request as stored, and
-a "Start a new request" button; nothing new is queued, nothing unsent is shown
+a "Start a request" button (a new form); nothing new is queued, nothing unsent is shown
 as sent. Everything runs over HTTP with the real outbox worker and SMTP server.
 """
 
@@ -59,8 +59,9 @@ def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
     text = card_text(card)
     assert reference in text and "nothing new was queued" in text
     assert status in text, text
-    assert verbs(card) == ["order.start"], verbs(card)
-    assert "Start a new request" in [a.get("title") for a in iter_actions(card)]
+    # One way on (a new request, named as everywhere else), and "What happens next".
+    assert verbs(card) == ["order.start", "info.show"], verbs(card)
+    assert "Start a request" in [a.get("title") for a in iter_actions(card)]
     return text
 
 

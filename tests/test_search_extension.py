@@ -79,8 +79,9 @@ async def test_bromley_helpdesk_finds_the_bhc_desk_only(bot: BotHarness) -> None
     text = card_text(found["content"])
     assert "0208 315 8702" in text and "BHC.ITHelpdesk@nhs.net" in text
     assert "020 8176 5400" not in text
-    [portal] = found["content"]["actions"]
+    portal, call, email = found["content"]["actions"]
     assert portal["type"] == "Action.OpenUrl" and portal["url"] == "https://haloservicedesk.com"
+    assert call["url"] == "tel:02083158702" and "to=BHC.ITHelpdesk@nhs.net" in email["url"]
 
 
 async def test_results_finds_the_two_results_mailboxes_and_no_referral_one(

@@ -220,7 +220,8 @@ def html_part(received: Received) -> str:
 
 
 def error_under(card: dict[str, Any], input_id: str) -> str | None:
-    """The red TextBlock directly under the input `input_id`, as the form template puts it."""
+    """The error directly under the input `input_id`, as the form template puts it: an
+    attention-style container (dark text on red, readable in Teams light and dark)."""
 
     def walk(node: Any) -> Iterator[list[Any]]:
         if isinstance(node, dict):
@@ -237,8 +238,8 @@ def error_under(card: dict[str, Any], input_id: str) -> str | None:
                 following = items[index + 1] if index + 1 < len(items) else None
                 if (
                     isinstance(following, dict)
-                    and following.get("type") == "TextBlock"
-                    and following.get("color") == "Attention"
+                    and following.get("type") == "Container"
+                    and following.get("style") == "attention"
                 ):
                     return card_text({"body": [following]}).strip()
                 return None

@@ -20,6 +20,7 @@ from bot.orders.form import (
     VERB_EDIT,
     VERB_REVIEW,
     VERB_SEND,
+    VERB_TEXT,
     choose_context,
     closed_form_context,
     form_context,
@@ -28,6 +29,7 @@ from bot.orders.form import (
     review_context,
     stored_confirmation,
 )
+from bot.orders.delivery import by_hand_message, manual_text
 from bot.orders.model import (
     FORM_ERROR,
     LONDON,
@@ -274,6 +276,33 @@ def register(router: Router) -> None:
             log.warning("practice details not remembered: %s", error)
         kick()
         return Outcome(update=_stored_card(cards, directory, settings, submission))
+
+    @router.action(VERB_TEXT, fields=("reference",))
+    async def request_text(
+        directory: Directory,
+        outbox: Outbox,
+        user: User,
+        conversation: Conversation,
+        reference: object = None,
+    ) -> Outcome:
+        """ "Show request text" on a failed card: the by-hand text again, as a new message.
+
+        Only to the person who sent the request, and only in their personal chat:
+        the text holds the patient's details.
+        """
+        if not conversation.is_personal:
+            return Outcome.message(PERSONAL_ONLY)
+        wanted = isinstance(reference, str) and 0 < len(reference) <= _MAX_FORM_ID
+        record = await outbox.get(reference) if wanted else None  # type: ignore[arg-type]
+        if record is None or record.user_id != user.id:
+            if record is not None:
+                log.warning("request text refused: not the request's sender")
+            return Outcome.message(NOT_YOURS)
+        text = manual_text(record, directory)
+        # A chat message, not a notice on the card: it is long and meant to be copied.
+        return Outcome(
+            private=[Reply(text=by_hand_message(record.reference, record.mailbox, text))]
+        )
 
 
 def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:

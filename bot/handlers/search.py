@@ -118,6 +118,16 @@ def _trust_words(trust_id: str) -> Iterable[str]:
             yield from site.words
 
 
+def _value(label: str, text: str, *, size: str = "Large") -> dict[str, str]:
+    """A mailbox, number or portal shown on the card, with the label above it."""
+    return {"label": label, "text": text, "size": size}
+
+
+def _link(kind: str, target: str) -> dict[str, str]:
+    """A one-tap action on the card: `email`, `call` or `portal` (the lookup template)."""
+    return {"kind": kind, "target": target}
+
+
 def catalogue(directory: Directory) -> list[_Entry]:
     """Every entry, in the BCP's order: request mailboxes, service desks, results."""
     entries: list[_Entry] = []
@@ -138,12 +148,10 @@ def catalogue(directory: Directory) -> list[_Entry]:
                         "heading": f"For {trust.bcp_name}:"
                         + ("" if trust.single_mailbox else f" {dept.name}"),
                         "intro": directory.procedure.email_step,
-                        "value": str(dept.mailbox),
-                        "facts": [],
+                        "values": [_value("", str(dept.mailbox))],
                         "lines": [directory.procedure.form_step, trust.form_text],
                         "source": directory.source,
-                        "url": None,
-                        "url_title": "",
+                        "links": [_link("email", str(dept.mailbox))],
                     },
                 )
             )
@@ -158,15 +166,18 @@ def catalogue(directory: Directory) -> list[_Entry]:
                 card={
                     "heading": desk.name,
                     "intro": desk.intro,
-                    "value": desk.phone,
-                    "facts": [
-                        {"title": "Email", "value": str(desk.email)},
-                        {"title": "Portal", "value": desk.portal_url},
+                    "values": [
+                        _value("Portal", desk.portal_name, size="Default"),
+                        _value("Phone", desk.phone),
+                        _value("Email", str(desk.email)),
                     ],
                     "lines": [],
                     "source": directory.source,
-                    "url": desk.portal_url,
-                    "url_title": "Open the portal",
+                    "links": [
+                        _link("portal", desk.portal_url),
+                        _link("call", desk.phone),
+                        _link("email", str(desk.email)),
+                    ],
                 },
             )
         )
@@ -180,12 +191,11 @@ def catalogue(directory: Directory) -> list[_Entry]:
                 card={
                     "heading": f"{box.name}: {directory.results_section.title.lower()}",
                     "intro": box.intro,
-                    "value": str(box.mailbox),
-                    "facts": [],
+                    # A results address is recognised, not written to: normal size, no link.
+                    "values": [_value("", str(box.mailbox), size="Default")],
                     "lines": [line for line in (box.no_reply, box.note) if line],
                     "source": directory.source,
-                    "url": None,
-                    "url_title": "",
+                    "links": [],
                 },
             )
         )

@@ -25,7 +25,7 @@ from bot.mail.compose import compose_email, render_text
 from bot.mail.worker import DeliveryEvent
 from bot.orders.form import stored_confirmation
 from bot.orders.model import LONDON, RadiologyRequest
-from bot.store.outbox import Outbox
+from bot.store.outbox import Outbox, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,26 @@ class OrderDelivery:
 
     async def manual_text(self, reference: str) -> str | None:
         """The request as plain text, for the user to email by hand after a failure."""
-        record = await self._outbox.get(reference)
-        if record is None or record.payload is None:
-            return None
-        request = request_from_payload(record.payload, record.created_at, self._directory)
-        return render_text(request.as_document(reference, record.created_at, self._directory))
+        return manual_text(await self._outbox.get(reference), self._directory)
+
+
+def manual_text(record: RequestRecord | None, directory: Directory) -> str | None:
+    """A stored request as plain text, or None once its patient data has been purged."""
+    if record is None or record.payload is None:
+        return None
+    request = request_from_payload(record.payload, record.created_at, directory)
+    return render_text(request.as_document(record.reference, record.created_at, directory))
+
+
+def by_hand_message(reference: str, mailbox: str, manual: str | None) -> str:
+    """What to do when a request could not be emailed: sent when delivery fails, and again
+    whenever the user presses "Show request text" on the failed card."""
+    lines = [
+        f"Request {reference} could NOT be emailed to {mailbox}.",
+        f"Please email it yourself to {mailbox} now, quoting {reference}.",
+    ]
+    if manual:
+        lines += ["", "The request to copy into your email:", "", manual]
+    else:
+        lines.append("Its details are no longer held here: please fill the trust's form again.")
+    return "\n".join(lines)

@@ -58,6 +58,7 @@ VERB_CHOOSE = "order.choose"
 VERB_REVIEW = "order.review"
 VERB_SEND = "order.send"
 VERB_EDIT = "order.edit"
+VERB_TEXT = "order.text"
 REVIEW_REFERENCE = "Allocated when you press Send"
 #: Marks the form's own guidance, which is not part of the BCP (sources: docs/clinical-safety.md).
 FORM_CHECK = "Form check (not a BCP step): "
@@ -212,6 +213,7 @@ def form_context(
     return {
         "title": FORM_TITLE,
         "route": _route_facts(route),
+        "mailbox": route.mailbox,
         "sections": sections,
         "error_count": sum(1 for key in errors if key in shown),
         "form_errors": [message for key, message in errors.items() if key not in shown],
@@ -224,7 +226,6 @@ def _route_facts(route: Route) -> list[dict[str, str]]:
     return [
         {"title": "Trust", "value": route.trust.name},
         {"title": "Department", "value": route.department_label},
-        {"title": "Emailed to", "value": route.mailbox},
     ]
 
 
@@ -604,10 +605,11 @@ def _is_long(value: str) -> bool:
 
 # --- Step 4: confirmation ---------------------------------------------------------------
 
-_STATUS_TEXT: Mapping[str, tuple[str, str]] = {
-    "queued": ("Queued: the email will be sent in a moment.", "Accent"),
-    "sent": ("Sent", "Good"),
-    "failed": ("Not sent: delivery failed.", "Attention"),
+#: The status bar: dark text on a coloured container style, readable in Teams light and dark.
+_STATUS_BAR: Mapping[str, tuple[str, str]] = {
+    "queued": ("Queued: sending now", "accent"),
+    "sent": ("✓ Sent", "good"),
+    "failed": ("Not sent: delivery failed", "attention"),
 }
 #: How the card names the mailbox: only a sent request was emailed to it.
 _MAILBOX_LABEL: Mapping[str, str] = {
@@ -615,6 +617,9 @@ _MAILBOX_LABEL: Mapping[str, str] = {
     "sent": "Emailed to",
     "failed": "Not delivered to",
 }
+#: What the failed card's "Email it now" opens: the mailbox, and the reference in the subject.
+#: Nothing else: a link is handed to the browser, so no patient detail goes in it.
+EMAIL_IT_NOW = "Email it now"
 
 
 def confirmation_context(
@@ -629,11 +634,13 @@ def confirmation_context(
     sent_at: datetime | None = None,
     mailbox: str | None = None,
 ) -> dict[str, Any]:
-    """Context for `order_confirmation`: what was done, with no live buttons.
+    """Context for `order_confirmation`: a status bar, the reference once, two lines.
 
     Takes only what survives the retention purge plus the NHS number, which it
     masks itself so no caller can show it in full. Used for the first
-    "queued" card and for the proactive update to "sent" or "failed".
+    "queued" card and for the proactive update to "sent" or "failed". The
+    failed card is never a dead end: the mailbox large, "Email it now" and
+    "Show request text" (the by-hand text again, `VERB_TEXT`).
     `mailbox` is the one the request was stored with (the directory's route
     otherwise); trust and department are named from the directory.
     """
@@ -641,41 +648,34 @@ def confirmation_context(
         directory, trust, department, modality
     )
     mailbox = mailbox or routed_mailbox
-    status_text, color = _STATUS_TEXT[status]
+    status_text, style = _STATUS_BAR[status]
     if status == "sent" and sent_at is not None:
         local = sent_at.astimezone(LONDON) if sent_at.tzinfo else sent_at
-        status_text = f"Sent at {local:%H:%M} on {local:%d/%m/%Y}."
-    facts = [
-        {"title": "Reference", "value": reference},
-        {"title": "Trust", "value": trust_name},
-        {"title": "Department", "value": department_label},
-        {"title": _MAILBOX_LABEL[status], "value": mailbox},
-    ]
+        status_text = f"✓ Sent at {local:%H:%M} on {local:%d/%m/%Y}"
+    about = f"{trust_name} {department_label}"
     if nhs_number:
-        facts.append({"title": "NHS number", "value": mask_nhs_number(nhs_number)})
+        about += f" · NHS number {mask_nhs_number(nhs_number)}"
     return {
         "title": f"Request {reference} {status}",
         "reference": reference,
         "status": status,
         "status_text": status_text,
-        "status_color": color,
-        "failed_help": (
-            f"Please email the request to {mailbox} yourself: the bot has sent you "
-            "its text in this chat. Quote the reference above."
-            if status == "failed"
-            else ""
-        ),
+        "status_style": style,
+        "about": about,
+        "mailbox_label": _MAILBOX_LABEL[status],
+        "mailbox": mailbox,
+        "email_subject": f"Radiology request {reference}",
+        "email_title": EMAIL_IT_NOW,
+        "text_verb": VERB_TEXT,
         "notice": "",
         "new_request": None,
-        "facts": facts,
-        "next_steps": _next_steps(directory),
     }
 
 
 def _route_names(
     directory: Directory, trust_id: str, department_id: str, modality_id: str | None
 ) -> tuple[str, str, str]:
-    """Trust name, department label and mailbox; the stored ids themselves if the route is gone.
+    """Trust short name, department label and mailbox; the stored ids if the route is gone.
 
     A purged request has no modality any more, and the directory may have
     changed since it was sent: the card must still be shown.
@@ -686,11 +686,11 @@ def _route_names(
         found = directory.trust(trust_id)
         department = found.department(department_id) if found else None
         return (
-            found.name if found else trust_id,
+            found.short_name if found else trust_id,
             department.name if department else department_id,
             str(department.mailbox) if department else "",
         )
-    return route.trust.name, route.department_label, route.mailbox
+    return route.trust.short_name, route.department_label, route.mailbox
 
 
 def stored_confirmation(
@@ -775,21 +775,6 @@ def confirmation_for(
     )
 
 
-def _next_steps(directory: Directory) -> list[str]:
-    """What happens after sending, in the BCP's words."""
-    after = directory.after_sending
-    results = [
-        f"{box.name}: {box.intro} {box.mailbox}. {box.no_reply}" for box in directory.results
-    ]
-    return [
-        after.epic_entry,
-        after.walk_in,
-        after.scheduling,
-        directory.rejections.rejected,
-        *results,
-    ]
-
-
 def prefill_from_profile(
     practice: Mapping[str, Any] | None, referrer: Mapping[str, Any] | None
 ) -> dict[str, str]:
@@ -808,6 +793,7 @@ __all__ = [
     "VERB_EDIT",
     "VERB_REVIEW",
     "VERB_SEND",
+    "VERB_TEXT",
     "choose_context",
     "closed_form_context",
     "confirmation_context",

@@ -29,6 +29,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ConversationReference
 
 from bot.mail.worker import DeliveryEvent
+from bot.orders.delivery import by_hand_message
 from bot.store.confirmations import Confirmation, Confirmations, NoticeClaim, Notices
 from bot.store.db import utcnow
 from bot.store.outbox import FAILED, SENT, Outbox
@@ -281,12 +282,4 @@ async def _replace_or_send(
 
 
 def _failure_message(event: DeliveryEvent, manual: str | None) -> str:
-    lines = [
-        f"Request {event.reference} could NOT be emailed to {event.mailbox}.",
-        f"Please email it yourself to {event.mailbox} now, quoting {event.reference}.",
-    ]
-    if manual:
-        lines += ["", "The request to copy into your email:", "", manual]
-    else:
-        lines.append("Its details are no longer held here: please fill the trust's form again.")
-    return "\n".join(lines)
+    return by_hand_message(event.reference, event.mailbox, manual)

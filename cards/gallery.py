@@ -1,0 +1,346 @@
+"""Every card the bot can send, in every state that changes how it looks: declared once.
+
+Two things read this list, so a new card or state is pictured and checked by
+adding it here once:
+
+- `make cards` renders each sample with Microsoft's renderer in headless
+  Chromium, in Teams light and dark at 500 and 360 px, into `docs/cards/`
+  (`tools/cards/gallery.py`);
+- `tests/test_card_rules.py` checks each one against the design rules
+  (contrast, buttons per row, label widths, one name per action), and
+  `tests/test_cards.py` validates each against the schema and the 28 KB limit.
+
+Contexts are built the way the handlers build them: the order cards from the
+context builders in `bot/orders/form.py`, the help card from the real router's
+command list, the lookup cards from the message extension's own catalogue.
+The patient is the test patient of `bot/devchat/samples.py`, never a real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+
+from bot.devchat.samples import SAMPLE_REQUEST
+from bot.directory import Directory, load_directory
+from bot.handlers.orders import SAVE_FAILED
+from bot.orders.form import (
+    choose_context,
+    confirmation_for,
+    form_context,
+    prefill_from_profile,
+    review_context,
+)
+from bot.orders.model import (
+    FORM_ERROR,
+    FormErrors,
+    RadiologyRequest,
+    remembered_details,
+    resolve_route,
+    validate_choice,
+    validate_submission,
+)
+from bot.vocabulary import BOROUGHS, SITE_BY_ID
+
+Context = Mapping[str, Any]
+
+#: A fixed moment, so the pictures do not change from one run to the next.
+TODAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
+FORM_ID = "gallery-form"
+OWNER = "29:gallery-user"
+REFERENCE = "DT-20261129-0007"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One card in one state: its template and the context a handler renders it with."""
+
+    name: str
+    template: str
+    about: str
+    context: Callable[[], Context]
+
+
+@cache
+def directory() -> Directory:
+    return load_directory()
+
+
+def _commands() -> list[Any]:
+    """The help card's list, exactly as the bot's router declares it."""
+    from bot.handlers import build_router  # the whole bot: only when a help sample is drawn
+
+    return list(build_router().commands())
+
+
+def _request(**changes: str) -> RadiologyRequest:
+    checked = validate_submission({**SAMPLE_REQUEST, **changes}, directory=directory(), today=TODAY)
+    assert isinstance(checked, RadiologyRequest), dict(checked)
+    return checked
+
+
+def _remembered() -> dict[str, str]:
+    """What a returning user's form is prefilled with: their practice and themselves."""
+    practice, referrer = remembered_details(_request())
+    return prefill_from_profile(practice, referrer)
+
+
+def _form(trust: str, modality: str, **extra: Any) -> Context:
+    route = resolve_route(directory(), trust, modality)
+    return form_context(form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **extra)
+
+
+def _form_with_errors() -> Context:
+    typed = {**SAMPLE_REQUEST, "nhs_number": "999 000 0019", "postcode": "SE1", "examination": ""}
+    errors = validate_submission(typed, directory=directory(), today=TODAY)
+    assert isinstance(errors, FormErrors)
+    return _form("kch", "ultrasound", prefill=typed, errors=errors)
+
+
+def _confirmation(status: str) -> Context:
+    return confirmation_for(
+        _request(),
+        reference=REFERENCE,
+        status=status,  # type: ignore[arg-type]
+        directory=directory(),
+        sent_at=NOW if status == "sent" else None,
+    )
+
+
+def _lookups() -> list[Sample]:
+    from bot.handlers.search import catalogue
+
+    entries = catalogue(directory())
+    return [
+        Sample(
+            f"lookup-{index + 1}",
+            "lookup",
+            f"Message extension result: {entry.title}",
+            lambda card=entry.card: card,
+        )
+        for index, entry in enumerate(entries)
+    ]
+
+
+def samples() -> list[Sample]:
+    """Every card the bot can send, each in every state that looks different."""
+    d = directory()
+    boroughs = list(BOROUGHS)
+    kch = d.trust("kch")
+    assert kch is not None
+    found: list[Sample] = [
+        Sample("welcome", "welcome", "Welcome, when the bot is added", lambda: {"directory": d}),
+        Sample("triage", "triage", "Which applies to you? (`down`, or ICE unclear)", dict),
+        Sample(
+            "downtime_steps",
+            "downtime_steps",
+            "ICE is down: the BCP's steps and every mailbox",
+            lambda: {"directory": d},
+        ),
+        Sample(
+            "access_steps-bromley",
+            "access_steps",
+            "Can't get in, borough known (Bromley)",
+            lambda: {
+                "directory": d,
+                "desk": d.desk_for("Bromley"),
+                "borough": "Bromley",
+                "boroughs": boroughs,
+            },
+        ),
+        Sample(
+            "access_steps-ask",
+            "access_steps",
+            "Can't get in, borough not known yet",
+            lambda: {"directory": d, "desk": None, "borough": None, "boroughs": boroughs},
+        ),
+        Sample(
+            "access_steps-outside",
+            "access_steps",
+            "Can't get in, a borough outside the BCP (Croydon)",
+            lambda: {
+                "directory": d,
+                "desk": None,
+                "borough": None,
+                "boroughs": boroughs,
+                "outside": "Croydon",
+            },
+        ),
+        Sample("pcn", "pcn", "PCNs and Federations", lambda: {"directory": d}),
+        *(
+            Sample(
+                f"helpdesk-{desk.id}",
+                "helpdesk",
+                f"Service desk for {', '.join(desk.boroughs)}",
+                lambda desk=desk: {"desk": desk, "borough": desk.boroughs[0]},
+            )
+            for desk in d.service_desks
+        ),
+        Sample(
+            "helpdesk_picker",
+            "helpdesk_picker",
+            "Which borough? (service desk)",
+            lambda: {"boroughs": boroughs, "outside": None},
+        ),
+        Sample(
+            "helpdesk_picker-outside",
+            "helpdesk_picker",
+            "A borough outside the BCP (Croydon)",
+            lambda: {"boroughs": boroughs, "outside": "Croydon"},
+        ),
+        *(
+            Sample(
+                f"mailbox-{trust.id}-{dept.id}",
+                "mailbox",
+                f"{trust.short_name} {dept.name} mailbox",
+                lambda trust=trust, dept=dept: {
+                    "directory": d,
+                    "trust": trust,
+                    "department": dept,
+                    "site": None,
+                },
+            )
+            for trust in d.trusts
+            for dept in trust.departments
+        ),
+        Sample(
+            "mailbox-kch-xray-pruh",
+            "mailbox",
+            "A hospital site named (PRUH X-ray)",
+            lambda: {
+                "directory": d,
+                "trust": kch,
+                "department": kch.departments[0],
+                "site": SITE_BY_ID["pruh"],
+            },
+        ),
+        Sample(
+            "mailbox_picker",
+            "mailbox_picker",
+            "Every downtime mailbox, pick a trust",
+            lambda: {"trusts": list(d.trusts), "trust": None, "site": None},
+        ),
+        Sample(
+            "mailbox_picker-kch",
+            "mailbox_picker",
+            "King's mailboxes, pick a department",
+            lambda: {"trusts": list(d.trusts), "trust": kch, "site": None},
+        ),
+        Sample(
+            "mailbox_picker-kch-pruh",
+            "mailbox_picker",
+            "King's mailboxes for a site (PRUH)",
+            lambda: {"trusts": list(d.trusts), "trust": kch, "site": SITE_BY_ID["pruh"]},
+        ),
+        Sample(
+            "mailbox_unsupported",
+            "mailbox_unsupported",
+            "A KCH modality the BCP does not list (CT)",
+            lambda: {"trust": kch, "modality": "CT"},
+        ),
+        *(
+            Sample(
+                f"info-{topic}",
+                "info",
+                f"Answer: {topic.replace('_', ' ')}",
+                lambda topic=topic: {"directory": d, "topic": topic},
+            )
+            for topic in ("next", "walk_in", "rejections", "results")
+        ),
+        Sample(
+            "help",
+            "help",
+            "Help (`help`)",
+            lambda: {"commands": _commands(), "not_understood": False},
+        ),
+        Sample(
+            "help-not_understood",
+            "help",
+            "Anything the bot cannot place",
+            lambda: {"commands": _commands(), "not_understood": True},
+        ),
+        *_lookups(),
+        Sample(
+            "order_choose",
+            "order_choose",
+            "Request step 1: trust and type of imaging",
+            lambda: choose_context(form_id=FORM_ID, owner=OWNER, directory=d),
+        ),
+        Sample(
+            "order_choose-refused",
+            "order_choose",
+            "Request step 1: KCH CT refused under its field",
+            lambda: choose_context(
+                form_id=FORM_ID,
+                owner=OWNER,
+                directory=d,
+                prefill={"trust": "kch", "modality": "ct"},
+                errors=validate_choice_errors({"trust": "kch", "modality": "ct"}),
+            ),
+        ),
+        Sample(
+            "order_form-kch-us",
+            "order_form",
+            "Request step 2: KCH ultrasound, practice remembered",
+            lambda: _form("kch", "ultrasound", prefill=_remembered()),
+        ),
+        Sample(
+            "order_form-gstt-ct",
+            "order_form",
+            "Request step 2: GSTT CT (ionising, contrast: safety questions)",
+            lambda: _form("gstt", "ct"),
+        ),
+        Sample(
+            "order_form-errors",
+            "order_form",
+            "Request step 2: returned with errors under their fields",
+            _form_with_errors,
+        ),
+        Sample(
+            "order_form-save_failed",
+            "order_form",
+            "Request step 2: the request could not be saved",
+            lambda: _form(
+                "kch",
+                "ultrasound",
+                prefill=dict(SAMPLE_REQUEST),
+                errors=FormErrors({FORM_ERROR: SAVE_FAILED}),
+            ),
+        ),
+        Sample(
+            "order_review",
+            "order_review",
+            "Request step 3: review, Send or Edit",
+            lambda: review_context(_request(), form_id=FORM_ID, owner=OWNER, directory=d, now=NOW),
+        ),
+        *(
+            Sample(
+                f"order_confirmation-{status}",
+                "order_confirmation",
+                f"Request {status}",
+                lambda status=status: _confirmation(status),
+            )
+            for status in ("queued", "sent", "failed")
+        ),
+    ]
+    return found
+
+
+def validate_choice_errors(data: Mapping[str, str]) -> FormErrors:
+    route = validate_choice({**data, "form_id": FORM_ID}, directory=directory())
+    assert isinstance(route, FormErrors), "the sample choice was expected to be refused"
+    return route
+
+
+def rendered(sample: Sample, renderer: Any | None = None) -> dict[str, Any]:
+    """The card as the bot sends it."""
+    from cards.render import CardRenderer
+
+    return (renderer or CardRenderer()).render(sample.template, sample.context())
+
+
+__all__ = ["Sample", "directory", "rendered", "samples"]
