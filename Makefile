@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run chat migrate migration test test-security lint format package bench infra-check clean
+.PHONY: help venv run chat migrate migration test test-security lint format package bench cards infra-check clean
 
 # checkov lives in its own virtual environment: it pins dozens of packages that
 # must not mix with the bot's. Built on first use, once per machine (the stamp
@@ -62,6 +62,17 @@ package: $(STAMP) ## build dist/ice-downtime-assistant.zip (BOT_ID=... or Micros
 bench: $(STAMP) ## load benchmark: bare aiohttp vs stock echo bot vs this bot
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m bench.run
+
+# The gallery needs node, npm and Debian's Chromium; installed here when missing
+# (apt needs root, as on CI and the team's machines). Not part of `make test`.
+CARDS_DIR := tools/cards
+cards: $(STAMP) ## picture every card, light and dark, 500 and 360 px, into docs/cards/
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation fonts-dejavu-core >/dev/null; }
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@test -d $(CARDS_DIR)/node_modules/adaptivecards || (cd $(CARDS_DIR) && npm ci --no-audit --no-fund --silent)
+	$(PY) $(CARDS_DIR)/build.py
 
 $(CHECKOV_STAMP):
 	@rm -rf $(CHECKOV_VENV)

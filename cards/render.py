@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 

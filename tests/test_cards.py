@@ -342,7 +342,7 @@ def test_access_steps_with_a_known_desk(renderer: CardRenderer) -> None:
     assert DIRECTORY.procedure.access_why in text
     assert "Log a ticket with the service desk" in text
     assert "For Bromley the service desk details are:" in text
-    phone, email, portal = BHC_DESK
+    phone, email, _portal = BHC_DESK
     assert phone in text and email in text
     assert "BHC Self-Service Portal (haloservicedesk.com)" in text
     assert SEL_DESK[0] not in text, "another borough's desk shown"
@@ -361,7 +361,7 @@ def assert_desk_links(card: Card, desk: tuple[str, str, str]) -> None:
         ("Call", "tel:" + phone.replace(" ", "")),
         ("Email", compose_url(email)),
     ]
-    assert [a.get("style") for a in iter_actions(card) if a["type"] == "Action.OpenUrl"][0] == (
+    assert next(a.get("style") for a in iter_actions(card) if a["type"] == "Action.OpenUrl") == (
         "positive"
     )
     assert [phone, email] == values(card)[1:], "phone and email as plain-text values"
@@ -427,7 +427,7 @@ def test_helpdesk_card_for_each_borough(renderer: CardRenderer, borough: str) ->
     desk = DIRECTORY.desk_for(borough)
     card = render(renderer, "helpdesk", desk=desk, borough=borough)
     text = card_text(card)
-    phone, email, portal = BCP_DESKS[borough]
+    phone, email, _portal = BCP_DESKS[borough]
     assert borough in text
     assert phone in text and email in text
     assert desk is not None and desk.intro in text and desk.portal_name in text

@@ -172,7 +172,7 @@ async def test_unknown_text_gets_help_without_echoing_it(bot: BotHarness) -> Non
     secret = "Jane Doe 9990000018 needs a knee scan"
     card = (await bot.say(f"zzkj {secret}")).only_card
     assert "9990000018" not in str(card) and "Jane" not in str(card)
-    find_action(card, "ice.triage")
+    find_action(card, "ice.down")
 
 
 async def test_help_lists_commands(bot: BotHarness) -> None:
@@ -256,7 +256,7 @@ async def test_welcome_on_install(bot: BotHarness) -> None:
     turn = await bot.post(body)
     card = turn.only_card
     assert_valid_card(card)
-    find_action(card, "ice.triage")
+    find_action(card, "ice.down")
 
 
 async def test_member_added_who_is_not_the_bot_gets_no_welcome(bot: BotHarness) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.directory import Directory
 from bot.nlu import Intent
+from bot.orders.delivery import by_hand_message, manual_text
 from bot.orders.form import (
     VERB_CHOOSE,
     VERB_EDIT,
@@ -29,7 +30,6 @@ from bot.orders.form import (
     review_context,
     stored_confirmation,
 )
-from bot.orders.delivery import by_hand_message, manual_text
 from bot.orders.model import (
     FORM_ERROR,
     LONDON,

@@ -22,15 +22,17 @@ ICE_BACK = (
 
 
 def register(router: Router) -> None:
-    @router.intent(
-        Intent.ICE_TRIAGE,
-        command=Command("down", "down", "ICE is down or I can't get in: what to do now"),
-    )
+    @router.intent(Intent.ICE_TRIAGE)
     async def triage(cards: CardRenderer) -> Outcome:
         """Ask which situation applies before giving steps: the steps differ."""
         return Outcome.card(cards.render("triage"))
 
-    @router.intent(Intent.ICE_DOWN)
+    # Named as the welcome card and every button name it: "ICE is down" (the typed word
+    # "down" still asks which situation applies).
+    @router.intent(
+        Intent.ICE_DOWN,
+        command=Command("down", "ICE is down", "The downtime steps: which form, which mailbox"),
+    )
     async def downtime_steps(cards: CardRenderer, directory: Directory) -> Outcome:
         """An outage said plainly gets the steps at once (with a line for the other two cases)."""
         return Outcome.card(cards.render("downtime_steps", directory=directory))

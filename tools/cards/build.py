@@ -2,7 +2,7 @@
 
 Reads the one declared list of samples (`cards/gallery.py`), renders each card
 in Teams light and dark at 500 and 360 px with Microsoft's renderer in headless
-Chromium (`render.mjs` beside this file), shrinks the PNGs (1x, 256-colour
+Chromium (`render.mjs` beside this file), shrinks the PNGs (1x, 32-colour
 palette, optimised) and writes `docs/cards/README.md`, which shows them.
 
 Fails if the renderer reports a warning, a button label is cut or an address
@@ -33,9 +33,9 @@ WIDTHS = (500, 360)
 
 
 def _shrink(png: Path) -> None:
-    """A screenshot of flat UI colours loses nothing visible in a 256-colour palette."""
+    """Flat UI colours and anti-aliased text lose nothing visible in a 32-colour palette."""
     with Image.open(png) as image:
-        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        small = image.convert("RGB").quantize(colors=32, method=Image.Quantize.MEDIANCUT)
     small.save(png, optimize=True)
 
 
