@@ -83,16 +83,8 @@ def emails_in(card: Card) -> set[str]:
 
 def values(card: Any) -> list[str]:
     """The plain-text values (mailboxes, numbers, portals): TextRuns, never markdown."""
-    found: list[str] = []
-    if isinstance(card, dict):
-        if card.get("type") == "RichTextBlock":
-            found += [run["text"] for run in card["inlines"]]
-        for value in card.values():
-            found.extend(values(value))
-    elif isinstance(card, list):
-        for item in card:
-            found.extend(values(item))
-    return found
+    runs = (n["inlines"] for n in _nodes(card) if n.get("type") == "RichTextBlock")
+    return [run["text"] for inlines in runs for run in inlines]
 
 
 def links(card: Card) -> list[tuple[str, str]]:
@@ -104,16 +96,7 @@ def links(card: Card) -> list[tuple[str, str]]:
 
 def text_blocks(card: Any) -> list[dict[str, Any]]:
     """Every TextBlock, at any depth."""
-    found: list[dict[str, Any]] = []
-    if isinstance(card, dict):
-        if card.get("type") == "TextBlock":
-            found.append(card)
-        for value in card.values():
-            found.extend(text_blocks(value))
-    elif isinstance(card, list):
-        for item in card:
-            found.extend(text_blocks(item))
-    return found
+    return [node for node in _nodes(card) if node.get("type") == "TextBlock"]
 
 
 # --- every card --------------------------------------------------------------
