@@ -29,6 +29,7 @@ from bot.directory import Directory, load_directory
 from bot.handlers.orders import SAVE_FAILED
 from bot.orders.form import (
     choose_context,
+    closed_form_context,
     confirmation_for,
     form_context,
     prefill_from_profile,
@@ -325,6 +326,14 @@ def samples() -> list[Sample]:
                 lambda status=status: _confirmation(status),
             )
             for status in ("queued", "sent", "failed")
+        ),
+        Sample(
+            "order_confirmation-closed",
+            "order_confirmation",
+            "A used form answered with the request as stored (issue 8)",
+            lambda: closed_form_context(
+                _confirmation("sent"), trust="kch", modality="ultrasound", purged_after=None
+            ),
         ),
     ]
     return found
