@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.directory import Directory, load_directory
+from bot.files.download import FileDownloader, HostPolicy
 from bot.handlers import build_router
 from bot.logsafety import quiet_chatty_libraries
 from bot.mail.transport import build_transport
@@ -31,6 +32,7 @@ from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
 from bot.store.confirmations import Confirmations, Notices
 from bot.store.db import utcnow
+from bot.store.files import ReceivedFiles
 from bot.store.migrations import migrate_or_refuse
 from bot.store.outbox import Outbox
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
@@ -56,6 +58,8 @@ class Runtime:
     activity_log: ActivityLog
     outbox: Outbox
     confirmations: Confirmations
+    files: ReceivedFiles
+    downloader: FileDownloader
     worker: OutboxWorker
     bot: IceBot
     readiness: Readiness
@@ -70,6 +74,8 @@ class Runtime:
             router=self.router,
             outbox=self.outbox,
             confirmations=self.confirmations,
+            files=self.files,
+            downloader=self.downloader,
             clock=utcnow,
             kick=self.worker.kick,
         ).by_name()
@@ -108,6 +114,11 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         activity_log = ActivityLog(db)
         outbox = Outbox(db)
         confirmations = Confirmations(db)
+        files = ReceivedFiles(db)
+        downloader = FileDownloader(
+            HostPolicy(settings.file_download_hosts, dev_mode=settings.dev_mode),
+            max_bytes=settings.file_max_bytes,
+        )
         router = build_router()
         resolved_directory = directory or load_directory()
         cards = CardRenderer()
@@ -160,6 +171,8 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             activity_log=activity_log,
             outbox=outbox,
             confirmations=confirmations,
+            files=files,
+            downloader=downloader,
             worker=worker,
             bot=bot,
             readiness=Readiness(
@@ -189,6 +202,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             if compose_process is not None:
                 compose_process.close()
             await connector_session.close()
+            await downloader.close()
             await db.close()
 
     app.cleanup_ctx.append(runtime)
@@ -204,12 +218,20 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
 
 
 async def _housekeeping(state: Runtime, interval: float = 3600.0) -> None:
-    """Hourly: purge patient data past retention, forget old de-duplication keys."""
+    """Hourly: purge patient data past retention (requests and their attached forms),
+    delete attached forms never sent, forget old de-duplication keys."""
     while True:
         try:
-            purged = await state.outbox.purge(utcnow(), state.settings.retention_days)
+            now = utcnow()
+            purged = await state.outbox.purge(now, state.settings.retention_days)
+            abandoned = await state.files.forget_abandoned(now)
             forgotten = await state.activity_log.forget_older_than(timedelta(days=2))
-            log.info("housekeeping purged=%d forgotten_activities=%d", purged, forgotten)
+            log.info(
+                "housekeeping purged=%d abandoned_files=%d forgotten_activities=%d",
+                purged,
+                abandoned,
+                forgotten,
+            )
         except Exception as error:  # noqa: BLE001 - retried next hour; never kills the app
             log.error("housekeeping failed: %s", type(error).__name__)
         await asyncio.sleep(interval)

@@ -67,6 +67,8 @@ class Intent(StrEnum):
     WELCOME = "welcome"
     #: Chosen by the router, not the parser: patient details seen in a shared chat.
     PATIENT_DATA = "patient_data"
+    #: Chosen by the router, not the parser: the message carries a file (a completed form).
+    FILE = "file"
     UNKNOWN = "unknown"
 
 
@@ -78,6 +80,8 @@ class Slot(StrEnum):
     BOROUGH = "borough"
     OTHER_BOROUGH = "other_borough"
     SITE = "site"
+    #: "urgent" or "routine", named with an attached form ("urgent, guys").
+    PRIORITY = "priority"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ Scope = Literal["personal", "team", "groupChat"]
 ALL_SCOPES: tuple[Scope, ...] = ("personal", "team", "groupChat")
 
 FALLBACK_INTENT = Intent.UNKNOWN
+#: Chosen by the router, not the parser: the message carries files (a completed form).
+FILE_INTENT = Intent.FILE
 
 TURN_NAMES = frozenset({"incoming", "user", "conversation"})
 INTENT_NAMES = TURN_NAMES | {"text", "parsed"} | {s.value for s in Slot}
@@ -231,6 +233,9 @@ class Router:
             return await route.call({**filled, **base, "data": data, "action": incoming.action})
 
         parsed = parse(incoming.text)
+        if incoming.attachments:
+            # The text only names where the attached form goes ("kings ultrasound").
+            parsed = Parsed(FILE_INTENT, parsed.slots)
         log.debug("text routed to intent=%s", parsed.intent.value)
         outcome = await self._run_intent(parsed, base, incoming.text)
         if not incoming.conversation.is_personal and looks_like_patient_data(incoming.text):
@@ -284,6 +289,7 @@ class Router:
 
 __all__ = [
     "ALL_SCOPES",
+    "FILE_INTENT",
     "Command",
     "Intent",
     "Parsed",

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: importing these here would make an import circle
     from bot.directory import Directory
+    from bot.files.download import FileDownloader
     from bot.router import Router
     from bot.settings import Settings
     from bot.store import Profiles
     from bot.store.confirmations import Confirmations
+    from bot.store.files import ReceivedFiles
     from bot.store.outbox import Outbox
     from cards import CardRenderer
 
@@ -34,6 +36,10 @@ class Services:
     router: Router
     outbox: Outbox
     confirmations: Confirmations
+    #: Completed forms users attached, held until sent (bot/store/files.py).
+    files: ReceivedFiles
+    #: Fetches an attached file from an allowed host, checked (bot/files/download.py).
+    downloader: FileDownloader
     #: Now, as an aware UTC datetime (tests pass a fixed clock).
     clock: Callable[[], datetime]
     #: Wake the outbox worker: a request was just queued.

@@ -7,6 +7,7 @@ the fields have ordinary snake_case names.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +21,25 @@ class ConfigurationError(RuntimeError):
 
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(?:\*\.)?(?:{_LABEL}\.)*{_LABEL}$")
+
+
+def host_pattern(text: str) -> str:
+    """One FILE_DOWNLOAD_HOSTS entry, lower-cased: a host name, or `*.` and a suffix.
+
+    A bare `*`, a one-label suffix (`*.com`), a URL or a port are refused: the
+    list says exactly which hosts the bot may fetch a user's file from.
+    """
+    pattern = text.strip().lower()
+    if not _HOST.fullmatch(pattern) or (pattern.startswith("*.") and "." not in pattern[2:]):
+        raise ConfigurationError(
+            f"FILE_DOWNLOAD_HOSTS entry {text!r} is not a host name or a *.suffix pattern "
+            "(for example: *.sharepoint.com, contoso-my.sharepoint.com)"
+        )
+    return pattern
 
 
 class DatabaseSettings(BaseSettings):
@@ -137,12 +157,31 @@ class Settings(DatabaseSettings):
         validation_alias=_alias("READY_MAX_QUEUE_AGE_SECONDS", "ready_max_queue_age_seconds"),
         gt=0,
     )
+    # Completed forms users attach in their personal chat (bot/files/).
+    #: Host names, or `*.suffix` patterns, a file may be fetched from; nothing else is asked.
+    file_download_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("*.sharepoint.com",),
+        validation_alias=_alias("FILE_DOWNLOAD_HOSTS", "file_download_hosts"),
+        min_length=1,
+    )
+    file_max_bytes: int = Field(
+        10 * 1024 * 1024, validation_alias=_alias("FILE_MAX_BYTES", "file_max_bytes"), ge=1024
+    )
 
     @field_validator("allowed_tenant_ids", mode="before")
     @classmethod
     def _split_tenants(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("file_download_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple | frozenset | set):
+            return tuple(host_pattern(str(part)) for part in value)
         return value
 
     @model_validator(mode="after")
@@ -198,3 +237,9 @@ class DevDefaultSettings(Settings):
     """
 
     dev_mode: bool = Field(True, validation_alias=_alias("DEV_MODE", "dev_mode"))
+    #: Also the chat client's loopback file server (`/attach` in `make chat`).
+    file_download_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("*.sharepoint.com", "127.0.0.1", "localhost"),
+        validation_alias=_alias("FILE_DOWNLOAD_HOSTS", "file_download_hosts"),
+        min_length=1,
+    )

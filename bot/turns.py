@@ -7,7 +7,7 @@ botbuilder, so handlers are tested without HTTP and survive an SDK change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +47,30 @@ class CardAction:
 
 
 @dataclass(frozen=True, slots=True)
+class FileOffer:
+    """A file the user attached to a message: where to fetch it, nothing fetched yet.
+
+    `name` is the user's own file name and often holds a patient's name or NHS
+    number: it may be shown back to that user in their personal chat, and
+    never logged, emailed or put in a subject.
+    """
+
+    name: str
+    url: str
+    #: Bytes, when Teams says; the download is still capped whatever it says.
+    declared_size: int | None = None
+    #: Teams' own type hint ("pdf", "image/png"): never trusted, the content decides.
+    type_hint: str = ""
+    #: An image pasted into the compose box, on the activity's own (authenticated)
+    #: connector host: fetched with the bot's token. Files from SharePoint never are.
+    teams_hosted: bool = False
+
+
+#: Fetches the bot's Bot Framework token for this turn (None when authentication is off).
+Bearer = Callable[[], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     user: User
     conversation: Conversation
@@ -55,6 +79,10 @@ class Incoming:
     activity_id: str | None = None
     #: In a personal chat, where to reach this user later (JSON; opaque outside the edge).
     reply_reference: Mapping[str, Any] | None = None
+    #: Files attached to this message (Teams file uploads and pasted images), in order.
+    attachments: tuple[FileOffer, ...] = ()
+    #: The bot's token for Teams-hosted attachments (`FileOffer.teams_hosted`); set by the edge.
+    bearer: Bearer | None = None
 
 
 @dataclass(frozen=True, slots=True)

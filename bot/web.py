@@ -117,7 +117,7 @@ def _wrong_types(payload: dict[str, Any]) -> str | None:
         for inner in _ACCOUNT_STRING_FIELDS:
             if account.get(inner) is not None and not isinstance(account[inner], str):
                 return f"activity field {name}.{inner} must be a string"
-    for name in ("channelData", "entities", "membersAdded", "membersRemoved"):
+    for name in ("channelData", "entities", "membersAdded", "membersRemoved", "attachments"):
         expected = dict if name == "channelData" else list
         if payload.get(name) is not None and not isinstance(payload[name], expected):
             return f"activity field {name} has the wrong type"

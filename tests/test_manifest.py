@@ -203,7 +203,9 @@ def test_manifest_content(clean_env: Path, router: Router) -> None:
     (bot,) = manifest["bots"]
     assert bot["botId"] == BOT_ID
     assert bot["scopes"] == list(ALL_SCOPES)
-    assert bot["supportsFiles"] is False and bot["isNotificationOnly"] is False
+    # Files: without supportsFiles Teams offers no "Attach" in the personal chat, and no
+    # completed trust form ever reaches the bot (bot/handlers/forwarding.py).
+    assert bot["supportsFiles"] is True and bot["isNotificationOnly"] is False
     assert bot["commandLists"] == build.command_lists(router)
     assert manifest["validDomains"] == []
     assert all(url.startswith("https://") for url in manifest["developer"].values() if "://" in url)

@@ -54,12 +54,12 @@ class Events:
         self.arrived.set()
 
 
-def render(payload, reference, created_at):
+def render(payload, reference, created_at, _attachment=None):
     """The app's render with the real PDF: for tests that inspect the email."""
     return compose_email(document_from_payload(payload, reference, created_at), sender=SENDER)
 
 
-def quick_render(payload, reference, created_at):
+def quick_render(payload, reference, created_at, _attachment=None):
     """Real headers and bodies, placeholder PDF: for tests about delivery, not content."""
     doc = document_from_payload(payload, reference, created_at)
     return compose_email(doc, sender=SENDER, render_attachment=lambda _doc: b"%PDF-1.4 test")

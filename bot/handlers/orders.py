@@ -9,7 +9,8 @@ worker, never inside the turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -135,7 +136,7 @@ def register(router: Router) -> None:
         data: Mapping[str, Any],
         clock: Clock,
     ) -> Outcome:
-        if refused := _refuse(user, conversation, data):
+        if refused := refuse_step(user, conversation, data):
             return refused
         form_id = str(data["form_id"])
         route = validate_choice(data, directory=directory)
@@ -164,9 +165,9 @@ def register(router: Router) -> None:
         data: Mapping[str, Any],
         clock: Clock,
     ) -> Outcome:
-        if refused := _refuse(user, conversation, data):
+        if refused := refuse_step(user, conversation, data):
             return refused
-        if closed := await _already_used(cards, directory, outbox, settings, user, data):
+        if closed := await already_used(cards, directory, outbox, settings, user, data):
             return closed
         return _form_card(cards, directory, user, data, clock, errors=None)
 
@@ -181,9 +182,9 @@ def register(router: Router) -> None:
         data: Mapping[str, Any],
         clock: Clock,
     ) -> Outcome:
-        if refused := _refuse(user, conversation, data):
+        if refused := refuse_step(user, conversation, data):
             return refused
-        if closed := await _already_used(cards, directory, outbox, settings, user, data):
+        if closed := await already_used(cards, directory, outbox, settings, user, data):
             return closed
         checked = validate_submission(data, directory=directory, today=_today(clock))
         if isinstance(checked, FormErrors):
@@ -222,60 +223,24 @@ def register(router: Router) -> None:
         kick: Kick,
     ) -> Outcome:
         """Check again, commit to the outbox, then say "queued": never the other way round."""
-        if refused := _refuse(user, conversation, data):
+        if refused := refuse_step(user, conversation, data):
             return refused
         checked = validate_submission(data, directory=directory, today=_today(clock))
         if isinstance(checked, FormErrors):
             # A form already used answers with its request whatever it carries now;
             # looked up only here, on the error path: a valid Send finds out in its
             # own transaction, without a read of its own.
-            if closed := await _already_used(cards, directory, outbox, settings, user, data):
+            if closed := await already_used(cards, directory, outbox, settings, user, data):
                 return closed
             return _form_card(cards, directory, user, data, clock, errors=checked)
-        limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
-        card = CardLocation(
-            user_id=user.id,
-            activity_id=action.card_activity_id,
-            conversation=dict(incoming.reply_reference or {}),
-        )
-        try:
-            submission = await outbox.queue_request(
-                _new_request(checked, str(data["form_id"]), user, directory), card, limit
-            )
-        except TooManyRequests:
-            return Outcome.message(TOO_MANY.format(limit=limit.most))
-        except NotTheSender:
-            log.warning("request form step refused: the form was sent by another user")
-            return Outcome.message(NOT_YOURS)
-        except StoreUnavailable as error:
-            # One transaction: the request, its card and its notice commit together
-            # or not at all, so "nothing was sent" is true whenever it is said.
-            log.error("request could not be saved: %s", error)
-            return _form_card(
+        sending = Sending(cards, directory, outbox, settings, incoming, action, clock, kick)
+        return await sending.queue(
+            _new_request(checked, str(data["form_id"]), user, directory),
+            remember=lambda: _remember_details(profiles, user, checked),
+            not_saved=lambda: _form_card(
                 cards, directory, user, data, clock, errors=FormErrors({FORM_ERROR: SAVE_FAILED})
-            )
-        if submission.duplicate:
-            # The form was used before: its stored request is the answer, and nothing
-            # of what this card carries now (details, practice) is kept.
-            log.info(
-                "request form already used reference=%s status=%s",
-                submission.reference,
-                submission.status,
-            )
-            return Outcome(update=_stored_card(cards, directory, settings, submission))
-        log.info(
-            "request queued reference=%s practice=%s trust=%s department=%s",
-            submission.reference,
-            checked.practice.ods_code,
-            checked.trust,
-            checked.department,
+            ),
         )
-        try:
-            await _remember_details(profiles, user, checked)
-        except StoreUnavailable as error:  # only next time's prefill is lost
-            log.warning("practice details not remembered: %s", error)
-        kick()
-        return Outcome(update=_stored_card(cards, directory, settings, submission))
 
     @router.action(VERB_TEXT, fields=("reference",))
     async def request_text(
@@ -305,7 +270,90 @@ def register(router: Router) -> None:
         )
 
 
-def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """Send's one path, for the bot's own form and a completed form the user attached.
+
+    Both Send handlers check their card their own way, then hand the request
+    here: ONE durable transaction (`Outbox.queue_request`: the request, the
+    hourly limit, where its card is and its notice, and for an attached form
+    the link to its held file), then "queued" from what was stored. A form
+    used before gets its stored request back (it is closed), never a second
+    request or a confirmation of what the card carries now.
+    """
+
+    cards: CardRenderer
+    directory: Directory
+    outbox: Outbox
+    settings: Settings
+    incoming: Incoming
+    action: CardAction
+    clock: Clock
+    kick: Kick
+
+    async def queue(
+        self,
+        request: NewRequest,
+        *,
+        remember: Callable[[], Awaitable[None]],
+        not_saved: Callable[[], Outcome],
+        detail: str = "",
+    ) -> Outcome:
+        """Queue `request` and answer with its confirmation card (or why nothing was queued).
+
+        `remember` keeps the practice's details for next time once queued;
+        `not_saved` is the answer when the store could not commit (nothing was
+        queued); `detail` adds safe facts to the log line (never patient data).
+        Raises FileGone, untouched, for the caller that holds files.
+        """
+        limit = RecentLimit(self.settings.max_requests_per_hour, self.clock() - _HOUR)
+        card = CardLocation(
+            user_id=request.user_id,
+            activity_id=self.action.card_activity_id,
+            conversation=dict(self.incoming.reply_reference or {}),
+        )
+        try:
+            submission = await self.outbox.queue_request(request, card, limit)
+        except TooManyRequests:
+            return Outcome.message(TOO_MANY.format(limit=limit.most))
+        except NotTheSender:
+            log.warning("request form step refused: the form was sent by another user")
+            return Outcome.message(NOT_YOURS)
+        except StoreUnavailable as error:
+            # One transaction: the request, its card and its notice commit together
+            # or not at all, so "nothing was sent" is true whenever it is said.
+            log.error("request could not be saved: %s", error)
+            return not_saved()
+        if submission.duplicate:
+            # The form was used before: its stored request is the answer, and nothing
+            # of what this card carries now (details, practice) is kept.
+            log.info(
+                "request form already used reference=%s status=%s",
+                submission.reference,
+                submission.status,
+            )
+            return self.stored(submission)
+        log.info(
+            "request queued reference=%s kind=%s practice=%s trust=%s department=%s%s",
+            submission.reference,
+            request.kind,
+            request.practice_ods,
+            request.trust,
+            request.department,
+            detail,
+        )
+        try:
+            await remember()
+        except StoreUnavailable as error:  # only next time's prefill is lost
+            log.warning("practice details not remembered: %s", error)
+        self.kick()
+        return self.stored(submission)
+
+    def stored(self, submission: Submission) -> Outcome:
+        return Outcome(update=stored_card(self.cards, self.directory, self.settings, submission))
+
+
+def refuse_step(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:
     """Refuse a step that is not this user's, not in a personal chat, or not from our form."""
     form_id = data.get("form_id")
     if not isinstance(form_id, str) or not 0 < len(form_id) <= _MAX_FORM_ID:
@@ -318,7 +366,7 @@ def _refuse(user: User, conversation: Conversation, data: Mapping[str, Any]) -> 
     return None
 
 
-async def _already_used(
+async def already_used(
     cards: CardRenderer,
     directory: Directory,
     outbox: Outbox,
@@ -327,6 +375,8 @@ async def _already_used(
     data: Mapping[str, Any],
 ) -> Outcome | None:
     """The answer for a form that already made a request (it is closed); None if it has not.
+
+    For either kind of form: the bot's own, or a completed one the user attached.
 
     If the store cannot say, the step goes ahead: Send checks again inside its
     own transaction, so a form is never queued twice.
@@ -341,10 +391,10 @@ async def _already_used(
         return None
     if made is None:
         return None
-    return Outcome(update=_stored_card(cards, directory, settings, made))
+    return Outcome(update=stored_card(cards, directory, settings, made))
 
 
-def _stored_card(
+def stored_card(
     cards: CardRenderer, directory: Directory, settings: Settings, stored: Submission
 ) -> dict[str, Any]:
     """The confirmation card, from the request as stored; closed if its form was used before."""
@@ -357,6 +407,7 @@ def _stored_card(
         payload=stored.payload,
         directory=directory,
         sent_at=stored.sent_at,
+        kind=stored.kind,
     )
     if stored.duplicate:
         modality = (stored.payload or {}).get("modality")
@@ -365,6 +416,7 @@ def _stored_card(
             trust=stored.trust,
             modality=modality if isinstance(modality, str) else None,
             purged_after=None if stored.payload is not None else settings.retention_days,
+            kind=stored.kind,
         )
     return cards.render("order_confirmation", context)
 

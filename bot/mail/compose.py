@@ -50,6 +50,67 @@ def compose_email(
     """
     if render_attachment is None:
         from bot.mail.pdf import render_pdf as render_attachment
+    message = _addressed(doc, sender)
+    context = _template_context(doc)
+    message.set_content(render_text(doc, context))
+    message.add_alternative(
+        _templates().get_template("request.html.j2").render(context), subtype="html"
+    )
+    message.add_attachment(
+        render_attachment(doc),
+        maintype="application",
+        subtype="pdf",
+        filename=f"{safe_reference(doc.reference)}.pdf",
+    )
+    return message
+
+
+def compose_forwarded(
+    doc: RequestDocument,
+    *,
+    sender: str,
+    attachment: bytes,
+    media_type: str,
+    extension: str,
+    kind_label: str,
+) -> EmailMessage:
+    """The email for a form the user completed and attached: a covering note and the file.
+
+    The file is attached byte for byte, named `<reference>.<extension>` (the
+    extension of the type its content was found to be): the user's own file
+    name, which often holds a patient's name, appears nowhere in the email.
+    """
+    message = _addressed(doc, sender)
+    context = {
+        **_template_context(doc),
+        "attachment_name": attachment_name(doc.reference, extension),
+        "attachment_kind": kind_label,
+    }
+    message.set_content(_templates().get_template("forwarded.txt.j2").render(context))
+    maintype, _, subtype = media_type.partition("/")
+    message.add_attachment(
+        attachment,
+        maintype=maintype,
+        subtype=subtype,
+        filename=attachment_name(doc.reference, extension),
+    )
+    return message
+
+
+def attachment_name(reference: str, extension: str) -> str:
+    """`DT-20261129-0007.pdf`: a generic name that says nothing about the patient."""
+    if not extension.isalnum():
+        raise HeaderInjectionError("attachment extension has unexpected characters")
+    return f"{safe_reference(reference)}.{extension}"
+
+
+def _addressed(doc: RequestDocument, sender: str) -> EmailMessage:
+    """A message with every header: routing facts only, each checked for CR/LF.
+
+    To the matched mailbox; Reply-To and Cc the practice, so a rejection
+    reaches it (which recipients the transport delivers to first is the
+    transport's business).
+    """
     sender = safe_address(sender, "sender")
     mailbox = safe_address(doc.mailbox, "mailbox")
     practice = safe_address(doc.practice_email, "practice email")
@@ -67,15 +128,6 @@ def compose_email(
     message["Date"] = format_datetime(_aware(doc.created_at))
     message["Message-ID"] = message_id_for(reference, sender)
     message["X-ICE-Downtime-Reference"] = reference
-
-    context = _template_context(doc)
-    message.set_content(render_text(doc, context))
-    message.add_alternative(
-        _templates().get_template("request.html.j2").render(context), subtype="html"
-    )
-    message.add_attachment(
-        render_attachment(doc), maintype="application", subtype="pdf", filename=f"{reference}.pdf"
-    )
     return message
 
 
@@ -86,13 +138,13 @@ def render_text(doc: RequestDocument, context: dict[str, Any] | None = None) -> 
 
 
 def subject_for(doc: RequestDocument) -> str:
-    """Trust, department, priority, reference: enough to route and triage, no patient data."""
+    """Trust, department, priority (when known), reference: enough to route, no patient data."""
     parts = (
         f"{safe_text(doc.trust_short)} {safe_text(doc.department)}",
         safe_text(doc.priority),
         safe_reference(doc.reference),
     )
-    return " | ".join((SUBJECT_PREFIX, *parts))
+    return " | ".join((SUBJECT_PREFIX, *(part for part in parts if part)))
 
 
 def fold_header(name: str, value: str, width: int = 78) -> str:

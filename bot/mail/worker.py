@@ -27,7 +27,9 @@ from bot.store.outbox import ClaimedRequest, Outbox
 
 log = logging.getLogger(__name__)
 
-Render = Callable[[dict[str, Any], str, datetime], EmailMessage]
+#: (payload, reference, created_at, attachment) -> the email; `attachment` is the held
+#: file of a forwarded form (kind "file"), None for the bot's own form.
+Render = Callable[[dict[str, Any], str, datetime, bytes | None], EmailMessage]
 Sleep = Callable[[float], Awaitable[Any]]
 
 
@@ -205,7 +207,9 @@ class OutboxWorker:
         if row.payload is None:
             return None
         try:
-            return await asyncio.to_thread(self._render, row.payload, row.reference, row.created_at)
+            return await asyncio.to_thread(
+                self._render, row.payload, row.reference, row.created_at, row.attachment
+            )
         except Exception as error:  # noqa: BLE001 - a bad payload is a permanent failure
             # Only the type: validation messages quote the offending (patient) values.
             self._log(row, "render-failed", error=type(error).__name__)

@@ -21,11 +21,18 @@ from email.message import EmailMessage
 from typing import Any, cast
 
 from bot.directory import Directory
-from bot.mail.compose import compose_email, render_text
+from bot.mail.compose import (
+    attachment_name,
+    compose_email,
+    compose_forwarded,
+    render_text,
+)
 from bot.mail.worker import DeliveryEvent
+from bot.orders.document import RequestDocument
 from bot.orders.form import stored_confirmation
+from bot.orders.forwarded import ForwardedRequest
 from bot.orders.model import LONDON, RadiologyRequest
-from bot.store.outbox import Outbox, RequestRecord
+from bot.store.outbox import FORM, Outbox, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +46,60 @@ def request_from_payload(
     )
 
 
+def is_forwarded(payload: dict[str, Any] | None) -> bool:
+    return isinstance(payload, dict) and payload.get("kind") == "file"
+
+
+def forwarded_from_payload(payload: dict[str, Any], directory: Directory) -> ForwardedRequest:
+    return ForwardedRequest.model_validate(payload, context={"directory": directory})
+
+
+def covering_document(
+    request: ForwardedRequest, reference: str, created_at: datetime, directory: Directory
+) -> RequestDocument:
+    """The routing facts of a forwarded form, as the header and covering note need them."""
+    route = request.route(directory)
+    return RequestDocument(
+        reference=reference,
+        created_at=created_at,
+        trust_name=route.trust.name,
+        trust_short=route.trust.short_name,
+        department=route.department_label,
+        priority=request.priority_title,
+        mailbox=route.mailbox,
+        practice_name=request.practice.name,
+        practice_ods=request.practice.ods_code,
+        practice_email=request.practice.email,
+        sections=(),
+    )
+
+
 def compose_request(
     payload: dict[str, Any],
     reference: str,
     created_at: datetime,
     sender: str,
     directory: Directory,
+    attachment: bytes | None = None,
 ) -> bytes:
     """The whole email for a stored request, as bytes (so it can come from another process).
 
-    Raises on a payload that is no longer a valid request.
+    Raises on a payload that is no longer a valid request, and on a forwarded
+    form whose file is no longer held.
     """
+    if is_forwarded(payload):
+        forwarded = forwarded_from_payload(payload, directory)
+        if attachment is None:
+            raise ValueError("the attached form is no longer held")
+        document = covering_document(forwarded, reference, created_at, directory)
+        return compose_forwarded(
+            document,
+            sender=sender,
+            attachment=attachment,
+            media_type=forwarded.file.media_type,
+            extension=forwarded.file.extension,
+            kind_label=forwarded.kind_label,
+        ).as_bytes()
     request = request_from_payload(payload, created_at, directory)
     document = request.as_document(reference, created_at, directory)
     return compose_email(document, sender=sender).as_bytes()
@@ -174,10 +224,14 @@ class OrderDelivery:
         self._process = compose_process
 
     def render_email(
-        self, payload: dict[str, Any], reference: str, created_at: datetime
+        self,
+        payload: dict[str, Any],
+        reference: str,
+        created_at: datetime,
+        attachment: bytes | None = None,
     ) -> EmailMessage:
         """The worker's `render` (called in a worker thread): the email for a stored request."""
-        args = (payload, reference, created_at, self._sender, self._directory)
+        args = (payload, reference, created_at, self._sender, self._directory, attachment)
         if self._process is None:
             raw = compose_request(*args)
         else:
@@ -196,6 +250,7 @@ class OrderDelivery:
             payload=record.payload if record else None,
             directory=self._directory,
             sent_at=event.sent_at,
+            kind=record.kind if record else FORM,
         )
 
     async def manual_text(self, reference: str) -> str | None:
@@ -204,11 +259,24 @@ class OrderDelivery:
 
 
 def manual_text(record: RequestRecord | None, directory: Directory) -> str | None:
-    """A stored request as plain text, or None once its patient data has been purged."""
+    """What the user puts in the email they send themselves, or None once purged.
+
+    The bot's own form: its text to copy. A completed form the user attached:
+    which file to attach (theirs, named by the reference), since the bot
+    cannot hand it back in a chat message.
+    """
     if record is None or record.payload is None:
         return None
+    if is_forwarded(record.payload):
+        forwarded = forwarded_from_payload(record.payload, directory)
+        return (
+            "Attach the completed form you sent me in this chat (it is still in your "
+            f"OneDrive) to your email, and quote {record.reference} in the subject. I would "
+            f"have named it {attachment_name(record.reference, forwarded.file.extension)}."
+        )
     request = request_from_payload(record.payload, record.created_at, directory)
-    return render_text(request.as_document(record.reference, record.created_at, directory))
+    text = render_text(request.as_document(record.reference, record.created_at, directory))
+    return f"The request to copy into your email:\n\n{text}"
 
 
 def by_hand_message(reference: str, mailbox: str, manual: str | None) -> str:
@@ -219,7 +287,7 @@ def by_hand_message(reference: str, mailbox: str, manual: str | None) -> str:
         f"Please email it yourself to {mailbox} now, quoting {reference}.",
     ]
     if manual:
-        lines += ["", "The request to copy into your email:", "", manual]
+        lines += ["", manual]
     else:
         lines.append("Its details are no longer held here: please fill the trust's form again.")
     return "\n".join(lines)

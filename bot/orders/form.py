@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from bot.directory import Directory
 from bot.orders.document import DocumentField
+from bot.orders.forwarded import attached_description
 from bot.orders.model import (
     CLINICAL_MIN,
     EXAM_MAX,
@@ -50,6 +51,7 @@ from bot.orders.model import (
     resolve_route,
 )
 from bot.orders.validation import CLIENT_RULES, earliest_birth_date, mask_nhs_number
+from bot.store.tables import FILE, FORM
 from bot.vocabulary import MODALITIES
 
 FORM_TITLE = "Radiology request form"
@@ -633,6 +635,7 @@ def confirmation_context(
     nhs_number: str | None = None,
     sent_at: datetime | None = None,
     mailbox: str | None = None,
+    attached: str | None = None,
 ) -> dict[str, Any]:
     """Context for `order_confirmation`: a status bar, the reference once, two lines.
 
@@ -643,6 +646,8 @@ def confirmation_context(
     "Show request text" (the by-hand text again, `VERB_TEXT`).
     `mailbox` is the one the request was stored with (the directory's route
     otherwise); trust and department are named from the directory.
+    `attached` describes a forwarded form ("completed form attached (PDF, 240 KB)"),
+    never by its file name.
     """
     trust_name, department_label, routed_mailbox = _route_names(
         directory, trust, department, modality
@@ -655,6 +660,8 @@ def confirmation_context(
     about = f"{trust_name} {department_label}"
     if nhs_number:
         about += f" · NHS number {mask_nhs_number(nhs_number)}"
+    if attached:
+        about += f" · {attached}"
     return {
         "title": f"Request {reference} {status}",
         "reference": reference,
@@ -703,11 +710,14 @@ def stored_confirmation(
     payload: Mapping[str, Any] | None,
     directory: Directory,
     sent_at: datetime | None = None,
+    kind: str = FORM,
 ) -> dict[str, Any]:
     """`confirmation_context` for a request as the outbox holds it, never as a card submitted it.
 
     `status` is the stored one: "sending" is shown as queued, because nothing
-    is shown as sent before the mail server accepted it.
+    is shown as sent before the mail server accepted it. `kind` is the stored
+    request's (`bot.store.tables.Kind`): a forwarded form is described by its
+    type and size, never its file name.
     """
     held = payload if isinstance(payload, Mapping) else {}
     patient = held.get("patient")
@@ -724,6 +734,7 @@ def stored_confirmation(
         nhs_number=nhs_number if isinstance(nhs_number, str) else None,
         sent_at=sent_at,
         mailbox=mailbox,
+        attached=attached_description(payload) if kind == FILE else None,
     )
 
 
@@ -732,6 +743,11 @@ ALREADY_SENT = (
     "This card shows that request as it was submitted, not the details on the form "
     "now. To request imaging with other details, start a new request."
 )
+ALREADY_SENT_FILE = (
+    "This completed form was already sent as the request above, so nothing new was queued. "
+    "To send another completed form, attach it in this chat; to fill in a request here, "
+    "start a new request."
+)
 DETAILS_PURGED = (
     "Its patient details are no longer held here: they are deleted {days} days after a "
     "request is sent or fails. The reference and the outcome above are kept."
@@ -739,15 +755,21 @@ DETAILS_PURGED = (
 
 
 def closed_form_context(
-    context: Mapping[str, Any], *, trust: str, modality: str | None, purged_after: int | None
+    context: Mapping[str, Any],
+    *,
+    trust: str,
+    modality: str | None,
+    purged_after: int | None,
+    kind: str = FORM,
 ) -> dict[str, Any]:
     """A stored request's confirmation, answered to Review, Edit or Send on the form that made it.
 
-    A form sends once. The only way on is a new request (with the same
-    trust and imaging type chosen already); `purged_after` (the retention
-    days) says plainly that the details are gone when they are.
+    A form sends once, the bot's own or one the user attached (`kind`). The
+    only way on is a new request (with the same trust and imaging type chosen
+    already); `purged_after` (the retention days) says plainly that the
+    details are gone when they are.
     """
-    notice = ALREADY_SENT
+    notice = ALREADY_SENT_FILE if kind == FILE else ALREADY_SENT
     if purged_after is not None:
         notice = f"{notice} {DETAILS_PURGED.format(days=purged_after)}"
     start = {"trust": trust, "department": modality} if modality else {"trust": trust}

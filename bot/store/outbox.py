@@ -6,8 +6,9 @@ that dies mid-send leaves a lease that expires, and the row is claimed again
 Submission is idempotent on the card's form id, so a double click, a Teams
 retry or a replayed invoke gives one row and one email.
 
-Patient data lives only in `payload`; `purge` clears it after delivery plus
-the retention period and keeps the reconciliation metadata.
+Patient data lives only in `payload` (and, for a forwarded form, in its held
+file in `received_files`); `purge` clears both after delivery plus the
+retention period and keeps the reconciliation metadata.
 """
 
 from __future__ import annotations
@@ -28,25 +29,35 @@ from sqlalchemy.sql import ColumnElement, Select
 from bot.orders.reference import format_reference as reference_text
 from bot.store.confirmations import CardLocation, record_card
 from bot.store.db import Database, StoreUnavailable
+from bot.store.files import attach_in
 from bot.store.tables import (
     ERROR_LIMIT,
     FAILED,
+    FILE,
+    FORM,
     QUEUED,
     SENDING,
     SENT,
+    Kind,
     OutboxRequest,
+    ReceivedFile,
     ReferenceCounter,
     Status,
+    as_utc,
     utcnow,
 )
 
 __all__ = [
     "FAILED",
+    "FILE",
+    "FORM",
     "QUEUED",
     "SENDING",
     "SENT",
     "CardLocation",
     "ClaimedRequest",
+    "FileGone",
+    "Kind",
     "NewRequest",
     "NotTheSender",
     "Outbox",
@@ -71,8 +82,11 @@ class NewRequest:
     department: str
     priority: str
     mailbox: str
-    #: The whole request as JSON: the only patient data in the store, purged after retention.
+    #: The whole request as JSON (for kind "file": what routes the attached form);
+    #: patient data, purged after retention.
     payload: dict[str, Any]
+    #: How the worker composes it (`bot.store.tables.Kind`); "file" takes the held file along.
+    kind: Kind = FORM
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,8 @@ class Submission:
     sent_at: datetime | None
     payload: dict[str, Any] | None
     duplicate: bool
+    #: `bot.store.tables.Kind`: which confirmation the request's card shows.
+    kind: str = FORM
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +126,9 @@ class ClaimedRequest:
     attempts: int
     created_at: datetime
     payload: dict[str, Any] | None
+    kind: str = FORM
+    #: The attached form's bytes (kind "file"); None for the bot's own form or once purged.
+    attachment: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +153,7 @@ class RequestRecord:
     failed_at: datetime | None
     purged_at: datetime | None
     payload: dict[str, Any] | None
+    kind: str = FORM
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +168,10 @@ class NotTheSender(Exception):
     """A repeated Send of a form that another user sent: they get nothing of it."""
 
 
+class FileGone(Exception):
+    """Send of an attached form whose held file is no longer there (purged, or not theirs)."""
+
+
 def _made_by_form(form_id: str) -> Select[Any]:
     """What a repeated Send (or a Review of a sent form) needs of the request it made."""
     return select(
@@ -160,6 +184,7 @@ def _made_by_form(form_id: str) -> Select[Any]:
         OutboxRequest.created_at,
         OutboxRequest.sent_at,
         OutboxRequest.payload,
+        OutboxRequest.kind,
     ).where(OutboxRequest.form_id == form_id)
 
 
@@ -215,9 +240,14 @@ class Outbox:
         already queued `limit.most` requests since `limit.since` is refused
         (TooManyRequests) inside the same transaction, so the check and the
         insert cannot be split by a concurrent Send.
+
+        A request of kind "file" takes the file held for its form
+        (bot/store/files.py) in the same transaction; FileGone if it is not
+        held any more, and then nothing is queued.
         """
         created = _utc(created_at or self._clock())
         row = {
+            "kind": request.kind,
             "form_id": request.form_id,
             "user_id": request.user_id,
             "practice_ods": request.practice_ods,
@@ -257,10 +287,11 @@ class Outbox:
         payload: dict[str, Any],
         created_at: datetime | None = None,
         limit: RecentLimit | None = None,
+        kind: Kind = FORM,
     ) -> Submission:
         """`queue_request` for a request with no confirmation card (tools and tests)."""
         request = NewRequest(
-            form_id, user_id, practice_ods, trust, department, priority, mailbox, payload
+            form_id, user_id, practice_ods, trust, department, priority, mailbox, payload, kind
         )
         return await self.queue_request(request, None, limit, created_at=created_at)
 
@@ -292,6 +323,10 @@ class Outbox:
             sequence = connection.execute(self._next_sequence(reference_day(created))).scalar_one()
             reference = format_reference(created, int(sequence))
             connection.execute(insert(OutboxRequest), {**row, "reference": reference})
+            if row["kind"] == FILE and not attach_in(
+                session, form_id=row["form_id"], user_id=row["user_id"], reference=reference
+            ):
+                raise FileGone
             submission = Submission(
                 reference=reference,
                 status=QUEUED,
@@ -302,6 +337,7 @@ class Outbox:
                 sent_at=None,
                 payload=row["payload"],
                 duplicate=False,
+                kind=row["kind"],
             )
         if card is not None:
             record_card(session, submission.reference, card, new=not submission.duplicate)
@@ -369,7 +405,21 @@ class Outbox:
                 .execution_options(synchronize_session=False)
             )
             rows = list(await session.scalars(statement))
-        return [_claimed(row) for row in sorted(rows, key=lambda r: _aware(r.next_attempt_at))]
+            files = await self._attachments(session, [r.reference for r in rows if r.kind == FILE])
+        ordered = sorted(rows, key=lambda r: _aware(r.next_attempt_at))
+        return [_claimed(row, files.get(row.reference)) for row in ordered]
+
+    @staticmethod
+    async def _attachments(session: Any, references: list[str]) -> dict[str, bytes]:
+        """The held files of claimed "file" requests: the worker needs their bytes to send."""
+        if not references:
+            return {}
+        rows = await session.execute(
+            select(ReceivedFile.reference, ReceivedFile.content).where(
+                ReceivedFile.reference.in_(references), ReceivedFile.content.is_not(None)
+            )
+        )
+        return {reference: content for reference, content in rows}
 
     # outcomes -----------------------------------------------------------------
     async def mark_sent(
@@ -449,13 +499,24 @@ class Outbox:
         return _maybe_aware(oldest)
 
     async def purge(self, now: datetime, retention_days: int) -> int:
-        """Drop patient data from rows finished more than `retention_days` ago; count them."""
+        """Drop patient data from rows finished more than `retention_days` ago; count them.
+
+        A forwarded form's file (its bytes and the user's file name) is cleared
+        in the same transaction as its request's payload.
+        """
         cutoff = _utc(now) - timedelta(days=retention_days)
         finished = or_(
             and_(OutboxRequest.status == SENT, OutboxRequest.sent_at <= cutoff),
             and_(OutboxRequest.status == FAILED, OutboxRequest.failed_at <= cutoff),
         )
+        due = select(OutboxRequest.reference).where(OutboxRequest.purged_at.is_(None), finished)
         async with self._db.transaction() as session:
+            await session.execute(
+                update(ReceivedFile)
+                .where(ReceivedFile.purged_at.is_(None), ReceivedFile.reference.in_(due))
+                .values(content=null(), name=null(), purged_at=_utc(now))
+                .execution_options(synchronize_session=False)
+            )
             result = await session.execute(
                 update(OutboxRequest)
                 .where(OutboxRequest.purged_at.is_(None), finished)
@@ -507,10 +568,11 @@ def _submission(row: Row[Any], *, duplicate: bool) -> Submission:
         sent_at=_maybe_aware(row.sent_at),
         payload=row.payload,
         duplicate=duplicate,
+        kind=row.kind,
     )
 
 
-def _claimed(row: OutboxRequest) -> ClaimedRequest:
+def _claimed(row: OutboxRequest, attachment: bytes | None = None) -> ClaimedRequest:
     return ClaimedRequest(
         reference=row.reference,
         user_id=row.user_id,
@@ -522,6 +584,8 @@ def _claimed(row: OutboxRequest) -> ClaimedRequest:
         attempts=row.attempts,
         created_at=_aware(row.created_at),
         payload=row.payload,
+        kind=row.kind,
+        attachment=attachment,
     )
 
 
@@ -545,12 +609,11 @@ def _record(row: OutboxRequest) -> RequestRecord:
         failed_at=_maybe_aware(row.failed_at),
         purged_at=_maybe_aware(row.purged_at),
         payload=row.payload,
+        kind=row.kind,
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    """Stored times are UTC: SQLite compares them as text, so one zone keeps order right."""
-    return _aware(moment).astimezone(UTC)
+_utc = as_utc
 
 
 def _aware(moment: datetime) -> datetime:

@@ -1,6 +1,6 @@
 """Every table the bot keeps: the whole schema in one module, importing nothing of the store.
 
-The repositories (`activities`, `confirmations`, `outbox`, `profiles`), `db`
+The repositories (`activities`, `confirmations`, `files`, `outbox`, `profiles`), `db`
 (which creates the schema) and the migrations' autogenerate all read it here,
 and this module imports none of them, so the store's modules form layers, not
 a circle: tables <- db <- repositories.
@@ -11,13 +11,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, DateTime, Index, Integer, MetaData, String
+from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Status = Literal["queued", "sending", "sent", "failed"]
 QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 #: Longest `last_error` kept for a request (a code and a short server phrase).
 ERROR_LIMIT = 500
+
+#: What a request is, in `requests.kind`; the outbox worker composes each kind its own way.
+#: A new kind (another email the outbox must deliver durably) is a new value here, a
+#: composer for it in the delivery (bot/orders/delivery.py) and, if it carries bytes,
+#: rows in a table of its own like `received_files`. Rows stored before the column
+#: existed are the bot's own form: the column's server default.
+#:
+#: * "form": the bot's own form; `payload` is the whole request (a PDF is rendered).
+#: * "file": a completed trust form the user attached; `payload` only routes it and
+#:   the file itself is held in `received_files` (bot/store/files.py).
+Kind = Literal["form", "file"]
+FORM: Kind = "form"
+FILE: Kind = "file"
+#: Room in `requests.kind` for the names of kinds to come.
+KIND_LENGTH = 16
 
 
 #: Constraint and index names, fixed so a migration can name what it changes and
@@ -45,6 +60,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time as stored: UTC, so SQLite's text comparison keeps order right.
+
+    A naive time (SQLite hands them back without a zone) was stored as UTC.
+    """
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 # --- requests (bot/store/outbox.py) -----------------------------------------------------
 
 
@@ -56,6 +79,8 @@ class OutboxRequest(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
+    #: `Kind`: how the worker composes this request's email.
+    kind: Mapped[str] = mapped_column(String(KIND_LENGTH), default=FORM, server_default=FORM)
     form_id: Mapped[str] = mapped_column(String(200), unique=True)
     user_id: Mapped[str] = mapped_column(String(200), index=True)
     practice_ods: Mapped[str] = mapped_column(String(16))
@@ -84,6 +109,38 @@ class ReferenceCounter(Base):
 
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+# --- completed forms users attached (bot/store/files.py) -------------------------------
+
+#: Longest user's file name kept (it is shown back to them on the routing card).
+FILE_NAME_MAX = 255
+
+
+class ReceivedFile(Base):
+    """A completed trust form the user attached: held from arrival until Send, then purged.
+
+    One row per form instance (`form_id`, the card's idempotency key), linked
+    to its request by `reference` inside Send's own transaction. `name` and
+    `content` are patient data and are cleared with the request's payload.
+    """
+
+    __tablename__ = "received_files"
+
+    form_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), index=True)
+    #: The user's own file name, shown back only to them; patient data, purged.
+    name: Mapped[str | None] = mapped_column(String(FILE_NAME_MAX))
+    media_type: Mapped[str] = mapped_column(String(100))
+    extension: Mapped[str] = mapped_column(String(8))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: The file byte for byte as it arrived; patient data, purged.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The request that carries it, set by Send; None while only held.
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --- confirmation cards and notices (bot/store/confirmations.py) ------------------------

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from botbuilder.core import CardFactory, MessageFactory
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes
+from yarl import URL
 
-from bot.turns import CardAction, Conversation, ConversationKind, Incoming, Reply, User
+from bot.turns import (
+    Bearer,
+    CardAction,
+    Conversation,
+    ConversationKind,
+    FileOffer,
+    Incoming,
+    Reply,
+    User,
+)
 
 ADAPTIVE_CARD_ACTION = "adaptiveCard/action"
 ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+#: A file the user uploaded in a personal chat (stored in their OneDrive).
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+#: Where the connector serves images pasted into the compose box, under serviceUrl.
+_INLINE_IMAGE_PATH = "v3/attachments/"
+_MAX_OFFERS = 10
 #: The conversation types Teams sends. Only "personal" is a personal chat; any
 #: other value, or none, is refused at the HTTP edge (bot/web.py).
 CONVERSATION_KINDS: dict[str, ConversationKind] = {
@@ -122,13 +138,113 @@ def card_action(activity: Activity) -> CardAction | None:
     return None
 
 
+def file_offers(activity: Activity) -> tuple[FileOffer, ...]:
+    """The files a message carries, in the shapes Teams actually sends.
+
+    * A file uploaded with "Attach" (personal chat): content type
+      `application/vnd.microsoft.teams.file.download.info`, the attachment's
+      `name` (the user's file name) and `content.downloadUrl` (short-lived,
+      pre-authenticated, on the user's SharePoint), `content.fileType`,
+      `content.uniqueId`.
+    * An image pasted into the compose box: content type `image/*` (or
+      `image/png`, ...) with `contentUrl` under the activity's serviceUrl
+      (`<serviceUrl>v3/attachments/<id>/views/original`), fetched with the
+      bot's token. It comes with a `text/html` attachment whose `<img src>`
+      points at a URL only the user's browser can open: that one is ignored.
+
+    Anything else (cards, text/html, unknown types) is not a file offer.
+    Malformed values become an offer with no URL, which the downloader refuses
+    with a clear message, rather than a failed turn.
+    """
+    offers: list[FileOffer] = []
+    for attachment in activity.attachments or []:
+        content_type = getattr(attachment, "content_type", None)
+        if not isinstance(content_type, str):
+            continue
+        name = _text(getattr(attachment, "name", None))
+        if content_type == FILE_DOWNLOAD_INFO:
+            content = getattr(attachment, "content", None)
+            content = content if isinstance(content, Mapping) else {}
+            offers.append(
+                FileOffer(
+                    name=name,
+                    url=_text(content.get("downloadUrl")),
+                    declared_size=_size(content.get("size")),
+                    type_hint=_text(content.get("fileType")),
+                )
+            )
+        elif content_type.lower().startswith("image/"):
+            url = _text(getattr(attachment, "content_url", None))
+            offers.append(
+                FileOffer(
+                    name=name,
+                    url=url,
+                    type_hint=content_type,
+                    teams_hosted=_on_service_host(url, activity.service_url),
+                )
+            )
+    return tuple(offers[:_MAX_OFFERS])
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _size(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _on_service_host(url: str, service_url: object) -> bool:
+    """Whether an inline image is on the connector host this activity came from, over https.
+
+    The serviceUrl is bound to the activity by the Bot Framework token (its
+    `serviceurl` claim), and it is where the bot already sends its token for
+    every reply; an image anywhere else gets no token.
+    """
+    if not isinstance(service_url, str):
+        return False
+    try:
+        image, service = URL(url), URL(service_url)
+    except (ValueError, TypeError):
+        return False
+    base = service.path if service.path.endswith("/") else f"{service.path}/"
+    return (
+        image.scheme == service.scheme == "https"
+        and image.raw_host is not None
+        and (image.raw_host, image.port) == (service.raw_host, service.port)
+        and image.path.startswith(base + _INLINE_IMAGE_PATH)
+    )
+
+
+def bot_token(turn_context: TurnContext) -> Bearer | None:
+    """The bot's own Bot Framework token, from the connector client of this turn.
+
+    Only for images pasted into the compose box, which the connector serves
+    under the activity's serviceUrl and only to the bot (Teams' documented
+    way: "fetch inline images using the bot's access token"). The credentials
+    are those the adapter replies with, so the token goes nowhere it does not
+    already go on every reply. None when authentication is off (development).
+    """
+    client = turn_context.turn_state.get(turn_context.adapter.BOT_CONNECTOR_CLIENT_KEY)
+    credentials = getattr(getattr(client, "config", None), "credentials", None)
+    if credentials is None or not getattr(credentials, "microsoft_app_id", None):
+        return None
+
+    async def token() -> str | None:
+        return await asyncio.to_thread(credentials.get_access_token)
+
+    return token
+
+
 def to_incoming(activity: Activity) -> Incoming:
+    offers = file_offers(activity) if activity.type == ActivityTypes.message else ()
     return Incoming(
         user=_user(activity),
         conversation=_conversation(activity),
         text=strip_mentions(activity),
         action=card_action(activity),
         activity_id=activity.id if isinstance(activity.id, str) else None,
+        attachments=offers,
     )
 
 

@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.store import ActivityLog, Profiles, StoreUnavailable
 from bot.teams.activities import (
     ADAPTIVE_CARD_ACTION,
+    bot_token,
     card_attachment_activity,
     invoke_card_body,
     invoke_message_body,
@@ -145,8 +146,10 @@ class IceBot(TeamsActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         incoming = to_incoming(turn_context.activity)
         incoming = await self._remember_personal_chat(turn_context, incoming)
-        if incoming.action is None and not incoming.text:
-            return  # e.g. a typing-only or attachment-only message
+        if incoming.action is None and not incoming.text and not incoming.attachments:
+            return  # e.g. a message with only formatting or a card we did not send
+        if any(offer.teams_hosted for offer in incoming.attachments):
+            incoming = replace(incoming, bearer=bot_token(turn_context))
         outcome = await self._dispatch(incoming)
         await self._apply(turn_context, incoming, outcome)
 

@@ -1,0 +1,1 @@
+"""Completed forms users attach in Teams: fetched safely, checked by their content."""
