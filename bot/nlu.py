@@ -584,8 +584,17 @@ _SLOTS_USED: Mapping[Intent, frozenset[str]] = {
     Intent.ORDER: frozenset({Slot.TRUST, Slot.MODALITY, Slot.SITE}),
     Intent.HELPDESK: frozenset({Slot.BOROUGH, Slot.OTHER_BOROUGH}),
     Intent.ICE_ACCESS: frozenset({Slot.BOROUGH, Slot.OTHER_BOROUGH}),
+    # The text sent with a completed form says where it goes and how urgent it is.
+    Intent.FILE: frozenset({Slot.TRUST, Slot.MODALITY, Slot.PRIORITY}),
 }
+#: What an intent not listed above keeps: every name it mentions, but never a priority,
+#: which only a file's text gives ("urgent results" asks about results).
+_NAMES = frozenset(Slot) - {Slot.PRIORITY}
 _NO_SLOTS: Mapping[str, str] = MappingProxyType({})
+#: A priority named with an attached form ("urgent, guys"), as typed: read from the words
+#: before typo correction, so a misspelling is never turned into a priority.
+_PRIORITY_WORDS = {"urgent": "urgent", "urgently": "urgent", "routine": "routine"}
+_NOT_URGENT = frozenset({"non", "not", "nonurgent"})
 
 
 @lru_cache(maxsize=4096)
@@ -599,11 +608,43 @@ def parse(text: str) -> Parsed:
     intent = _decide(reading)
     if intent in (Intent.UNKNOWN, Intent.THANKS, Intent.HELP):
         return Parsed(intent, _NO_SLOTS)
-    used = _SLOTS_USED.get(intent)
-    slots = {k: v for k, v in reading.slots.items() if used is None or k in used}
+    return _with_slots(intent, reading.slots)
+
+
+@lru_cache(maxsize=1024)
+def parse_for(intent: Intent, text: str) -> Parsed:
+    """The slots a message names for an intent chosen without its words.
+
+    The router chooses `Intent.FILE` when a message carries a file: its text
+    ("kings ultrasound", "urgent, guys") only says where the form goes and how
+    urgent it is, so it is read for those and never for another intent.
+    """
+    tokens = normalise(text or "")
+    slots = dict(_read(tokens).slots) if tokens and tokens != ["?"] else {}
+    if Slot.PRIORITY in _SLOTS_USED.get(intent, ()) and (priority := _priority(text or "")):
+        slots[Slot.PRIORITY] = priority
+    return _with_slots(intent, slots)
+
+
+def _with_slots(intent: Intent, found: Mapping[str, str]) -> Parsed:
+    used = _SLOTS_USED.get(intent, _NAMES)
+    slots = {k: v for k, v in found.items() if k in used}
     if Slot.BOROUGH in slots:
         slots.pop(Slot.OTHER_BOROUGH, None)
     return Parsed(intent, MappingProxyType(slots))
+
+
+def _priority(text: str) -> str | None:
+    """ "urgent" or "routine" when the words say so exactly ("non-urgent" is routine)."""
+    words = _TOKEN.findall(_fold(text))
+    for before, word in zip(["", *words], words, strict=False):
+        if word == "nonurgent" or (word in ("urgent", "urgently") and before in _NOT_URGENT):
+            return "routine"
+        if word == "routine" and before == "not":
+            continue  # "not routine" is not a priority the bot should guess
+        if word in _PRIORITY_WORDS:
+            return _PRIORITY_WORDS[word]
+    return None
 
 
 def query_tags(text: str) -> list[tuple[str, frozenset[str]]]:
@@ -635,4 +676,4 @@ def query_tags(text: str) -> list[tuple[str, frozenset[str]]]:
     return tagged
 
 
-__all__ = ["Intent", "Parsed", "Slot", "normalise", "parse", "prepare", "query_tags"]
+__all__ = ["Intent", "Parsed", "Slot", "normalise", "parse", "parse_for", "prepare", "query_tags"]

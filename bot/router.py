@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.nlu import Intent, Parsed, Slot, parse
+from bot.nlu import Intent, Parsed, Slot, parse, parse_for
 from bot.privacy import looks_like_patient_data
 from bot.services import SERVICE_NAMES
 from bot.turns import Incoming, Outcome, SearchAnswer
@@ -232,10 +232,11 @@ class Router:
             filled = route.card_values(data)
             return await route.call({**filled, **base, "data": data, "action": incoming.action})
 
-        parsed = parse(incoming.text)
         if incoming.attachments:
             # The text only names where the attached form goes ("kings ultrasound").
-            parsed = Parsed(FILE_INTENT, parsed.slots)
+            parsed = parse_for(FILE_INTENT, incoming.text)
+        else:
+            parsed = parse(incoming.text)
         log.debug("text routed to intent=%s", parsed.intent.value)
         outcome = await self._run_intent(parsed, base, incoming.text)
         if not incoming.conversation.is_personal and looks_like_patient_data(incoming.text):

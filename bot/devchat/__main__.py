@@ -13,20 +13,26 @@ filled in (a test-range NHS number, never a real patient): `order`, then
 `/sample 1` twice and `1` sends one. `/search kings us` searches as the
 message extension does from any chat's compose box. `/channel` and
 `/personal` switch conversation type (channel messages @mention the bot),
-`/quit` leaves.
+`/quit` leaves. `/attach PATH [text]` attaches a local file (a completed
+trust form) as Teams does: the file is served from a loopback file server
+and the bot fetches it (`make run` allows that in development mode), e.g.
+`/attach ~/forms/general-imaging.pdf kings ultrasound urgent`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.devchat.connector import ConnectorStub
+from bot.devchat.files import LocalFiles
 from bot.devchat.session import ChatSession, Shown
 
 PROMPT = "you> "
@@ -88,8 +94,10 @@ async def run(bot_url: str, port: int) -> int:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     port = int(runner.addresses[0][1])  # the free port the OS gave, when asked for port 0
+    files = LocalFiles()
+    files_runner = await files.start()
     async with aiohttp.ClientSession() as http:
-        session = ChatSession(bot_url, f"http://127.0.0.1:{port}/", connector, http)
+        session = ChatSession(bot_url, f"http://127.0.0.1:{port}/", connector, http, files=files)
         print(
             f"Talking to {bot_url} (connector stub on :{port}). Try 'ICE is down'. /quit to leave.",
             flush=True,
@@ -114,6 +122,13 @@ async def run(bot_url: str, port: int) -> int:
                     show(await session.press(int(number), session.sample_inputs()))
                     continue
                 try:
+                    if line.startswith("/attach"):
+                        words = shlex.split(line.removeprefix("/attach"))
+                        if not words:
+                            print("(usage: /attach PATH [text])")
+                            continue
+                        show(await session.attach(Path(words[0]), " ".join(words[1:])))
+                        continue
                     if line.startswith("/search"):
                         show(await session.search(line.removeprefix("/search").strip()))
                     elif line.isdigit():
@@ -130,6 +145,7 @@ async def run(bot_url: str, port: int) -> int:
         finally:
             watcher.cancel()
             await runner.cleanup()
+            await files_runner.cleanup()
 
 
 def main() -> int:

@@ -6,18 +6,23 @@ bot, and its `ConnectorStub` receives what the bot sends back.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from bot.devchat.connector import ConnectorStub, Sent
+from bot.devchat.files import LocalFiles
 from bot.devchat.render import RenderedCard, render_card
 from bot.devchat.samples import SAMPLE_REQUEST
 
 BOT_ID = "28:local-ice-downtime-bot"
+#: What Teams sends for a file attached in a personal chat.
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 
 
 @dataclass
@@ -40,6 +45,7 @@ class ChatSession:
     user_name: str = "Local Tester"
     tenant_id: str = "local-tenant"
     kind: str = "personal"
+    files: LocalFiles | None = None
     last_card: Shown | None = None
     _seen: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -70,6 +76,34 @@ class ChatSession:
             }
             return await self._post(self._activity(text=text, entities=[entity]))
         return await self._post(self._activity(text=text))
+
+    async def attach(self, path: Path, text: str = "") -> list[Shown]:
+        """Send `path` as Teams sends an attached file: a download URL on (our) file server."""
+        if self.files is None:
+            raise LookupError("this chat has no file server")
+        path = await asyncio.to_thread(path.expanduser)
+        if not await asyncio.to_thread(path.is_file):
+            raise LookupError(f"no such file: {path}")
+        url = self.files.offer(path)
+        attachment = {
+            "contentType": FILE_DOWNLOAD_INFO,
+            "contentUrl": url,
+            "name": path.name,
+            "content": {
+                "downloadUrl": url,
+                "uniqueId": uuid.uuid4().hex.upper(),
+                "fileType": path.suffix.lstrip(".").lower(),
+            },
+        }
+        fields: dict[str, Any] = {"attachments": [attachment]}
+        if text:
+            fields["text"] = text
+        if self.kind != "personal":
+            fields["text"] = f"<at>ICE Downtime</at> {text}".strip()
+            fields["entities"] = [
+                {"type": "mention", "text": "<at>ICE Downtime</at>", "mentioned": {"id": BOT_ID}}
+            ]
+        return await self._post(self._activity(**fields))
 
     async def press(self, number: int, inputs: dict[str, Any] | None = None) -> list[Shown]:
         """Press button `number` of the last card, with the card's inputs as filled in."""
