@@ -1,0 +1,352 @@
+"""Receiving files: content checks by signature, the host allow-list, the downloader.
+
+Real HTTP: a loopback file server (and a second one on 127.0.0.2 that must
+never be asked), an https server with a self-signed certificate, aiohttp.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from botbuilder.schema import Activity
+from yarl import URL
+
+from bot.files.content import DOCX as DOCX_KIND
+from bot.files.content import JPEG as JPEG_KIND
+from bot.files.content import PDF as PDF_KIND
+from bot.files.content import PNG as PNG_KIND
+from bot.files.content import identify
+from bot.files.download import DownloadRefused, FileDownloader, HostPolicy
+from bot.settings import ConfigurationError, Settings
+from bot.teams.activities import file_offers
+from bot.turns import FileOffer
+from tests.support.files import (
+    DOCM,
+    DOCX,
+    EXE,
+    HTML,
+    JPEG,
+    PDF,
+    PNG,
+    FileServer,
+    word_package,
+)
+from tests.support.tls import self_signed_certificate
+
+# --- content ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"), [(PDF, PDF_KIND), (DOCX, DOCX_KIND), (PNG, PNG_KIND), (JPEG, JPEG_KIND)]
+)
+def test_accepted_forms_are_known_by_their_content(data: bytes, kind: object) -> None:
+    assert identify(data) == kind
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(EXE, id="executable"),
+        pytest.param(HTML, id="html-page"),
+        pytest.param(DOCM, id="macro-enabled-docm"),
+        pytest.param(word_package(vba=True), id="docx-type-with-a-vba-project"),
+        pytest.param(
+            word_package(
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml"
+            ),
+            id="word-template",
+        ),
+        pytest.param(word_package(document=False), id="zip-without-the-word-document"),
+        pytest.param(
+            word_package(dtd="<!DOCTYPE Types [<!ENTITY a 'aaaaaaaaaa'>]>"),
+            id="content-types-with-a-dtd",
+        ),
+        pytest.param(DOCX[: len(DOCX) // 2], id="truncated-docx"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b"Radiology request for Zebediahson", id="plain-text"),
+    ],
+)
+def test_anything_else_is_refused_whatever_it_is_called(data: bytes) -> None:
+    assert identify(data) is None
+
+
+# --- settings and the allow-list -------------------------------------------------------
+
+
+def test_file_settings_default_to_sharepoint_and_ten_megabytes() -> None:
+    settings = Settings(_env_file=None, dev_mode=True)
+    assert settings.file_download_hosts == ("*.sharepoint.com",)
+    assert settings.file_max_bytes == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("bad", ["*", "*.com", "https://contoso.sharepoint.com", "a.com:443"])
+def test_a_host_list_entry_that_is_not_a_host_refuses_to_start(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="FILE_DOWNLOAD_HOSTS"):
+        Settings(_env_file=None, dev_mode=True, FILE_DOWNLOAD_HOSTS=bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "dev_mode", "refusal"),
+    [
+        ("https://contoso-my.sharepoint.com/personal/x/download.aspx?UniqueId=1", False, None),
+        ("https://CONTOSO.SharePoint.com./a", False, None),
+        ("https://sharepoint.com/a", False, "host"),
+        ("https://contoso.sharepoint.com.evil.example/a", False, "host"),
+        ("https://evilsharepoint.com/a", False, "host"),
+        ("https://user:pw@contoso.sharepoint.com/a", False, "host"),
+        ("http://contoso.sharepoint.com/a", False, "scheme"),
+        ("http://contoso.sharepoint.com/a", True, "scheme"),
+        ("http://127.0.0.1:8000/a", True, None),
+        ("http://127.0.0.1:8000/a", False, "scheme"),
+        ("ftp://127.0.0.1/a", True, "scheme"),
+        ("/relative/path", True, "host"),
+    ],
+)
+def test_host_policy(url: str, dev_mode: bool, refusal: str | None) -> None:
+    policy = HostPolicy(("*.sharepoint.com", "127.0.0.1"), dev_mode=dev_mode)
+    assert policy.refusal(URL(url)) == refusal
+
+
+# --- the downloader over real HTTP -------------------------------------------------------
+
+
+@pytest.fixture
+async def sharepoint(aiohttp_server) -> FileServer:
+    server = FileServer()
+    started = await aiohttp_server(server.app(), host="127.0.0.1")
+    server.base_url = str(started.make_url("")).rstrip("/")
+    return server
+
+
+@pytest.fixture
+async def elsewhere(aiohttp_server) -> FileServer:
+    """A server on another loopback address: not on the list, so never to be asked."""
+    server = FileServer(files={"form.pdf": PDF})
+    started = await aiohttp_server(server.app(), host="127.0.0.2")
+    server.base_url = str(started.make_url("")).rstrip("/")
+    return server
+
+
+def downloader(max_bytes: int = 1024 * 1024, **kwargs: Any) -> FileDownloader:
+    return FileDownloader(HostPolicy(("127.0.0.1",), dev_mode=True), max_bytes=max_bytes, **kwargs)
+
+
+async def fetch(url: str, **kwargs: Any) -> bytes:
+    loader = downloader(**kwargs)
+    try:
+        return (await loader.fetch(FileOffer(name="x.pdf", url=url))).content
+    finally:
+        await loader.close()
+
+
+async def refused(url: str, **kwargs: Any) -> DownloadRefused:
+    with pytest.raises(DownloadRefused) as caught:
+        await fetch(url, **kwargs)
+    return caught.value
+
+
+async def test_a_file_is_fetched_byte_for_byte(sharepoint: FileServer) -> None:
+    sharepoint.files["form.pdf"] = PDF + bytes(range(256)) * 64
+    assert await fetch(sharepoint.url("form.pdf")) == sharepoint.files["form.pdf"]
+
+
+async def test_a_host_outside_the_list_is_never_contacted(elsewhere: FileServer) -> None:
+    failure = await refused(elsewhere.url("form.pdf"))
+    assert failure.reason == "host"
+    assert elsewhere.requests == []
+
+
+async def test_a_redirect_to_another_host_is_not_followed(
+    sharepoint: FileServer, elsewhere: FileServer
+) -> None:
+    sharepoint.redirects["form.pdf"] = elsewhere.url("form.pdf")
+    failure = await refused(sharepoint.url("form.pdf", "redirect"))
+    assert failure.reason == "redirect"
+    assert elsewhere.requests == []
+
+
+async def test_a_redirect_on_the_same_host_is_followed(sharepoint: FileServer) -> None:
+    sharepoint.files["form.pdf"] = PDF
+    sharepoint.redirects["old.pdf"] = "/files/form.pdf"
+    assert await fetch(sharepoint.url("old.pdf", "redirect")) == PDF
+
+
+async def test_a_redirect_loop_ends(sharepoint: FileServer) -> None:
+    sharepoint.redirects["loop.pdf"] = "/redirect/loop.pdf"
+    assert (await refused(sharepoint.url("loop.pdf", "redirect"))).reason == "redirect"
+    assert len(sharepoint.requests) == 4  # the first request and three redirects
+
+
+async def test_too_large_by_content_length_is_refused_before_reading(
+    sharepoint: FileServer,
+) -> None:
+    sharepoint.files["big.pdf"] = PDF + b"\x00" * 5000
+    failure = await refused(sharepoint.url("big.pdf"), max_bytes=4096)
+    assert failure.reason == "too_large" and "4 KB" in failure.message
+
+
+async def test_too_large_without_a_length_is_refused_while_reading(sharepoint: FileServer) -> None:
+    sharepoint.files["big.pdf"] = PDF + b"\x00" * 50_000
+    failure = await refused(sharepoint.url("big.pdf", "chunked"), max_bytes=8192)
+    assert failure.reason == "too_large"
+
+
+async def test_too_large_by_the_attachments_own_size_is_never_requested(
+    sharepoint: FileServer,
+) -> None:
+    loader = downloader(max_bytes=4096)
+    offer = FileOffer(name="x.pdf", url=sharepoint.url("form.pdf"), declared_size=5000)
+    with pytest.raises(DownloadRefused, match="too_large"):
+        await loader.fetch(offer)
+    await loader.close()
+    assert sharepoint.requests == []
+
+
+async def test_a_renamed_executable_is_refused_by_content(sharepoint: FileServer) -> None:
+    sharepoint.files["form.pdf"] = EXE
+    failure = await refused(sharepoint.url("form.pdf"))
+    assert failure.reason == "type"
+    assert "PDF" in failure.message and "Word" in failure.message and "JPEG" in failure.message
+
+
+async def test_a_server_error_is_refused_with_a_message(sharepoint: FileServer) -> None:
+    failure = await refused(sharepoint.url("missing.pdf"))
+    assert failure.reason == "status" and "attach it again" in failure.message.lower()
+
+
+async def test_a_slow_server_is_cut_off_at_the_time_limit(aiohttp_server) -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(PDF[:4])
+        await __import__("asyncio").sleep(5)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    server = await aiohttp_server(app)
+    failure = await refused(str(server.make_url("/slow")), timeout_seconds=0.3)
+    assert failure.reason == "timeout"
+
+
+# --- https and the bot's token for pasted images ---------------------------------------------
+
+
+@pytest.fixture
+async def teams_https(aiohttp_server, tmp_path: Path) -> tuple[FileServer, ssl.SSLContext]:
+    cert, key = self_signed_certificate(tmp_path, "connector")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server = FileServer(files={"0-weu-d1-abc": PNG})
+    started = await aiohttp_server(server.app(), ssl=server_tls)
+    server.base_url = f"https://127.0.0.1:{started.port}"
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    return server, client_tls
+
+
+async def token() -> str:
+    return "bot-token"
+
+
+@pytest.mark.parametrize("teams_hosted", [True, False])
+async def test_the_bots_token_goes_only_with_a_teams_hosted_image_over_https(
+    teams_https: tuple[FileServer, ssl.SSLContext], teams_hosted: bool
+) -> None:
+    server, tls = teams_https
+    loader = FileDownloader(HostPolicy(("127.0.0.1",), dev_mode=False), max_bytes=1 << 20, ssl=tls)
+    url = f"{server.base_url}/v3/attachments/0-weu-d1-abc/views/original"
+    offer = FileOffer(name="", url=url, type_hint="image/*", teams_hosted=teams_hosted)
+    assert (await loader.fetch(offer, token)).content == PNG
+    await loader.close()
+    (seen,) = server.requests
+    expected = "Bearer bot-token" if teams_hosted else None
+    assert seen["headers"].get("Authorization") == expected
+
+
+async def test_no_token_over_plain_http_even_for_a_teams_hosted_image(
+    sharepoint: FileServer,
+) -> None:
+    sharepoint.files["0-x"] = PNG
+    loader = downloader()
+    url = sharepoint.url("0-x").replace("/files/", "/v3/attachments/") + "/views/original"
+    await loader.fetch(FileOffer(name="", url=url, teams_hosted=True), token)
+    await loader.close()
+    assert "Authorization" not in sharepoint.requests[0]["headers"]
+
+
+# --- what the Teams edge reads from an activity -----------------------------------------------
+
+SERVICE = "https://smba.trafficmanager.net/uk/"
+
+
+def offers(attachments: list[dict[str, Any]], service_url: str = SERVICE) -> tuple[FileOffer, ...]:
+    activity = Activity().deserialize(
+        {"type": "message", "serviceUrl": service_url, "attachments": attachments}
+    )
+    return file_offers(activity)
+
+
+def test_a_file_upload_becomes_one_offer_with_its_download_url() -> None:
+    (offer,) = offers(
+        [
+            {
+                "contentType": "application/vnd.microsoft.teams.file.download.info",
+                "contentUrl": "https://contoso-my.sharepoint.com/personal/x/Documents/f.pdf",
+                "name": "f.pdf",
+                "content": {
+                    "downloadUrl": "https://contoso-my.sharepoint.com/download.aspx?tempauth=1",
+                    "uniqueId": "1150D938",
+                    "fileType": "pdf",
+                },
+            },
+            {"contentType": "text/html", "content": "<p>kings ultrasound</p>"},
+        ]
+    )
+    assert offer == FileOffer(
+        name="f.pdf",
+        url="https://contoso-my.sharepoint.com/download.aspx?tempauth=1",
+        type_hint="pdf",
+    )
+
+
+def test_a_pasted_image_on_the_activitys_connector_is_teams_hosted() -> None:
+    pasted = [
+        {
+            "contentType": "image/*",
+            "contentUrl": f"{SERVICE}v3/attachments/0-weu-d8/views/original",
+        },
+        {
+            "contentType": "text/html",
+            "content": '<p><img src="https://eu-api.asm.skype.com/v1/objects/0-weu-d8/views/imgo"></p>',
+        },
+    ]
+    (offer,) = offers(pasted)
+    assert offer.teams_hosted and offer.url.startswith(SERVICE)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/uk/v3/attachments/0-weu-d8/views/original",
+        "https://smba.trafficmanager.net/emea/v3/attachments/0-weu-d8/views/original",
+        "http://smba.trafficmanager.net/uk/v3/attachments/0-weu-d8/views/original",
+        "https://smba.trafficmanager.net/uk/v3/conversations/x",
+    ],
+)
+def test_an_image_anywhere_else_gets_no_token(url: str) -> None:
+    (offer,) = offers([{"contentType": "image/png", "contentUrl": url}])
+    assert not offer.teams_hosted
+
+
+def test_cards_html_and_broken_attachments_are_not_files() -> None:
+    assert offers(
+        [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "content": {}},
+            {"contentType": "text/html", "content": "<p>hi</p>"},
+            {"contentType": "image/*"},
+        ]
+    ) == (FileOffer(name="", url="", type_hint="image/*"),)
