@@ -70,6 +70,8 @@ LEFT_AT_DEFAULT: dict[str, str] = {
     "CONNECTOR_RETRY_MAX_SECONDS": "retries towards Teams, sized to the ~15 s a turn may take",
     "CONNECTOR_RETRY_BUDGET_SECONDS": "retries towards Teams, sized to the ~15 s a turn may take",
     "READY_MAX_QUEUE_AGE_SECONDS": "1 h, above the default mail retry schedule (operations.md)",
+    "FILE_DOWNLOAD_HOSTS": "*.sharepoint.com: where Teams stores the files users attach",
+    "FILE_MAX_BYTES": "10 MB, far above a completed form; see the README table",
 }
 
 #: App settings that the platform (not bot/settings.py) reads; each with why.

@@ -310,3 +310,16 @@ async def test_a_form_attached_but_never_sent_is_deleted_after_a_day(
 
 def _inputs(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in card["body"] if str(e.get("type", "")).startswith("Input.")]
+
+
+async def test_help_and_the_steps_card_say_a_completed_form_can_be_attached(
+    bot: BotHarness,
+) -> None:
+    help_text = card_text((await bot.say("help")).only_card)
+    assert "Attach it" in help_text and "personal chat" in help_text
+    runtime = bot.client.app[RUNTIME]
+    steps = runtime.cards.render("downtime_steps", directory=runtime.directory)
+    text = card_text(steps)
+    assert "Attach it in your personal chat" in text
+    for trust in runtime.directory.trusts:  # the BCP's form names and places, in its words
+        assert trust.form_text in text
