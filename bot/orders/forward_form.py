@@ -18,9 +18,9 @@ from typing import Any
 
 from bot.directory import Directory
 from bot.files.content import BY_EXTENSION, megabytes
-from bot.orders.form import _choice_input, _Input, _text_input
+from bot.orders.form import _choice_input, _Input, _practice_inputs
 from bot.orders.forwarded import ForwardedRequest, forward_values
-from bot.orders.model import FORM_ERROR, LINE_MAX, PRACTICE_INPUTS
+from bot.orders.model import FORM_ERROR, PRACTICE_INPUTS
 from bot.store.files import HeldFile
 from bot.vocabulary import MODALITIES
 
@@ -30,6 +30,7 @@ VERB_FORWARD_SEND = "forward.send"
 CHOOSE_TITLE = "Send your completed form"
 REVIEW_TITLE = "Review: send your completed form"
 _ASKED_PRACTICE = ("practice_name", "practice_ods", "practice_email")
+_ASKED = frozenset(_ASKED_PRACTICE)
 
 
 def file_facts(held: HeldFile) -> list[dict[str, str]]:
@@ -81,25 +82,8 @@ def forward_choose_context(
         ),
     ]
     asking = ask_practice or any(key in errors for key in _ASKED_PRACTICE)
-    if asking:
-        inputs += [
-            _text_input("practice_name", values, max_length=120),
-            _text_input(
-                "practice_ods",
-                values,
-                max_length=8,
-                rule="ods_code",
-                placeholder="For example: G85001",
-            ),
-            _text_input(
-                "practice_email",
-                values,
-                max_length=LINE_MAX,
-                rule="nhs_mail",
-                style="email",
-                label="Practice nhs.net reply mailbox (monitored)",
-            ),
-        ]
+    if asking:  # the bot's own form's practice inputs, the phone left out (not needed here)
+        inputs += [item for item in _practice_inputs(values) if item.element["id"] in _ASKED]
     shown = [_Input(item.element, errors.get(item.element["id"], "")) for item in inputs]
     ids = {item.element["id"] for item in shown}
     data = _data(form_id, owner, priority)
