@@ -11,6 +11,7 @@ import aiohttp
 
 from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
+from bot.devchat.files import LocalFiles
 from bot.devchat.render import render_card
 from bot.devchat.session import ChatSession
 
@@ -157,3 +158,47 @@ async def test_make_chat_talks_to_the_bot_on_port(aiohttp_server, make_settings,
     assert chat.returncode == 0, text
     assert f"Talking to http://localhost:{bot.port}/api/messages" in text
     assert "gst-tr.radiologyreferrals@nhs.net" in text, text
+
+
+async def test_attach_sends_a_local_file_as_teams_does_and_the_email_carries_it(
+    aiohttp_server, make_settings, tmp_path
+) -> None:
+    """Issue 11's done-when with the chat client: /attach a PDF, KCH ultrasound, Send."""
+    form = tmp_path / "Zebediahson 9990000018.pdf"
+    form.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n")
+    settings = make_settings(
+        allowed_tenant_ids=frozenset(),
+        mail_dir=tmp_path / "mail",
+        outbox_poll_seconds=0.05,
+        file_download_hosts=("127.0.0.1",),
+    )
+    files = LocalFiles()
+    runner = await files.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            bot = await aiohttp_server(create_app(settings))
+            stub = ConnectorStub()
+            connector = await aiohttp_server(stub.app())
+            chat = ChatSession(
+                str(bot.make_url("/api/messages")),
+                str(connector.make_url("/")),
+                stub,
+                http,
+                files=files,
+            )
+            [choose] = await chat.attach(form, "kings ultrasound")
+            assert "Zebediahson 9990000018.pdf" in choose.card.text
+            [review] = await chat.press(chat.button("Next"), chat.sample_inputs())
+            assert "kch-tr.us.reception_dh@nhs.net" in review.card.text
+            [confirmation] = await chat.press(chat.button("Send"))
+            assert "Queued" in confirmation.card.text
+            async with asyncio.timeout(10):
+                while not list((tmp_path / "mail").glob("*.eml")):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    [eml] = list((tmp_path / "mail").glob("*.eml"))
+    message = message_from_bytes(eml.read_bytes(), policy=default)
+    (attached,) = list(message.iter_attachments())
+    assert attached.get_payload(decode=True) == form.read_bytes()
+    assert "Zebediahson" not in eml.read_text(errors="replace")
