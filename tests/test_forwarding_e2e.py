@@ -177,7 +177,7 @@ async def test_gstt_needs_no_modality_and_a_kch_modality_without_a_mailbox_is_re
 
     _, ct = await routed(bot, sharepoint.url("form.pdf"), trust="kch", modality="ct")
     card = ct.only_card
-    assert "no downtime email route for CT" in card_text(card)
+    assert "no downtime route for CT" in card_text(card)
     assert "@" not in card_text(card).replace("test.practice@nhs.net", "")
     assert find_action(card, "forward.review")  # the routing card again, not a review
 

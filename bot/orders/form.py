@@ -112,6 +112,21 @@ class _Input:
 # --- Step 1: trust and modality ---------------------------------------------------------
 
 
+def route_notes(directory: Directory) -> list[str]:
+    """What the BCP gives each trust, under the trust choice of either kind of request."""
+    single = [
+        f"The BCP gives one radiology mailbox for {trust.bcp_name}."
+        for trust in directory.trusts
+        if trust.single_mailbox
+    ]
+    by_modality = [
+        f"The BCP lists {_and(d.name for d in trust.departments)} for {trust.bcp_name}."
+        for trust in directory.trusts
+        if not trust.single_mailbox
+    ]
+    return single + by_modality
+
+
 def choose_context(
     *,
     form_id: str,
@@ -128,16 +143,6 @@ def choose_context(
     """
     values = prefill or {}
     errors = errors or {}
-    kch_limits = [
-        f"The BCP lists {_and(d.name for d in trust.departments)} for {trust.bcp_name}."
-        for trust in directory.trusts
-        if not trust.single_mailbox
-    ]
-    single = [
-        f"The BCP gives one radiology mailbox for {trust.bcp_name}."
-        for trust in directory.trusts
-        if trust.single_mailbox
-    ]
     trust_input = _choice_input(
         "trust",
         "Trust",
@@ -157,7 +162,7 @@ def choose_context(
     ]
     return {
         "title": FORM_TITLE,
-        "notes": single + kch_limits,
+        "notes": route_notes(directory),
         "inputs": inputs,
         "form_errors": [msg for key, msg in errors.items() if key not in ("trust", "modality")],
         "data": _base_data(form_id, owner),
@@ -824,5 +829,6 @@ __all__ = [
     "new_form_id",
     "prefill_from_profile",
     "review_context",
+    "route_notes",
     "stored_confirmation",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.directory import Directory
 from bot.files.content import BY_EXTENSION, megabytes
-from bot.orders.form import _choice_input, _Input, _practice_inputs
+from bot.orders.form import _choice_input, _Input, _practice_inputs, route_notes
 from bot.orders.forwarded import ForwardedRequest, forward_values
 from bot.orders.model import FORM_ERROR, PRACTICE_INPUTS
 from bot.store.files import HeldFile
@@ -89,16 +89,10 @@ def forward_choose_context(
     data = _data(form_id, owner, priority)
     if not asking:  # remembered: carried as data, shown on the review card (Edit changes them)
         data |= {key: values[key] for key in _ASKED_PRACTICE if key in values}
-    kch = [t for t in directory.trusts if not t.single_mailbox]
     return {
         "title": CHOOSE_TITLE,
         "file": file_facts(held),
-        "notes": [
-            f"{t.short_name} takes only "
-            + ", ".join(d.name for d in t.departments[:-1])
-            + f" and {t.departments[-1].name} requests by email during downtime."
-            for t in kch
-        ],
+        "notes": route_notes(directory),
         "inputs": shown,
         "form_errors": [message for key, message in errors.items() if key not in ids],
         "data": data,
