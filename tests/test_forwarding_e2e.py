@@ -30,7 +30,7 @@ from tests.support.files import (
     FileServer,
     file_attachment,
 )
-from tests.support.smtp import SmtpTestServer
+from tests.support.smtp import ScriptedSmtp, SmtpTestServer, smtp_settings
 from tests.support.teams import BotHarness, Turn, activity, find_action
 
 KCH_US = "kch-tr.us.reception_dh@nhs.net"
@@ -66,26 +66,9 @@ async def elsewhere(aiohttp_server) -> FileServer:
     return server
 
 
-@pytest.fixture
-def smtp() -> Any:
-    with SmtpTestServer() as server:
-        yield server
-
-
-def mail_settings(smtp: SmtpTestServer, **overrides: Any) -> dict[str, Any]:
-    return {
-        "mail_transport": "smtp",
-        "smtp_host": smtp.host,
-        "smtp_port": smtp.port,
-        "smtp_starttls": False,
-        "mail_from": "ice-downtime@nhs.net",
-        "mail_retry_base_seconds": 0.05,
-        "mail_retry_max_seconds": 0.2,
-        "outbox_poll_seconds": 0.05,
-        "smtp_timeout_seconds": 2,
-        "file_download_hosts": ("127.0.0.1",),
-        **overrides,
-    }
+def mail_settings(smtp: SmtpTestServer | ScriptedSmtp, **overrides: Any) -> dict[str, Any]:
+    """The app mailing `smtp` at test timescales, fetching files from the loopback server."""
+    return smtp_settings(smtp, **{"file_download_hosts": ("127.0.0.1",), **overrides})
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from bot.orders.model import (
     FORM_ERROR,
     PRIORITY_CHOICES,
     FormErrors,
-    NhsMail,
     OdsCode,
+    PracticeMailbox,
     PracticeName,
     Priority,
     RouteError,
@@ -95,11 +95,14 @@ def route_of_record(
 
 
 class ForwardPractice(_Part):
-    """Where rejections and results go, as the bot's own form asks for it."""
+    """Where rejections and results go, as the bot's own form asks for it (phone aside).
+
+    The same rule for the mailbox as the bot's own form: never one the BCP names.
+    """
 
     name: PracticeName
     ods_code: OdsCode
-    email: NhsMail
+    email: PracticeMailbox
 
 
 class AttachedFile(_Part):

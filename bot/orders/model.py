@@ -361,27 +361,33 @@ class Referrer(_Part):
         return registration_body(self.registration) or ""
 
 
+def _the_practices_own(value: str, info: ValidationInfo) -> str:
+    """Not a mailbox the BCP names: replies to it would never reach the practice."""
+    directory = (info.context or {}).get("directory")
+    if not isinstance(directory, Directory):
+        raise ValueError("validate with context={'directory': Directory, ...}")
+    kind = directory.mailbox_kind(value)
+    if kind is not None:
+        raise PydanticCustomError(
+            "field",
+            f"This is {kind} mailbox from the downtime procedure, not your practice's: "
+            "enter your practice's own monitored nhs.net mailbox",
+        )
+    return value
+
+
+#: The practice's reply mailbox, for either kind of request: an nhs.net address, and
+#: none of the radiology, results or service desk mailboxes the BCP names.
+PracticeMailbox = Annotated[NhsMail, AfterValidator(_the_practices_own)]
+
+
 class Practice(_Part):
     """Where rejections and results go: a monitored nhs.net mailbox is essential."""
 
     name: PracticeName
     ods_code: OdsCode
-    email: NhsMail
+    email: PracticeMailbox
     phone: Phone
-
-    @field_validator("email")
-    @classmethod
-    def _the_practices_own(cls, value: str, info: ValidationInfo) -> str:
-        """Not a mailbox the BCP names: replies to it would never reach the practice."""
-        directory, _ = _context(info)
-        kind = directory.mailbox_kind(value)
-        if kind is not None:
-            raise PydanticCustomError(
-                "field",
-                f"This is {kind} mailbox from the downtime procedure, not your practice's: "
-                "enter your practice's own monitored nhs.net mailbox",
-            )
-        return value
 
 
 class RuleViolations(ValueError):
