@@ -4,8 +4,9 @@
   upgraded from empty with `Base.metadata` finds nothing. A model change
   without a revision fails here.
 * Data written at the first revision survives every later revision (the
-  rows are inserted at `BASELINE`, the database upgraded to the head, and read
-  back), and a revision that loses rows or fails half-way is caught.
+  rows are inserted at `BASELINE`, rows for what each later revision added at
+  that revision, the database upgraded to the head, and all read back), and a
+  revision that loses rows or fails half-way is caught.
 * A pre-Alembic database (the tables `create_all` made) is recognised and
   stamped, or left alone when its tables differ.
 * Two upgrades at once take turns (PostgreSQL advisory lock, SQLite BEGIN
@@ -240,7 +241,63 @@ BASELINE_ROWS: dict[str, list[dict[str, Any]]] = {
         {"conversation_id": "a:personal", "activity_id": "act-1", "seen_at": NOW}
     ],
 }
+#: Rows of tables and columns a later revision added, inserted once the database is at
+#: that revision (in order): each revision's data must survive every revision after it.
+LATER_ROWS: dict[str, dict[str, list[dict[str, Any]]]] = {
+    # 0002: a completed trust form the user attached, held, then sent as a request of
+    # kind "file"; and one attached but not sent yet.
+    "0002": {
+        "requests": [
+            {
+                "reference": "DT-20260302-0001",
+                "kind": "file",
+                "form_id": "form-attached",
+                "user_id": "29:user-a",
+                "practice_ods": "A12345",
+                "trust": "kch",
+                "department": "ultrasound",
+                "priority": "urgent",
+                "mailbox": "kch-tr.us.reception_dh@nhs.net",
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": NOW + timedelta(days=1),
+                "created_at": NOW + timedelta(days=1),
+                "payload": {"kind": "file", "trust": "kch", "department": "ultrasound"},
+            }
+        ],
+        "received_files": [
+            {
+                "form_id": "form-attached",
+                "user_id": "29:user-a",
+                "name": "Testpatient Ada 9990000018.pdf",
+                "media_type": "application/pdf",
+                "extension": "pdf",
+                "size": 14,
+                "sha256": "a" * 64,
+                "content": b"%PDF-1.7\n\x00\xff%%EOF",
+                "received_at": NOW + timedelta(days=1),
+                "reference": "DT-20260302-0001",
+                "purged_at": None,
+            },
+            {
+                "form_id": "form-held",
+                "user_id": "29:user-b",
+                "name": "scan.jpg",
+                "media_type": "image/jpeg",
+                "extension": "jpg",
+                "size": 4,
+                "sha256": "b" * 64,
+                "content": b"\xff\xd8\xff\xe0",
+                "received_at": NOW,
+                "reference": None,
+                "purged_at": None,
+            },
+        ],
+        "reference_counters": [{"day": "20260302", "last": 1}],
+    },
+}
 KEYS = {
+    "received_files": "form_id",
     "requests": "reference",
     "reference_counters": "day",
     "confirmation_cards": "reference",
@@ -253,10 +310,23 @@ KEYS = {
 
 def insert_baseline_rows(connection: Connection) -> None:
     """Insert BASELINE_ROWS through the tables as the database has them now (reflected)."""
+    insert_rows(connection, BASELINE_ROWS)
+
+
+def insert_rows(connection: Connection, rows_by_table: dict[str, list[dict[str, Any]]]) -> None:
     schema = MetaData()
     schema.reflect(connection)
-    for table, rows in BASELINE_ROWS.items():
+    for table, rows in rows_by_table.items():
         connection.execute(schema.tables[table].insert(), rows)
+
+
+def every_row() -> dict[str, list[dict[str, Any]]]:
+    """BASELINE_ROWS and every revision's LATER_ROWS, by table."""
+    merged = {table: list(rows) for table, rows in BASELINE_ROWS.items()}
+    for later in LATER_ROWS.values():
+        for table, rows in later.items():
+            merged.setdefault(table, []).extend(rows)
+    return merged
 
 
 def _comparable(value: Any) -> Any:
@@ -266,12 +336,14 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def lost_data(connection: Connection) -> list[str]:
-    """Every baseline value that is not in the database any more, as `table.key.column`."""
+def lost_data(
+    connection: Connection, expected: dict[str, list[dict[str, Any]]] = BASELINE_ROWS
+) -> list[str]:
+    """Every `expected` value that is not in the database any more, as `table.key.column`."""
     schema = MetaData()
     schema.reflect(connection)
     lost = []
-    for table_name, rows in BASELINE_ROWS.items():
+    for table_name, rows in expected.items():
         table = schema.tables.get(table_name)
         if table is None:
             lost.append(f"{table_name}: table gone")
@@ -292,11 +364,15 @@ def lost_data(connection: Connection) -> list[str]:
 
 
 async def test_data_at_the_first_revision_survives_every_later_revision(empty_url: str) -> None:
-    """Rows written at BASELINE read back unchanged at the head, and the store still works."""
+    """Rows written at BASELINE (and at each later revision, in the tables and columns it
+    added) read back unchanged at the head, and the store still works."""
     await upgrade(empty_url, to=BASELINE)
     await on(empty_url, insert_baseline_rows)
+    for revision, rows in LATER_ROWS.items():
+        await upgrade(empty_url, to=revision)
+        await on(empty_url, lambda connection, rows=rows: insert_rows(connection, rows))
     await upgrade(empty_url)
-    assert await on(empty_url, lost_data) == []
+    assert await on(empty_url, lambda connection: lost_data(connection, every_row())) == []
     assert await on(empty_url, revisions) == [HEAD]
 
     db = Database(empty_url)
@@ -304,6 +380,16 @@ async def test_data_at_the_first_revision_survives_every_later_revision(empty_ur
         outbox = Outbox(db, clock=lambda: NOW)
         old = await outbox.get("DT-20260301-0001")
         assert old is not None and old.payload == BASELINE_ROWS["requests"][0]["payload"]
+        # 0002: requests stored before kinds existed are the bot's own form.
+        assert old.kind == "form"
+        # ...and a held file still goes out with its request.
+        claimed = await outbox.claim_due("worker", NOW + timedelta(days=2), 60, limit=10)
+        assert {(row.reference, row.kind) for row in claimed} == {
+            ("DT-20260301-0001", "form"),
+            ("DT-20260302-0001", "file"),
+        }
+        (forwarded,) = [row for row in claimed if row.kind == "file"]
+        assert forwarded.attachment == LATER_ROWS["0002"]["received_files"][0]["content"]
         new = await outbox.submit(
             form_id="form-after-upgrade",
             user_id="29:user-c",
