@@ -143,3 +143,15 @@ def test_a_child_that_cannot_start_never_fails_a_request(tmp_path: Path) -> None
     # timing (and this test failed about 2 runs in 5). It is now always the same.
     warnings = [line for line in lines if line.startswith("compose process")]
     assert len(warnings) == 2 and all("could not start" in line for line in warnings), lines
+
+
+def test_each_request_kind_has_its_composer_and_an_unknown_one_is_refused() -> None:
+    """`requests.kind` picks how the email is made; a kind with no composer (a newer
+    release's row read by an older one) fails loudly rather than being sent as a form."""
+    args = (payload(), "DT-20261129-0010", CREATED, "ice@nhs.net", DIRECTORY)
+    form = message_from_bytes(compose_request(*args, None, "form"), policy=policy.default)
+    assert [part.get_filename() for part in form.iter_attachments()] == ["DT-20261129-0010.pdf"]
+    with pytest.raises(ValueError):  # a form's payload is not a forwarded form's: never sent
+        compose_request(*args, None, "file")
+    with pytest.raises(ValueError, match="no composer for requests of kind 'practice_log'"):
+        compose_request(*args, None, "practice_log")

@@ -54,14 +54,15 @@ class Events:
         self.arrived.set()
 
 
-def render(payload, reference, created_at, _attachment=None):
+def render(row):
     """The app's render with the real PDF: for tests that inspect the email."""
-    return compose_email(document_from_payload(payload, reference, created_at), sender=SENDER)
+    doc = document_from_payload(row.payload, row.reference, row.created_at)
+    return compose_email(doc, sender=SENDER)
 
 
-def quick_render(payload, reference, created_at, _attachment=None):
+def quick_render(row):
     """Real headers and bodies, placeholder PDF: for tests about delivery, not content."""
-    doc = document_from_payload(payload, reference, created_at)
+    doc = document_from_payload(row.payload, row.reference, row.created_at)
     return compose_email(doc, sender=SENDER, render_attachment=lambda _doc: b"%PDF-1.4 test")
 
 

@@ -27,9 +27,9 @@ from bot.store.outbox import ClaimedRequest, Outbox
 
 log = logging.getLogger(__name__)
 
-#: (payload, reference, created_at, attachment) -> the email; `attachment` is the held
-#: file of a forwarded form (kind "file"), None for the bot's own form.
-Render = Callable[[dict[str, Any], str, datetime, bytes | None], EmailMessage]
+#: The email for a claimed request: its `kind` decides how it is composed, from its
+#: payload (and, for kind "file", the held file in `attachment`).
+Render = Callable[[ClaimedRequest], EmailMessage]
 Sleep = Callable[[float], Awaitable[Any]]
 
 
@@ -207,9 +207,7 @@ class OutboxWorker:
         if row.payload is None:
             return None
         try:
-            return await asyncio.to_thread(
-                self._render, row.payload, row.reference, row.created_at, row.attachment
-            )
+            return await asyncio.to_thread(self._render, row)
         except Exception as error:  # noqa: BLE001 - a bad payload is a permanent failure
             # Only the type: validation messages quote the offending (patient) values.
             self._log(row, "render-failed", error=type(error).__name__)

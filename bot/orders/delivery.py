@@ -32,7 +32,7 @@ from bot.orders.document import RequestDocument
 from bot.orders.form import stored_confirmation
 from bot.orders.forwarded import ForwardedRequest
 from bot.orders.model import LONDON, RadiologyRequest
-from bot.store.outbox import FORM, Outbox, RequestRecord
+from bot.store.outbox import FILE, FORM, ClaimedRequest, Outbox, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ def request_from_payload(
     return RadiologyRequest.model_validate(
         payload, context={"directory": directory, "today": local_day}
     )
-
-
-def is_forwarded(payload: dict[str, Any] | None) -> bool:
-    return isinstance(payload, dict) and payload.get("kind") == "file"
 
 
 def forwarded_from_payload(payload: dict[str, Any], directory: Directory) -> ForwardedRequest:
@@ -81,28 +77,60 @@ def compose_request(
     sender: str,
     directory: Directory,
     attachment: bytes | None = None,
+    kind: str = FORM,
 ) -> bytes:
     """The whole email for a stored request, as bytes (so it can come from another process).
 
-    Raises on a payload that is no longer a valid request, and on a forwarded
-    form whose file is no longer held.
+    `kind` is the request's (`bot.store.tables.Kind`) and picks the composer.
+    Raises on a kind with no composer, on a payload that is no longer a valid
+    request, and on a forwarded form whose file is no longer held: the worker
+    then fails the request rather than send something else.
     """
-    if is_forwarded(payload):
-        forwarded = forwarded_from_payload(payload, directory)
-        if attachment is None:
-            raise ValueError("the attached form is no longer held")
-        document = covering_document(forwarded, reference, created_at, directory)
-        return compose_forwarded(
-            document,
-            sender=sender,
-            attachment=attachment,
-            media_type=forwarded.file.media_type,
-            extension=forwarded.file.extension,
-            kind_label=forwarded.kind_label,
-        ).as_bytes()
+    composer = _COMPOSERS.get(kind)
+    if composer is None:
+        raise ValueError(f"no composer for requests of kind {kind!r}")
+    return composer(payload, reference, created_at, sender, directory, attachment)
+
+
+def _compose_form(
+    payload: dict[str, Any],
+    reference: str,
+    created_at: datetime,
+    sender: str,
+    directory: Directory,
+    _attachment: bytes | None,
+) -> bytes:
+    """The bot's own form: the request in the body and as a PDF."""
     request = request_from_payload(payload, created_at, directory)
     document = request.as_document(reference, created_at, directory)
     return compose_email(document, sender=sender).as_bytes()
+
+
+def _compose_file(
+    payload: dict[str, Any],
+    reference: str,
+    created_at: datetime,
+    sender: str,
+    directory: Directory,
+    attachment: bytes | None,
+) -> bytes:
+    """A completed trust form: a covering note, the held file attached byte for byte."""
+    forwarded = forwarded_from_payload(payload, directory)
+    if attachment is None:
+        raise ValueError("the attached form is no longer held")
+    document = covering_document(forwarded, reference, created_at, directory)
+    return compose_forwarded(
+        document,
+        sender=sender,
+        attachment=attachment,
+        media_type=forwarded.file.media_type,
+        extension=forwarded.file.extension,
+        kind_label=forwarded.kind_label,
+    ).as_bytes()
+
+
+#: How each kind of request becomes an email. A new kind adds its composer here.
+_COMPOSERS: dict[str, Callable[..., bytes]] = {FORM: _compose_form, FILE: _compose_file}
 
 
 def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
@@ -223,15 +251,19 @@ class OrderDelivery:
         self._sender = sender
         self._process = compose_process
 
-    def render_email(
-        self,
-        payload: dict[str, Any],
-        reference: str,
-        created_at: datetime,
-        attachment: bytes | None = None,
-    ) -> EmailMessage:
-        """The worker's `render` (called in a worker thread): the email for a stored request."""
-        args = (payload, reference, created_at, self._sender, self._directory, attachment)
+    def render_email(self, row: ClaimedRequest) -> EmailMessage:
+        """The worker's `render` (called in a worker thread): the email for a claimed request."""
+        if row.payload is None:
+            raise ValueError("the request's details were purged")
+        args = (
+            row.payload,
+            row.reference,
+            row.created_at,
+            self._sender,
+            self._directory,
+            row.attachment,
+            row.kind,
+        )
         if self._process is None:
             raw = compose_request(*args)
         else:
@@ -267,7 +299,7 @@ def manual_text(record: RequestRecord | None, directory: Directory) -> str | Non
     """
     if record is None or record.payload is None:
         return None
-    if is_forwarded(record.payload):
+    if record.kind == FILE:
         forwarded = forwarded_from_payload(record.payload, directory)
         return (
             "Attach the completed form you sent me in this chat (it is still in your "
