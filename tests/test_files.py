@@ -33,6 +33,7 @@ from tests.support.files import (
     PDF,
     PNG,
     FileServer,
+    serve_files,
     word_package,
 )
 from tests.support.tls import self_signed_certificate
@@ -116,19 +117,13 @@ def test_host_policy(url: str, dev_mode: bool, refusal: str | None) -> None:
 
 @pytest.fixture
 async def sharepoint(aiohttp_server) -> FileServer:
-    server = FileServer()
-    started = await aiohttp_server(server.app(), host="127.0.0.1")
-    server.base_url = str(started.make_url("")).rstrip("/")
-    return server
+    return await serve_files(aiohttp_server)
 
 
 @pytest.fixture
 async def elsewhere(aiohttp_server) -> FileServer:
     """A server on another loopback address: not on the list, so never to be asked."""
-    server = FileServer(files={"form.pdf": PDF})
-    started = await aiohttp_server(server.app(), host="127.0.0.2")
-    server.base_url = str(started.make_url("")).rstrip("/")
-    return server
+    return await serve_files(aiohttp_server, {"form.pdf": PDF}, host="127.0.0.2")
 
 
 def downloader(max_bytes: int = 1024 * 1024, **kwargs: Any) -> FileDownloader:

@@ -29,6 +29,7 @@ from tests.support.files import (
     PDF,
     FileServer,
     file_attachment,
+    serve_files,
 )
 from tests.support.smtp import ScriptedSmtp, SmtpTestServer, smtp_settings
 from tests.support.teams import BotHarness, Turn, activity, find_action
@@ -52,18 +53,13 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
 
 @pytest.fixture
 async def sharepoint(aiohttp_server) -> FileServer:
-    server = FileServer(files={"form.pdf": FORM})
-    started = await aiohttp_server(server.app(), host="127.0.0.1")
-    server.base_url = str(started.make_url("")).rstrip("/")
-    return server
+    return await serve_files(aiohttp_server, {"form.pdf": FORM})
 
 
 @pytest.fixture
 async def elsewhere(aiohttp_server) -> FileServer:
-    server = FileServer(files={"form.pdf": FORM})
-    started = await aiohttp_server(server.app(), host="127.0.0.2")
-    server.base_url = str(started.make_url("")).rstrip("/")
-    return server
+    """A server on another loopback address: not on the list, so never to be asked."""
+    return await serve_files(aiohttp_server, {"form.pdf": FORM}, host="127.0.0.2")
 
 
 def mail_settings(smtp: SmtpTestServer | ScriptedSmtp, **overrides: Any) -> dict[str, Any]:

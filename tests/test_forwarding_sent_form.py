@@ -26,8 +26,8 @@ from bot.orders.model import FormErrors
 from bot.store.db import utcnow
 from bot.store.files import ReceivedFile
 from bot.store.outbox import OutboxRequest
-from tests.support.cards import assert_valid_card, card_text, iter_actions
-from tests.support.files import PATIENT_FILE_NAME, PDF, FileServer
+from tests.support.cards import assert_valid_card
+from tests.support.files import PATIENT_FILE_NAME, PDF, FileServer, serve_files
 from tests.support.smtp import ScriptedSmtp, SmtpTestServer
 from tests.support.teams import BotHarness, find_action
 from tests.test_faults_smtp import expected_message_id, failure_messages, reference_of, settle
@@ -42,6 +42,7 @@ from tests.test_forwarding_e2e import (
     until,
 )
 from tests.test_order_model import _bcp_mailboxes
+from tests.test_order_sent_form import assert_closed as assert_form_closed
 
 DIRECTORY = load_directory()
 #: What a card left in the chat might carry on a second press: another trust, another practice.
@@ -56,10 +57,7 @@ OTHER_CHOICE = {
 
 @pytest.fixture
 async def sharepoint(aiohttp_server) -> FileServer:
-    server = FileServer(files={"form.pdf": FORM})
-    started = await aiohttp_server(server.app(), host="127.0.0.1")
-    server.base_url = str(started.make_url("")).rstrip("/")
-    return server
+    return await serve_files(aiohttp_server, {"form.pdf": FORM})
 
 
 @pytest.fixture
@@ -82,14 +80,9 @@ async def sent_form(
 
 
 def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
-    """The stored request, said to be the one this form made, and one way on."""
-    assert_valid_card(card)
-    text = card_text(card)
-    assert reference in text and "nothing new was queued" in text, text
-    assert "attach it in this chat" in text  # how to send another completed form
-    assert status in text, text
-    assert [a.get("verb") for a in iter_actions(card)] == ["order.start"]
-    assert "Start a new request" in [a.get("title") for a in iter_actions(card)]
+    """The bot's own form's closed card, saying how to send another completed form."""
+    text = assert_form_closed(card, reference, status=status)
+    assert "attach it in this chat" in text
     assert PATIENT_FILE_NAME not in str(card)
     return text
 

@@ -152,8 +152,7 @@ def register(router: Router) -> None:
         )
         return Outcome.card(cards.render("forward_choose", context))
 
-    @router.action(VERB_FORWARD_EDIT, fields=FIELDS)
-    async def edit(
+    async def review_or_edit(
         cards: CardRenderer,
         directory: Directory,
         files: ReceivedFiles,
@@ -161,29 +160,20 @@ def register(router: Router) -> None:
         settings: Settings,
         user: User,
         conversation: Conversation,
+        action: CardAction,
         data: Mapping[str, Any],
         priority: str | None = None,
     ) -> Outcome:
-        held = await _unsent(cards, directory, files, outbox, settings, user, conversation, data)
-        if isinstance(held, Outcome):
-            return held
-        return _choose_again(cards, directory, user, held, data, priority, errors=None)
+        """Review: the mailbox and Reply-To before Send. Edit: the routing card again.
 
-    @router.action(VERB_FORWARD_REVIEW, fields=FIELDS)
-    async def review(
-        cards: CardRenderer,
-        directory: Directory,
-        files: ReceivedFiles,
-        outbox: Outbox,
-        settings: Settings,
-        user: User,
-        conversation: Conversation,
-        data: Mapping[str, Any],
-        priority: str | None = None,
-    ) -> Outcome:
+        One handler for both verbs: they check the same things first, and a
+        form already sent answers both with its stored request.
+        """
         held = await _unsent(cards, directory, files, outbox, settings, user, conversation, data)
         if isinstance(held, Outcome):
             return held
+        if action.verb == VERB_FORWARD_EDIT:
+            return _choose_again(cards, directory, user, held, data, priority, errors=None)
         checked = _checked(directory, held, data, priority)
         if isinstance(checked, FormErrors):
             return _choose_again(cards, directory, user, held, data, priority, errors=checked)
@@ -191,6 +181,9 @@ def register(router: Router) -> None:
             checked, form_id=held.form_id, owner=user.id, held=held, directory=directory
         )
         return Outcome(update=cards.render("forward_review", context))
+
+    router.action(VERB_FORWARD_REVIEW, fields=FIELDS)(review_or_edit)
+    router.action(VERB_FORWARD_EDIT, fields=FIELDS)(review_or_edit)
 
     @router.action(VERB_FORWARD_SEND, fields=FIELDS)
     async def send(

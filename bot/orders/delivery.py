@@ -28,7 +28,6 @@ from bot.mail.compose import (
     render_text,
 )
 from bot.mail.worker import DeliveryEvent
-from bot.orders.document import RequestDocument
 from bot.orders.form import stored_confirmation
 from bot.orders.forwarded import ForwardedRequest
 from bot.orders.model import LONDON, RadiologyRequest
@@ -48,26 +47,6 @@ def request_from_payload(
 
 def forwarded_from_payload(payload: dict[str, Any], directory: Directory) -> ForwardedRequest:
     return ForwardedRequest.model_validate(payload, context={"directory": directory})
-
-
-def covering_document(
-    request: ForwardedRequest, reference: str, created_at: datetime, directory: Directory
-) -> RequestDocument:
-    """The routing facts of a forwarded form, as the header and covering note need them."""
-    route = request.route(directory)
-    return RequestDocument(
-        reference=reference,
-        created_at=created_at,
-        trust_name=route.trust.name,
-        trust_short=route.trust.short_name,
-        department=route.department_label,
-        priority=request.priority_title,
-        mailbox=route.mailbox,
-        practice_name=request.practice.name,
-        practice_ods=request.practice.ods_code,
-        practice_email=request.practice.email,
-        sections=(),
-    )
 
 
 def compose_request(
@@ -118,7 +97,7 @@ def _compose_file(
     forwarded = forwarded_from_payload(payload, directory)
     if attachment is None:
         raise ValueError("the attached form is no longer held")
-    document = covering_document(forwarded, reference, created_at, directory)
+    document = forwarded.as_document(reference, created_at, directory)
     return compose_forwarded(
         document,
         sender=sender,

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError, ValidationInfo, model_validator
 
 from bot.directory import Department, Directory, Trust
 from bot.files.content import BY_EXTENSION, megabytes
+from bot.orders.document import RequestDocument, routed_document
 from bot.orders.model import (
     FIELD_BY_ID,
     FORM_ERROR,
@@ -138,6 +140,19 @@ class ForwardedRequest(_Part):
 
     def route(self, directory: Directory) -> ForwardRoute:
         return route_of_record(directory, self.trust, self.department, self.modality)
+
+    def as_document(
+        self, reference: str, created_at: datetime, directory: Directory
+    ) -> RequestDocument:
+        """The routing facts, for the email's headers and covering note (no sections: the
+        request itself is the attached file)."""
+        return routed_document(
+            reference=reference,
+            created_at=created_at,
+            route=self.route(directory),
+            priority=self.priority_title,
+            practice=self.practice,
+        )
 
     @property
     def priority_title(self) -> str:

@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.directory import Department, Directory, Trust
-from bot.orders.document import DocumentField, RequestDocument, Section
+from bot.orders.document import DocumentField, RequestDocument, Section, routed_document
 from bot.orders.validation import (
     FieldError,
     age_on,
@@ -460,17 +460,12 @@ class RadiologyRequest(_Part):
     ) -> RequestDocument:
         """The request as labelled sections, for the email, the PDF and the review card."""
         route = self.route(directory)
-        return RequestDocument(
+        return routed_document(
             reference=reference,
             created_at=created_at,
-            trust_name=route.trust.name,
-            trust_short=route.trust.short_name,
-            department=route.department_label,
+            route=route,
             priority=choice_title(PRIORITY_CHOICES, self.priority),
-            mailbox=route.mailbox,
-            practice_name=self.practice.name,
-            practice_ods=self.practice.ods_code,
-            practice_email=self.practice.email,
+            practice=self.practice,
             sections=_sections(self, route, reference, created_at),
         )
 

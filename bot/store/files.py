@@ -65,7 +65,7 @@ class ReceivedFiles:
         received_at: datetime,
     ) -> HeldFile:
         """Keep a file just fetched until its form is sent (or abandoned); what is held."""
-        held = HeldFile(
+        row = ReceivedFile(
             form_id=form_id,
             user_id=user_id,
             name=name[:FILE_NAME_MAX],
@@ -73,24 +73,14 @@ class ReceivedFiles:
             extension=extension,
             size=len(content),
             sha256=sha256,
+            content=content,
+            received_at=as_utc(received_at),
             reference=None,
-            purged=False,
+            purged_at=None,
         )
         async with self._db.transaction() as session:
-            session.add(
-                ReceivedFile(
-                    form_id=form_id,
-                    user_id=user_id,
-                    name=held.name,
-                    media_type=media_type,
-                    extension=extension,
-                    size=held.size,
-                    sha256=sha256,
-                    content=content,
-                    received_at=as_utc(received_at),
-                )
-            )
-        return held
+            session.add(row)
+        return _held(row)
 
     async def describe(self, form_id: str) -> HeldFile | None:
         """The file held for this form (without its bytes), or None."""

@@ -109,6 +109,16 @@ class FileServer:
         raise web.HTTPFound(self.redirects[request.match_info["name"]])
 
 
+async def serve_files(
+    aiohttp_server: Any, files: dict[str, bytes] | None = None, host: str = "127.0.0.1"
+) -> FileServer:
+    """A FileServer with `files`, started on `host` (a loopback address) by pytest-aiohttp."""
+    server = FileServer(files=dict(files or {}))
+    started = await aiohttp_server(server.app(), host=host)
+    server.base_url = str(started.make_url("")).rstrip("/")
+    return server
+
+
 def file_attachment(url: str, name: str = PATIENT_FILE_NAME, **content: Any) -> dict[str, Any]:
     """An attachment exactly as Teams sends a file uploaded in a personal chat."""
     return {
