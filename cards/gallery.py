@@ -34,7 +34,14 @@ from bot.orders.form import (
     form_context,
     prefill_from_profile,
     review_context,
+    stored_confirmation,
 )
+from bot.orders.forward_form import (
+    forward_choose_context,
+    forward_review_context,
+    practice_prefill,
+)
+from bot.orders.forwarded import AttachedFile, ForwardedRequest, validate_forward
 from bot.orders.model import (
     FORM_ERROR,
     FormErrors,
@@ -44,6 +51,7 @@ from bot.orders.model import (
     validate_choice,
     validate_submission,
 )
+from bot.store.files import HeldFile
 from bot.vocabulary import BOROUGHS, SITE_BY_ID
 
 Context = Mapping[str, Any]
@@ -109,6 +117,71 @@ def _confirmation(status: str) -> Context:
         status=status,  # type: ignore[arg-type]
         directory=directory(),
         sent_at=NOW if status == "sent" else None,
+    )
+
+
+#: A completed trust form as a user attached it: its name is the user's own (a test
+#: patient's), shown back only to them on the two forwarding cards.
+HELD = HeldFile(
+    form_id=FORM_ID,
+    user_id=OWNER,
+    name="General imaging - Testpatient 9990000018.pdf",
+    media_type="application/pdf",
+    extension="pdf",
+    size=245_760,
+    sha256="0" * 64,
+    reference=None,
+    purged=False,
+)
+
+
+def _forwarded(**choice: str) -> ForwardedRequest | FormErrors:
+    file = AttachedFile(
+        media_type=HELD.media_type, extension="pdf", size=HELD.size, sha256=HELD.sha256
+    )
+    data = {"trust": "kch", "modality": "ultrasound", **_remembered(), **choice}
+    return validate_forward(data, directory=directory(), file=file, priority="urgent")
+
+
+def _forward_choose(*, remembered: bool, **choice: str) -> Context:
+    checked = _forwarded(**choice) if choice else None
+    errors = checked if isinstance(checked, FormErrors) else None
+    practice = practice_prefill(_remembered()) if remembered else {}
+    return forward_choose_context(
+        form_id=FORM_ID,
+        owner=OWNER,
+        held=HELD,
+        directory=directory(),
+        prefill={**practice, **choice},
+        priority="urgent",
+        ask_practice=not remembered,
+        errors=errors,
+    )
+
+
+def _forward_review() -> Context:
+    checked = _forwarded()
+    assert isinstance(checked, ForwardedRequest), dict(checked)
+    return forward_review_context(
+        checked, form_id=FORM_ID, owner=OWNER, held=HELD, directory=directory()
+    )
+
+
+def _forwarded_confirmation(status: str) -> Context:
+    """As the outbox holds a forwarded request (kind "file"), never as a card submitted it."""
+    checked = _forwarded()
+    assert isinstance(checked, ForwardedRequest), dict(checked)
+    route = checked.route(directory())
+    return stored_confirmation(
+        reference=REFERENCE,
+        status=status,
+        trust=checked.trust,
+        department=checked.department,
+        mailbox=route.mailbox,
+        payload=checked.model_dump(mode="json"),
+        directory=directory(),
+        sent_at=NOW if status == "sent" else None,
+        kind="file",
     )
 
 
@@ -333,6 +406,59 @@ def samples() -> list[Sample]:
             "A used form answered with the request as stored (issue 8)",
             lambda: closed_form_context(
                 _confirmation("sent"), trust="kch", modality="ultrasound", purged_after=None
+            ),
+        ),
+        Sample(
+            "forward_choose",
+            "forward_choose",
+            "A completed form attached with 'kings us urgent': where it goes, the practice asked",
+            lambda: _forward_choose(remembered=False, trust="kch", modality="ultrasound"),
+        ),
+        Sample(
+            "forward_choose-remembered",
+            "forward_choose",
+            "A completed form attached with no text, the practice remembered",
+            lambda: _forward_choose(remembered=True),
+        ),
+        Sample(
+            "forward_choose-refused",
+            "forward_choose",
+            "KCH CT refused, and a radiology mailbox given as the practice's",
+            lambda: _forward_choose(
+                remembered=False,
+                **{
+                    **practice_prefill(_remembered()),
+                    "trust": "kch",
+                    "modality": "ct",
+                    "practice_email": "kch-tr.us.reception_dh@nhs.net",
+                },
+            ),
+        ),
+        Sample(
+            "forward_review",
+            "forward_review",
+            "A completed form routed: the file, the mailbox and Reply-To, Send or Edit",
+            _forward_review,
+        ),
+        *(
+            Sample(
+                f"order_confirmation-forwarded-{status}",
+                "order_confirmation",
+                f"A completed form {status} (issue 11)",
+                lambda status=status: _forwarded_confirmation(status),
+            )
+            for status in ("queued", "failed")
+        ),
+        Sample(
+            "order_confirmation-forwarded-closed",
+            "order_confirmation",
+            "A sent completed form answered with the request as stored",
+            lambda: closed_form_context(
+                _forwarded_confirmation("sent"),
+                trust="kch",
+                modality="ultrasound",
+                purged_after=None,
+                kind="file",
             ),
         ),
     ]

@@ -134,7 +134,7 @@ async def test_a_purged_forwarded_request_says_its_details_are_no_longer_held(
         turn = await bot.execute(verb, data, reply_to_id=f"c-{verb}")
         text = assert_closed(turn.only_card, reference, status="Sent at")
         assert f"deleted {retention} days after" in text and "no longer held" in text
-        assert "the trust's form" in text and KCH_US in text
+        assert "completed form attached" in text and KCH_US in text and "PDF" not in text
 
 
 async def test_a_forwarded_form_someone_else_sent_is_not_shown_to_another_user(
@@ -175,8 +175,9 @@ async def test_a_bcp_mailbox_as_the_practice_is_refused_next_to_the_field_and_no
         card = (await bot.execute(verb, data)).only_card
         assert_valid_card(card)
         inputs = [e.get("id") for e in card["body"]]
-        error = card["body"][inputs.index("practice_email") + 1]
-        assert "not your practice's" in error["text"] and error["color"] == "Attention"
+        error = card["body"][inputs.index("practice_email") + 1]  # right under the field
+        assert error["style"] == "attention"
+        assert "not your practice's" in error["items"][0]["text"]
         assert find_action(card, "forward.review")  # the routing card again
     assert await rows(bot, OutboxRequest)() == []
     (held,) = await rows(bot, ReceivedFile)()

@@ -309,6 +309,8 @@ def _choice_input(
     }
     if style == "compact":
         element["placeholder"] = "Choose"
+    else:  # radio buttons: a trust's full name must not be cut on a phone
+        element["wrap"] = True
     value = values.get(input_id)
     if isinstance(value, str) and value in {choice for choice, _ in pairs}:
         element["value"] = value
