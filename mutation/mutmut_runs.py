@@ -1,0 +1,144 @@
+"""mutmut 3 on one module, in a staging copy of the project, with that module's tests only.
+
+mutmut reads its settings from the `pyproject.toml` of the folder it runs in
+and writes `mutants/` there, so each module gets its own staging folder under
+`var/mutation/` holding a copy of the project's packages and tests and a
+`pyproject.toml` with a `[tool.mutmut]` section made from the target table:
+`only_mutate` is the module, `pytest_add_cli_args_test_selection` its test
+files. mutmut then records which of those tests reach each function and runs
+only those for each mutant (in `--max-children` forked workers).
+
+Results are read back through mutmut's own commands (`results`, `show`), so
+its exit-code meanings stay its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mutation.targets import Target
+
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
+_RESULT = re.compile(r"^\s*(\S+): (.+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class MutmutMutant:
+    """One of mutmut's mutants and its status ("killed", "survived", "no tests", ...)."""
+
+    name: str
+    status: str
+    before: str = ""
+    after: str = ""
+
+    @property
+    def killed(self) -> bool:
+        return self.status in {"killed", "timeout", "caught by type check"}
+
+    @property
+    def label(self) -> str:
+        # mutmut names a mutant bot.mod.x_function__mutmut_3 or bot.mod.xǁClassǁmethod__mutmut_3
+        function, _, number = self.name.rpartition(".")[2].rpartition("__mutmut_")
+        if function.startswith("xǁ"):
+            function = function[2:].replace("ǁ", ".")
+        else:
+            function = function.removeprefix("x_")
+        return f"{function} #{number} ({self.status}): `{self.before}` -> `{self.after}`"
+
+
+def mutmut_config(target: Target, packages: list[str]) -> str:
+    """The `[tool.mutmut]` section for one target, appended to the staged pyproject.toml."""
+    package = target.module.split("/")[0]
+    settings = {
+        "source_paths": [package],
+        "only_mutate": [target.module],
+        "also_copy": [p for p in packages if p != package],
+        "pytest_add_cli_args_test_selection": list(target.tests),
+        # Hypothesis draws the same examples for every mutant.
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "--hypothesis-seed=0"],
+    }
+    lines = ["", "[tool.mutmut]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def project_packages(root: Path) -> list[str]:
+    """The project's top-level packages that tests may import (not this tooling)."""
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if (p / "__init__.py").exists() and p.name not in {"mutation", "tests"}
+    )
+
+
+def stage(target: Target, *, root: Path, work: Path) -> Path:
+    """A fresh copy of the project for mutmut to run in; returns its folder."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    packages = project_packages(root)
+    for name in [*packages, "tests"]:
+        shutil.copytree(root / name, work / name, ignore=_IGNORED)
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    if "[tool.mutmut]" in pyproject:
+        raise ValueError("pyproject.toml has its own [tool.mutmut]: the targets table owns it")
+    (work / "pyproject.toml").write_text(pyproject + mutmut_config(target, packages))
+    return work
+
+
+def run_mutmut(target: Target, *, root: Path, work: Path, jobs: int) -> list[MutmutMutant]:
+    """Every mutmut mutant of the target's module with its status; survivors with their change."""
+    folder = stage(target, root=root, work=work)
+    log = folder / "mutmut.log"
+    with log.open("w") as output:
+        run = subprocess.run(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
+            cwd=folder,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if run.returncode != 0:
+        raise RuntimeError(f"mutmut failed on {target.module} (exit {run.returncode}); see {log}")
+    listed = _mutmut(folder, "results", "--all", "True")
+    mutants = []
+    for line in listed.splitlines():
+        if match := _RESULT.match(line):
+            name, status = match.groups()
+            before = after = ""
+            if status not in {"killed", "timeout", "caught by type check"}:
+                before, after = _changed_line(_mutmut(folder, "show", name))
+            mutants.append(MutmutMutant(name, status, before, after))
+    if not mutants:
+        raise RuntimeError(f"mutmut made no mutants of {target.module}; see {log}")
+    return mutants
+
+
+def _mutmut(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def _changed_line(diff: str) -> tuple[str, str]:
+    """The first removed and added lines of `mutmut show`'s diff."""
+    removed = [
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("-") and not line.startswith("---")
+    ]
+    added = [
+        line[1:].strip()
+        for line in diff.splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    return (removed[0] if removed else ""), (added[0] if added else "")
