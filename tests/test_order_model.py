@@ -56,7 +56,7 @@ def valid_payload(**changes: Any) -> dict[str, Any]:
         "address_line2": "",
         "address_town": "London",
         "postcode": "se1 7eh",
-        "patient_phone": "07700 900123",
+        "patient_phone": "07400 123456",
         "interpreter_needed": "no",
         "interpreter_language": "",
         "mobility_needs": "",

@@ -15,7 +15,7 @@ import pytest
 from bot.orders.reference import format_reference, parse_reference
 from bot.orders.validation import (
     CLIENT_RULES,
-    NHS_NUMBER_CHECK_MESSAGE,
+    PHONE_MESSAGE,
     REGISTRATION_RULES,
     FieldError,
     age_on,
@@ -67,8 +67,9 @@ def test_valid_nhs_numbers_are_accepted_and_reduced_to_digits(typed: str, digits
 
 @pytest.mark.parametrize("typed", ["9434765828", "943 476 5828", "9990000017"])
 def test_wrong_check_digit_is_refused_with_the_check_digit_message(typed: str) -> None:
-    with pytest.raises(FieldError, match="check digit is wrong"):
+    with pytest.raises(FieldError) as refused:
         clean_nhs_number(typed)
+    assert str(refused.value) == "NHS number check digit is wrong: please re-check the 10 digits"
     assert not is_valid_nhs_number(typed)
 
 
@@ -78,7 +79,7 @@ def test_wrong_check_digit_is_refused_with_the_check_digit_message(typed: str) -
 def test_malformed_nhs_numbers_fail_on_shape_on_both_sides(typed: str) -> None:
     with pytest.raises(FieldError) as caught:
         clean_nhs_number(typed)
-    assert str(caught.value) != NHS_NUMBER_CHECK_MESSAGE
+    assert str(caught.value) == "Enter the 10-digit NHS number (spaces or hyphens are fine)"
     assert not client_accepts("nhs_number", typed)
 
 
@@ -93,12 +94,31 @@ def test_check_digit_eleven_becomes_zero() -> None:
     assert nhs_check_digit("000000000") == 0
 
 
+@pytest.mark.parametrize("digits", ["12345678", "1234567890"])
+def test_the_check_digit_is_only_computed_from_nine_digits(digits: str) -> None:
+    """A miscounted slice is a programming error, not a number to weigh partly."""
+    with pytest.raises(ValueError, match="zip"):
+        nhs_check_digit(digits)
+
+
 def test_nhs_number_display_and_mask() -> None:
     assert format_nhs_number("9434765919") == "943 476 5919"
+    assert format_nhs_number("943-476-5919") == "943 476 5919"
+    assert format_nhs_number("943 476 591") == "943 476 591"  # not ten digits: left alone
     assert mask_nhs_number("9434765919") == "*** *** 5919"
     assert mask_nhs_number("943 476 5919") == "*** *** 5919"
+    assert mask_nhs_number("NHS no. 943-476-5919") == "*** *** 5919"
     assert mask_nhs_number(mask_nhs_number("9990000018")) == "*** *** 0018"
     assert "943" not in mask_nhs_number("9434765919")
+
+
+@pytest.mark.parametrize("value", ["", "591", "5 9 1", "***"])
+def test_a_mask_of_fewer_than_four_digits_shows_no_digit(value: str) -> None:
+    assert mask_nhs_number(value) == "*** *** ****"
+
+
+def test_a_mask_of_exactly_four_digits_shows_them() -> None:
+    assert mask_nhs_number("5919") == "*** *** 5919"
 
 
 # --- Dates ------------------------------------------------------------------------------
@@ -117,11 +137,25 @@ def test_form_dates_accept_iso_and_uk_day_first(typed: str, expected: date) -> N
 
 
 @pytest.mark.parametrize(
-    "typed", ["1980-02-30", "31/02/2020", "05-04-1980", "yesterday", "", "1980"]
+    ("typed", "expected"),
+    [
+        ("2029-09-19", date(2029, 9, 19)),
+        ("09/09/1999", date(1999, 9, 9)),
+        ("19/9/2099", date(2099, 9, 19)),
+    ],
+)
+def test_every_digit_is_read_in_every_date_position(typed: str, expected: date) -> None:
+    assert parse_form_date(typed) == expected
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["1980-02-30", "31/02/2020", "05-04-1980", "yesterday", "", "1980", "1980-5-4", "004/05/1980"],
 )
 def test_unreadable_dates_are_refused(typed: str) -> None:
-    with pytest.raises(FieldError):
+    with pytest.raises(FieldError) as refused:
         parse_form_date(typed)
+    assert str(refused.value) == "Enter a date like 2026-11-29 (or 29/11/2026)"
 
 
 def test_birth_date_must_be_past_and_age_under_120() -> None:
@@ -134,6 +168,19 @@ def test_birth_date_must_be_past_and_age_under_120() -> None:
         check_birth_date(date(1896, 1, 1), TODAY)  # age 130
     with pytest.raises(FieldError, match="120"):
         check_birth_date(date(1906, 11, 29), TODAY)  # exactly 120
+
+
+def test_on_29_february_the_oldest_birth_date_is_the_28th_120_years_before() -> None:
+    leap_day = date(2020, 2, 29)  # 1900 was not a leap year
+    with pytest.raises(FieldError, match="120"):
+        check_birth_date(date(1900, 2, 28), leap_day)
+    assert check_birth_date(date(1900, 3, 1), leap_day) == date(1900, 3, 1)
+
+
+def test_a_future_birth_date_is_refused_with_its_own_message() -> None:
+    with pytest.raises(FieldError) as refused:
+        check_birth_date(date(2026, 11, 30), TODAY)
+    assert str(refused.value) == "Date of birth is in the future: please check it"
 
 
 def test_age_counts_whole_years_to_the_birthday() -> None:
@@ -170,42 +217,76 @@ def test_non_postcodes_are_refused_on_both_sides(typed: str) -> None:
     assert not client_accepts("postcode", typed)
 
 
+# Phone numbers are judged by libphonenumber (which number ranges exist, what type each
+# is, how each is written). 07400 123456 is its own example UK mobile; Ofcom's ranges for
+# drama (07700 900xxx, 01632 960xxx) are, rightly, not numbers anyone can be called on.
+
+
 @pytest.mark.parametrize(
     ("typed", "clean"),
     [
         ("020 7188 7188", "020 7188 7188"),
         ("02071887188", "020 7188 7188"),
+        ("0207 188 7188", "020 7188 7188"),  # grouped the old way, shown the right way
         ("+44 20 7188 7188", "020 7188 7188"),
         ("+44 (0)20 7188 7188", "020 7188 7188"),
         ("0044 20 7188 7188", "020 7188 7188"),
         ("(020) 7188-7188", "020 7188 7188"),
-        ("07700 900123", "07700 900123"),
-        ("+447700900123", "07700 900123"),
-        ("0300 123 4567", "0300 123 4567"),
-        ("0113 496 0000", "0113 496 0000"),
-        ("01632 960001", "01632 960001"),
-        ("016977 2345", "01697 72345"),
+        ("07400 123456", "07400 123456"),
+        ("+447400123456", "07400 123456"),
+        ("07400-123-456", "07400 123456"),
+        ("0300 123 4567", "0300 123 4567"),  # 03: charged as a landline
+        ("0113 496 0000", "0113 496 0000"),  # a four-digit area code (Leeds)
+        ("01224 123456", "01224 123456"),  # a five-digit area code (Aberdeen)
+        ("016977 2345", "016977 2345"),  # Brampton's six-digit code, four-digit number
+        ("01697 72345", "016977 2345"),  # ... typed grouped as if the code had five
     ],
 )
-def test_uk_phone_numbers_are_normalised(typed: str, clean: str) -> None:
+def test_uk_phone_numbers_are_shown_in_their_national_format(typed: str, clean: str) -> None:
     assert clean_phone(typed) == clean
     assert client_accepts("phone", typed)
 
 
 @pytest.mark.parametrize(
     "typed",
-    ["", "999", "0800 123 4567", "07700 90012", "+33 1 23 45 67 89", "020 7188 718", "phone me"],
+    [
+        "0800 123 4567",  # freephone: not a number a patient is called on
+        "0909 879 0000",  # premium rate
+        "07000 123456",  # personal number (re-routed, charged at a premium)
+        "07700 900123",  # Ofcom's drama range: never a real mobile
+        "01632 960001",  # ... nor a real landline
+        "07400 12345",  # a digit short
+        "074001234567",  # a digit too many
+        "020 7188 718",
+        "+33 1 23 45 67 89",  # France
+        "+1 212 555 0100",  # the United States
+    ],
 )
-def test_non_uk_or_short_phone_numbers_are_refused(typed: str) -> None:
+def test_numbers_that_are_not_uk_landlines_or_mobiles_are_refused(typed: str) -> None:
+    with pytest.raises(FieldError) as refused:
+        clean_phone(typed)
+    assert str(refused.value) == PHONE_MESSAGE
+
+
+@pytest.mark.parametrize("typed", ["", "999", "phone me", "07400 l23456", "0" * 26])
+def test_what_is_plainly_no_phone_number_is_refused_on_both_sides(typed: str) -> None:
     with pytest.raises(FieldError, match="UK landline or mobile"):
         clean_phone(typed)
+    assert not client_accepts("phone", typed)
 
 
-def test_a_ten_digit_london_number_passes_the_card_but_not_the_server() -> None:
-    """The card's regex is a superset; the server knows 020 numbers have 11 digits."""
+def test_the_card_leaves_which_numbers_exist_to_the_server() -> None:
+    """The card's regex only catches what is plainly no number; libphonenumber does the rest."""
     assert client_accepts("phone", "020 7188 718")
     with pytest.raises(FieldError):
         clean_phone("020 7188 718")
+
+
+def test_the_phone_hint_shows_a_number_the_check_accepts() -> None:
+    examples = re.findall(r"0[0-9 ]{9,12}[0-9]", PHONE_MESSAGE)
+    assert examples
+    for example in examples:
+        assert clean_phone(example) == example
 
 
 @pytest.mark.parametrize(("typed", "clean"), [("G85001", "G85001"), (" g85001 ", "G85001")])
@@ -254,6 +335,15 @@ def test_other_mailboxes_are_refused(typed: str) -> None:
         clean_nhs_mail(typed)
 
 
+def test_a_mailbox_name_of_exactly_64_characters_is_the_longest_accepted() -> None:
+    """RFC 5321 allows 64 characters before the @; nhs.net addresses can be that long."""
+    longest = "a" * 30 + "." + "b" * 33 + "@nhs.net"
+    assert len(longest.partition("@")[0]) == 64
+    assert clean_nhs_mail(longest) == longest
+    with pytest.raises(FieldError):
+        clean_nhs_mail("c" + longest)
+
+
 def test_registration_table_has_the_three_registers() -> None:
     assert [rule.body for rule in REGISTRATION_RULES] == ["GMC", "NMC", "HCPC"]
     for rule in REGISTRATION_RULES:
@@ -276,6 +366,30 @@ def test_registration_numbers(typed: str, clean: str, body: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("typed", "body"),
+    [
+        ("1000009", "GMC"),
+        ("9099990", "GMC"),
+        ("00A0000A", "NMC"),
+        ("99Z9999Z", "NMC"),
+        ("az09999", "HCPC"),
+        ("ZA900000", "HCPC"),
+    ],
+)
+def test_each_register_shape_takes_any_digit_and_letter_in_its_places(
+    typed: str, body: str
+) -> None:
+    """The shapes are the rule (7 digits; 2 digits, letter, 4 digits, letter; 2 letters, 5-6
+    digits): 0 and 9, A and Z, either case, wherever a digit or letter stands."""
+    assert registration_body(clean_registration(typed)) == body
+    assert client_accepts("registration", typed)
+
+
+def test_a_number_of_no_register_belongs_to_none() -> None:
+    assert registration_body("12345") is None
+
+
+@pytest.mark.parametrize(
     "typed", ["", "123456", "12345678", "12A3456", "R12345", "RA1234", "RA1234567"]
 )
 def test_malformed_registration_numbers_are_refused(typed: str) -> None:
@@ -288,21 +402,47 @@ def test_malformed_registration_numbers_are_refused(typed: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "typed", ["Smith\r\nBcc: x", "Smith\n", "a\x00b", "tab\there", "x\u2028y", "\ud800"]
+    "typed",
+    [
+        "Smith\r\nBcc: x",
+        "Smith\n",
+        "a\x00b",  # the first control character
+        "tab\there",
+        "a\x1fb",  # the last C0 control character
+        "a\x7fb",  # DEL
+        "a\x85b",  # NEL, a line break to some readers
+        "x\u2028y",  # line separator
+        "x\u2029y",  # paragraph separator
+        "\ud800",  # the first lone surrogate
+        "\udfff",  # the last
+    ],
 )
 def test_single_line_fields_refuse_line_breaks_and_control_characters(typed: str) -> None:
-    with pytest.raises(FieldError):
+    with pytest.raises(FieldError) as refused:
         check_single_line(typed)
+    assert str(refused.value) == "Use a single line without line breaks or control characters"
 
 
 def test_single_line_fields_keep_ordinary_names() -> None:
-    assert check_single_line("O'Brien-Smith Zoë") == "O'Brien-Smith Zoë"
+    # a space (just after the control characters), "~" (just before DEL), U+00A0 and U+2030
+    # (just around NEL and the separators), and the characters around the surrogates
+    for name in ("O'Brien-Smith Zoë", "Ann ~Lee", "Ann\xa0Lee", "per \u2030", "\ud7ff\ue000"):
+        assert check_single_line(name) == name
 
 
 def test_multi_line_fields_allow_line_breaks_only() -> None:
-    assert check_multi_line("Pain 3 weeks.\r\nWorse at night.\tNo trauma.")
-    with pytest.raises(FieldError):
-        check_multi_line("bell\x07")
+    text = "Pain 3 weeks.\r\nWorse at night.\tNo trauma.\x85~ \u2028"
+    assert check_multi_line(text) == text
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["bell\x07", "\x00", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\x7f", "\ud800", "\udfff"],
+)
+def test_multi_line_fields_refuse_other_control_characters(typed: str) -> None:
+    with pytest.raises(FieldError) as refused:
+        check_multi_line(f"Pain{typed}")
+    assert str(refused.value) == "Remove the control characters from this text"
 
 
 def test_every_client_rule_is_anchored() -> None:

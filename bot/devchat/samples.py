@@ -26,7 +26,7 @@ SAMPLE_REQUEST: Mapping[str, str] = {
     "address_line1": "1 Test Street",
     "address_town": "London",
     "postcode": "SE1 7EH",
-    "patient_phone": "07700 900123",
+    "patient_phone": "07400 123456",
     "interpreter_needed": "no",
     "referrer_name": "Dr Sam Test",
     "referrer_role": "GP",
