@@ -9,12 +9,14 @@ the directory must contain no address the BCP does not.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.directory import DEFAULT_PATH, Directory, load_directory
-from bot.vocabulary import BOROUGHS
+from bot.vocabulary import BOROUGHS, canonical_borough
 
 BCP = (Path(DEFAULT_PATH).parent / "bcp-source.txt").read_text(encoding="utf-8")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -164,3 +166,72 @@ def test_a_broken_data_file_stops_start_up(tmp_path: Path) -> None:
     path.write_text(broken)
     with pytest.raises(ValueError, match="cover each"):
         load_directory(path)
+
+
+# --- the data model's own rules (a typo in the data file must stop start-up) ---------------
+
+
+def _data() -> dict:
+    return tomllib.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+
+
+def test_a_trust_without_any_department_stops_start_up() -> None:
+    data = _data()
+    data["trusts"][0]["departments"] = []
+    with pytest.raises(ValidationError, match="departments"):
+        Directory.model_validate(data)
+
+
+def test_a_misspelt_key_in_the_data_file_stops_start_up() -> None:
+    data = _data()
+    data["trusts"][1]["departments"][0]["mailboxx"] = "x@nhs.net"
+    with pytest.raises(ValidationError, match="mailboxx"):
+        Directory.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    "portal",
+    [
+        "http://nhssel.haloitsm.com/portal/home",  # not https
+        "https://",  # no address at all
+        "https://nhssel.haloitsm.com/portal home",  # a space inside
+        " https://haloservicedesk.com",  # a stray space before it
+        "see https://haloservicedesk.com",
+        "https://haloservicedesk.com (portal)",
+    ],
+)
+def test_a_portal_must_be_one_https_address(portal: str) -> None:
+    data = _data()
+    data["service_desks"][0]["portal_url"] = portal
+    with pytest.raises(ValidationError, match="portal_url"):
+        Directory.model_validate(data)
+
+
+def test_a_results_mailbox_without_a_note_has_an_empty_one() -> None:
+    data = _data()
+    del data["results"][1]["note"]
+    assert Directory.model_validate(data).results[1].note == ""
+
+
+def test_the_loaded_directory_cannot_be_changed(directory: Directory) -> None:
+    """One directory serves every turn: nothing may edit it after start-up."""
+    with pytest.raises(ValidationError, match="frozen"):
+        directory.trusts[0].departments[0].mailbox = "someone@nhs.net"
+
+
+def test_an_unknown_trust_or_department_has_no_route(directory: Directory) -> None:
+    assert directory.trust("nope") is None
+    assert directory.department("nope", "xray") is None
+    assert directory.trust("kch").department("nope") is None
+    assert directory.desk_for("Croydon") is None
+
+
+@pytest.mark.parametrize("borough", BOROUGHS)
+@pytest.mark.parametrize("spelling", [str.lower, str.upper, lambda b: f"  {b} "])
+def test_canonical_borough_spells_each_borough_as_the_bcp_does(borough: str, spelling) -> None:
+    assert canonical_borough(spelling(borough)) == borough
+
+
+@pytest.mark.parametrize("typed", [None, "", "   ", "Croydon", "Brom ley", "Bromleys", "Kent"])
+def test_canonical_borough_is_none_for_anything_else(typed: str | None) -> None:
+    assert canonical_borough(typed) is None
