@@ -3,7 +3,9 @@
 For each module, two parts:
 
 - functions: mutmut 3 (`mutation.mutmut_runs`), which mutates function and
-  method bodies and runs only the tests that reach each function;
+  method bodies and runs only the tests that reach each function; its
+  survivors are tested again with a fresh import (a function that runs while
+  the module is imported is out of mutmut's reach);
 - module level, classes, decorators, patterns: our own mutants
   (`mutation.own_mutants`) of what mutmut leaves alone, run in forked
   children (`mutation.forks`).
@@ -23,9 +25,13 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mutation.forks import ForkRunner
+from mutation.mutmut_runs import run_mutmut
+from mutation.own_mutants import own_mutants
 from mutation.targets import TARGETS, Target
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,30 +69,26 @@ class ModuleResult:
         return total
 
 
-def run_functions(target: Target, *, root: Path, work: Path, jobs: int) -> Part:
-    from mutation.mutmut_runs import run_mutmut
-
+def run_functions(target: Target, runner: ForkRunner, *, root: Path, work: Path) -> Part:
+    """mutmut's mutants; its survivors tested again with a fresh import (see mutmut_runs)."""
     started = time.monotonic()
-    mutants = run_mutmut(target, root=root, work=work / "mutmut", jobs=jobs)
+    mutants = run_mutmut(target, root=root, work=work / "mutmut", jobs=runner.jobs)
+    survivors = [m for m in mutants if not m.killed]
+    again = runner.run([m.source for m in survivors], progress=_progress(target.module, "mutmut"))
     part = Part("functions (mutmut)", seconds=time.monotonic() - started)
     part.mutants = len(mutants)
-    part.killed = sum(m.killed for m in mutants)
-    part.unreached = sum(m.status == "no tests" for m in mutants)
-    part.survivors = [m.label for m in mutants if not m.killed]
+    part.killed = sum(m.killed for m in mutants) + sum(o.killed for o in again)
+    left = [m for m, o in zip(survivors, again, strict=True) if not o.killed]
+    part.unreached = sum(m.status == "no tests" for m in left)
+    part.survivors = [m.label for m in left]
     return part
 
 
-def run_own(target: Target, *, root: Path, work: Path, jobs: int) -> Part:
-    from mutation.forks import ForkRunner
-    from mutation.own_mutants import own_mutants
-
+def run_own(target: Target, runner: ForkRunner, *, root: Path) -> Part:
+    """Our mutants of what mutmut leaves alone (see own_mutants)."""
     started = time.monotonic()
     mutants = own_mutants((root / target.module).read_text(encoding="utf-8"))
-    runner = ForkRunner(
-        root=root, module_path=target.module, tests=target.tests, jobs=jobs, work=work / "own"
-    )
-    runner.prepare()
-    outcomes = runner.run([m.source for m in mutants], progress=_progress(target.module))
+    outcomes = runner.run([m.source for m in mutants], progress=_progress(target.module, "own"))
     part = Part("module level, classes, decorators, patterns (own)")
     part.seconds = time.monotonic() - started
     part.mutants = len(mutants)
@@ -95,16 +97,15 @@ def run_own(target: Target, *, root: Path, work: Path, jobs: int) -> Part:
     return part
 
 
-def _progress(module: str):
+def _progress(module: str, kind: str) -> Callable[[int, int], None]:
     interactive = sys.stderr.isatty()
 
     def show(done: int, total: int) -> None:
+        line = f"  {module}: {done}/{total} {kind} mutants"
         if interactive:
-            print(f"\r  {module}: {done}/{total} own mutants", end="", file=sys.stderr)
-            if done == total:
-                print(file=sys.stderr)
+            print(f"\r{line}", end="\n" if done == total else "", file=sys.stderr)
         elif done == total or done % 50 == 0:
-            print(f"  {module}: {done}/{total} own mutants", file=sys.stderr)
+            print(line, file=sys.stderr)
 
     return show
 
@@ -165,11 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         print(f"mutation: {target.module} against {', '.join(target.tests)}", file=sys.stderr)
         work = work_root / target.module.replace("/", "_").removesuffix(".py")
+        runner = ForkRunner(
+            root=root,
+            module_path=target.module,
+            tests=target.tests,
+            jobs=args.jobs,
+            work=work / "forks",
+        )
+        runner.prepare()
         parts = []
         if args.part in {"both", "functions"}:
-            parts.append(run_functions(target, root=root, work=work, jobs=args.jobs))
+            parts.append(run_functions(target, runner, root=root, work=work))
         if args.part in {"both", "own"}:
-            parts.append(run_own(target, root=root, work=work, jobs=args.jobs))
+            parts.append(run_own(target, runner, root=root))
         results.append(ModuleResult(target, parts))
 
     report = render(results, threshold=args.threshold)

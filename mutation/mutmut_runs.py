@@ -10,6 +10,13 @@ only those for each mutant (in `--max-children` forked workers).
 
 Results are read back through mutmut's own commands (`results`, `show`), so
 its exit-code meanings stay its own.
+
+mutmut swaps a mutant in when its function is called, in a process that has
+already imported the module; a function called while the module is imported
+(`_letters` building the postcode classes) never runs as a mutant, so its
+mutants survive whatever the tests check. Every survivor's whole-module source
+is therefore rebuilt from mutmut's mutated file (`mutant_source`) so that the
+caller can test it again with a fresh import.
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import libcst as cst
 
 from mutation.targets import Target
 
@@ -36,6 +46,8 @@ class MutmutMutant:
     status: str
     before: str = ""
     after: str = ""
+    #: The whole module with this mutant in it (for survivors only).
+    source: str = ""
 
     @property
     def killed(self) -> bool:
@@ -106,14 +118,18 @@ def run_mutmut(target: Target, *, root: Path, work: Path, jobs: int) -> list[Mut
     if run.returncode != 0:
         raise RuntimeError(f"mutmut failed on {target.module} (exit {run.returncode}); see {log}")
     listed = _mutmut(folder, "results", "--all", "True")
+    original = (root / target.module).read_text(encoding="utf-8")
+    mutated = (folder / "mutants" / target.module).read_text(encoding="utf-8")
     mutants = []
     for line in listed.splitlines():
         if match := _RESULT.match(line):
             name, status = match.groups()
-            before = after = ""
-            if status not in {"killed", "timeout", "caught by type check"}:
+            mutant = MutmutMutant(name, status)
+            if not mutant.killed:
                 before, after = _changed_line(_mutmut(folder, "show", name))
-            mutants.append(MutmutMutant(name, status, before, after))
+                source = mutant_source(original, mutated, name)
+                mutant = MutmutMutant(name, status, before, after, source)
+            mutants.append(mutant)
     if not mutants:
         raise RuntimeError(f"mutmut made no mutants of {target.module}; see {log}")
     return mutants
@@ -142,3 +158,36 @@ def _changed_line(diff: str) -> tuple[str, str]:
         if line.startswith("+") and not line.startswith("+++")
     ]
     return (removed[0] if removed else ""), (added[0] if added else "")
+
+
+def mutant_source(original: str, mutated_file: str, name: str) -> str:
+    """The original module with one function replaced by mutmut's mutant `name` of it.
+
+    mutmut's mutated file holds each mutant as a function of its own
+    (`x_name__mutmut_3`, or `xǁClassǁname__mutmut_3` in the class body); that
+    function, renamed back and with the original's decorators, replaces the
+    original definition.
+    """
+    mangled = name.rpartition(".")[2]
+    function_name = mangled.rpartition("__mutmut_")[0]
+    if function_name.startswith("xǁ"):
+        class_name, _, plain = function_name[2:].partition("ǁ")
+    else:
+        class_name, plain = "", function_name.removeprefix("x_")
+    mutant = _function(cst.parse_module(mutated_file), class_name, mangled)
+    module = cst.parse_module(original)
+    target = _function(module, class_name, plain)
+    replacement = mutant.with_changes(name=cst.Name(plain), decorators=target.decorators)
+    replaced = module.deep_replace(target, replacement)
+    assert isinstance(replaced, cst.Module)
+    return replaced.code
+
+
+def _function(module: cst.Module, class_name: str, name: str) -> cst.FunctionDef:
+    body: Sequence[cst.CSTNode] = module.body
+    if class_name:
+        (cls,) = [n for n in body if isinstance(n, cst.ClassDef) and n.name.value == class_name]
+        assert isinstance(cls.body, cst.IndentedBlock)
+        body = cls.body.body
+    (function,) = [n for n in body if isinstance(n, cst.FunctionDef) and n.name.value == name]
+    return function

@@ -21,9 +21,12 @@ class Target:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("bot/orders/validation.py", ("tests/test_order_validation.py",)),
+    Target(
+        "bot/orders/validation.py",
+        ("tests/test_order_validation.py", "tests/test_postcode_format.py"),
+    ),
     Target("bot/directory.py", ("tests/test_directory.py",)),
-    Target("bot/store/outbox.py", ("tests/test_outbox.py",)),
+    Target("bot/store/outbox.py", ("tests/test_outbox.py", "tests/test_outbox_rules.py")),
     Target("bot/nlu.py", ("tests/test_nlu.py",)),
     Target("bot/orders/model.py", ("tests/test_order_model.py",)),
 )
