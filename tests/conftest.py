@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
@@ -133,14 +136,34 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     `.ci/run` provides one, so the SKIP LOCKED and ON CONFLICT paths run in CI.
     """
     postgres_url = os.environ.get("TEST_POSTGRES_URL", "")
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
-    elif postgres_url:
-        database = Database(postgres_url)
-        async with database.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-    else:
-        pytest.skip("TEST_POSTGRES_URL not set")
-    await database.create_schema()
-    yield database
-    await database.close()
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            database = Database(f"sqlite+aiosqlite:///{tmp_path}/store.db")
+        elif postgres_url:
+            await stack.enter_async_context(_database_to_ourselves(postgres_url))
+            database = Database(postgres_url)
+            async with database.engine.begin() as connection:
+                await connection.run_sync(Base.metadata.drop_all)
+        else:
+            pytest.skip("TEST_POSTGRES_URL not set")
+        await database.create_schema()
+        yield database
+        await database.close()
+
+
+@contextlib.asynccontextmanager
+async def _database_to_ourselves(url: str) -> AsyncIterator[None]:
+    """Hold a PostgreSQL advisory lock for one test: other test processes wait their turn.
+
+    Each test drops and recreates the tables, so two processes on one database
+    (`make mutation`'s parallel workers, two checkouts) would pull them from under
+    each other. The lock is the connection's: it goes when the connection closes,
+    even if the process is killed.
+    """
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(15150)"))
+            yield
+    finally:
+        await engine.dispose()
