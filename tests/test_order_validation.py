@@ -150,7 +150,17 @@ def test_every_digit_is_read_in_every_date_position(typed: str, expected: date) 
 
 @pytest.mark.parametrize(
     "typed",
-    ["1980-02-30", "31/02/2020", "05-04-1980", "yesterday", "", "1980", "1980-5-4", "004/05/1980"],
+    [
+        "1980-02-30",
+        "31/02/2020",
+        "05-04-1980",
+        "yesterday",
+        "",
+        "1980",
+        "1980-5-4",
+        "004/05/1980",
+        "04/005/1980",
+    ],
 )
 def test_unreadable_dates_are_refused(typed: str) -> None:
     with pytest.raises(FieldError) as refused:
@@ -236,10 +246,12 @@ def test_non_postcodes_are_refused_on_both_sides(typed: str) -> None:
         ("+447400123456", "07400 123456"),
         ("07400-123-456", "07400 123456"),
         ("0300 123 4567", "0300 123 4567"),  # 03: charged as a landline
-        ("0113 496 0000", "0113 496 0000"),  # a four-digit area code (Leeds)
+        (" 0113 496 0000 ", "0113 496 0000"),  # a four-digit area code (Leeds)
+        ("0191 498 0999", "0191 498 0999"),
         ("01224 123456", "01224 123456"),  # a five-digit area code (Aberdeen)
         ("016977 2345", "016977 2345"),  # Brampton's six-digit code, four-digit number
         ("01697 72345", "016977 2345"),  # ... typed grouped as if the code had five
+        ("0169772345", "016977 2345"),  # the fewest characters a UK number takes: ten
     ],
 )
 def test_uk_phone_numbers_are_shown_in_their_national_format(typed: str, clean: str) -> None:
@@ -260,6 +272,8 @@ def test_uk_phone_numbers_are_shown_in_their_national_format(typed: str, clean: 
         "020 7188 718",
         "+33 1 23 45 67 89",  # France
         "+1 212 555 0100",  # the United States
+        "+999 1234 5678",  # no country has the code 999
+        "0" * 26,
     ],
 )
 def test_numbers_that_are_not_uk_landlines_or_mobiles_are_refused(typed: str) -> None:
@@ -268,7 +282,7 @@ def test_numbers_that_are_not_uk_landlines_or_mobiles_are_refused(typed: str) ->
     assert str(refused.value) == PHONE_MESSAGE
 
 
-@pytest.mark.parametrize("typed", ["", "999", "phone me", "07400 l23456", "0" * 26])
+@pytest.mark.parametrize("typed", ["", "999", "phone me", "07400 l23456", "07400 123", "020-"])
 def test_what_is_plainly_no_phone_number_is_refused_on_both_sides(typed: str) -> None:
     with pytest.raises(FieldError, match="UK landline or mobile"):
         clean_phone(typed)
@@ -289,7 +303,17 @@ def test_the_phone_hint_shows_a_number_the_check_accepts() -> None:
         assert clean_phone(example) == example
 
 
-@pytest.mark.parametrize(("typed", "clean"), [("G85001", "G85001"), (" g85001 ", "G85001")])
+@pytest.mark.parametrize(
+    ("typed", "clean"),
+    [
+        ("G85001", "G85001"),
+        (" g85001 ", "G85001"),
+        ("A00000", "A00000"),  # any letter, any digits: the first and last of each
+        ("Z99999", "Z99999"),
+        ("a09090", "A09090"),
+        ("z90909", "Z90909"),
+    ],
+)
 def test_ods_codes_are_upper_cased(typed: str, clean: str) -> None:
     assert clean_ods_code(typed) == clean
     assert client_accepts("ods_code", typed)
@@ -309,6 +333,9 @@ def test_malformed_ods_codes_are_refused(typed: str) -> None:
         ("Test.Practice@NHS.NET", "test.practice@nhs.net"),
         ("gst-tr.radiologyreferrals@nhs.net", "gst-tr.radiologyreferrals@nhs.net"),
         ("a_b-c+d@nhs.net", "a_b-c+d@nhs.net"),
+        (" o'neil.jo@nhs.net ", "o'neil.jo@nhs.net"),
+        # every character a mailbox name may hold, before and after a dot
+        ("AZaz09_'+-.AZaz09_'+-@nhs.net", "azaz09_'+-.azaz09_'+-@nhs.net"),
     ],
 )
 def test_nhs_net_mailboxes_are_lower_cased(typed: str, clean: str) -> None:
@@ -347,7 +374,9 @@ def test_a_mailbox_name_of_exactly_64_characters_is_the_longest_accepted() -> No
 def test_registration_table_has_the_three_registers() -> None:
     assert [rule.body for rule in REGISTRATION_RULES] == ["GMC", "NMC", "HCPC"]
     for rule in REGISTRATION_RULES:
-        assert registration_body(clean_registration(rule.example)) == rule.body
+        # each example is valid and written as it is stored
+        assert clean_registration(rule.example) == rule.example
+        assert registration_body(rule.example) == rule.body
 
 
 @pytest.mark.parametrize(
@@ -357,6 +386,7 @@ def test_registration_table_has_the_three_registers() -> None:
         ("12a3456e", "12A3456E", "NMC"),
         ("RA12345", "RA12345", "HCPC"),
         ("ph123456", "PH123456", "HCPC"),
+        (" 1234567 ", "1234567", "GMC"),
     ],
 )
 def test_registration_numbers(typed: str, clean: str, body: str) -> None:
@@ -431,7 +461,7 @@ def test_single_line_fields_keep_ordinary_names() -> None:
 
 
 def test_multi_line_fields_allow_line_breaks_only() -> None:
-    text = "Pain 3 weeks.\r\nWorse at night.\tNo trauma.\x85~ \u2028"
+    text = "Pain 3 weeks.\r\nWorse at night.\tNo trauma.\x85~ \u2028 \ud7ff\ue000"
     assert check_multi_line(text) == text
 
 
@@ -443,6 +473,35 @@ def test_multi_line_fields_refuse_other_control_characters(typed: str) -> None:
     with pytest.raises(FieldError) as refused:
         check_multi_line(f"Pain{typed}")
     assert str(refused.value) == "Remove the control characters from this text"
+
+
+def test_each_rule_tells_staff_what_to_type() -> None:
+    """The card shows these next to the field, and the server the same ones."""
+    messages = {name: rule.error_message for name, rule in CLIENT_RULES.items()}
+    assert messages == {
+        "nhs_number": "Enter the 10-digit NHS number (spaces or hyphens are fine)",
+        "postcode": "Enter a UK postcode, for example SE1 7EH",
+        "phone": "Enter a UK landline or mobile number, for example 020 7188 7188",
+        "ods_code": "Enter the practice ODS code: one letter and 5 digits, for example G85001",
+        "nhs_mail": (
+            "Enter the practice's monitored nhs.net mailbox, for example practice.name@nhs.net"
+        ),
+        "registration": (
+            "Enter a GMC (7 digits), NMC (e.g. 12A3456E) or HCPC (e.g. RA12345) registration number"
+        ),
+    }
+    refusals = {
+        "nhs_number": lambda: clean_nhs_number("12"),
+        "postcode": lambda: clean_postcode("SE1"),
+        "phone": lambda: clean_phone("12"),
+        "ods_code": lambda: clean_ods_code("G1"),
+        "nhs_mail": lambda: clean_nhs_mail("a@b.c"),
+        "registration": lambda: clean_registration("1"),
+    }
+    for name, refuse in refusals.items():
+        with pytest.raises(FieldError) as refused:
+            refuse()
+        assert str(refused.value) == messages[name], name
 
 
 def test_every_client_rule_is_anchored() -> None:

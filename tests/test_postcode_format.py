@@ -106,6 +106,7 @@ def test_every_digit_is_allowed_wherever_a_digit_stands(template: str) -> None:
     [
         "A 1AA",  # no district digit
         "A123 1AA",  # three digits
+        "AB123 1AA",
         "ABC1 1AA",  # three area letters
         "A1AB 1AA",  # two letters after the digit
         "A1 1A",  # inward code too short

@@ -130,9 +130,10 @@ def clean_postcode(value: str) -> str:
 
 # --- Telephone --------------------------------------------------------------------------
 
-#: The card's check catches only what is plainly no phone number (letters, far too few or
-#: too many characters); which numbers exist, and of what type, is libphonenumber's rule.
-PHONE_PATTERN = r"^\s*\+?\(?[0-9][\s()0-9-]{8,23}\s*$"
+#: The card's check catches only what is plainly no phone number (a letter, fewer than the
+#: ten characters of the shortest UK number); which numbers exist, and of what kind, is
+#: libphonenumber's rule. The input's maxLength bounds the length.
+PHONE_PATTERN = r"^\s*\+?\(?[0-9][\s()0-9-]{9,}$"
 PHONE_MESSAGE = "Enter a UK landline or mobile number, for example 020 7188 7188"
 
 
