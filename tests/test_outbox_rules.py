@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
@@ -263,3 +263,29 @@ async def test_two_instances_sending_one_form_at_once_queue_it_once(
         == 2
     )
     assert (await submit(first, "later")).reference == "DT-20261129-0003"
+
+
+# --- claiming ---------------------------------------------------------------------------------
+
+
+async def test_a_worker_claims_one_request_at_a_time_unless_it_asks_for_more(
+    outbox: Outbox, clock: Clock
+) -> None:
+    first = await submit(outbox, "form-1")
+    clock.advance(1)
+    second = await submit(outbox, "form-2")
+    (claimed,) = await outbox.claim_due("w1", clock(), LEASE)
+    assert claimed.reference == first.reference  # the oldest due first
+    (claimed,) = await outbox.claim_due("w2", clock(), LEASE, limit=5)
+    assert claimed.reference == second.reference
+
+
+async def test_every_time_is_kept_in_utc_whatever_zone_it_came_in(outbox: Outbox) -> None:
+    """Times are compared as stored; a zone-shifted time must not reorder or lose a request."""
+    london_summer = timezone(timedelta(hours=1))
+    made = datetime(2026, 7, 1, 9, 30, tzinfo=london_summer)
+    queued = await submit(outbox, "form-1", created_at=made)
+    record = await outbox.get(queued.reference)
+    assert record.created_at == made and record.created_at.utcoffset() == timedelta(0)
+    assert await outbox.count_since("29:user-a", datetime(2026, 7, 1, 8, 30, tzinfo=UTC)) == 1
+    assert await outbox.count_since("29:user-a", datetime(2026, 7, 1, 8, 31, tzinfo=UTC)) == 0
