@@ -18,6 +18,7 @@ while mutants are tested.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.abc
@@ -120,17 +121,30 @@ class ForkRunner:
         return clean.seconds
 
     def _preload(self, imported: list[list[str]]) -> None:
-        """Import in this process the third-party modules the tests imported."""
+        """Import in this process what the tests imported, except what depends on the module.
+
+        Third-party modules, and the project's modules that do not import the
+        module under test (directly, through others, or inside a function), are
+        the same for every mutant, so each child inherits them. Modules that do
+        import it, and test files (pytest imports those itself, rewriting their
+        asserts), are imported afresh by every child.
+        """
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no thread pools across fork()
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         venv = Path(sys.prefix).resolve()
+        project: dict[str, Path] = {}
         for name, file in imported:
-            if name in sys.modules or name in {"__main__", "__mp_main__"}:
+            where = Path(file).resolve() if file else None
+            if where and where.is_relative_to(self.root) and not where.is_relative_to(venv):
+                project[name] = where
+        fresh = _dependents(self.module, project)
+        tests = [self.root / "tests", *(self.root / t for t in self.tests)]
+        for name, _file in imported:
+            if name in sys.modules or name in fresh or name in {"__main__", "__mp_main__"}:
                 continue
-            if file:
-                where = Path(file).resolve()
-                if where.is_relative_to(self.root) and not where.is_relative_to(venv):
-                    continue  # the project's own code: imported afresh by each mutant
+            where = project.get(name)
+            if where and any(where.is_relative_to(t) or where == t for t in tests):
+                continue
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
 
@@ -246,3 +260,39 @@ class ForkRunner:
             ]
             modules_out.write_text(json.dumps(imported))
         return code
+
+
+def _dependents(target: str, project: dict[str, Path]) -> set[str]:
+    """The target and every project module that imports it, directly or through others."""
+    importers: dict[str, set[str]] = {}
+    for name, file in project.items():
+        for imported in _imports(name, file):
+            importers.setdefault(imported, set()).add(name)
+    found, todo = {target}, [target]
+    while todo:
+        for importer in importers.get(todo.pop(), ()):
+            if importer not in found:
+                found.add(importer)
+                todo.append(importer)
+    return found
+
+
+def _imports(name: str, file: Path) -> set[str]:
+    """Every module `file` imports anywhere in it (a package also counts its submodules)."""
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
