@@ -180,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.part in {"both", "own"}:
             parts.append(run_own(target, runner, root=root))
         results.append(ModuleResult(target, parts))
+        # Written after every module, so a long run interrupted later keeps what it found.
+        report = render(results, threshold=args.threshold)
+        (work_root / "report.md").write_text(report + "\n", encoding="utf-8")
 
-    report = render(results, threshold=args.threshold)
     print(report)
-    work_root.mkdir(parents=True, exist_ok=True)
-    (work_root / "report.md").write_text(report + "\n", encoding="utf-8")
     if args.json:
         args.json.write_text(
             json.dumps(

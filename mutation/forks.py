@@ -139,6 +139,7 @@ class ForkRunner:
                 project[name] = where
         fresh = _dependents(self.module, project)
         tests = [self.root / "tests", *(self.root / t for t in self.tests)]
+        sys.path.insert(0, str(self.root))  # the project under test, not the one we run from
         for name, _file in imported:
             if name in sys.modules or name in fresh or name in {"__main__", "__mp_main__"}:
                 continue
@@ -147,6 +148,8 @@ class ForkRunner:
                 continue
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+        if early := sorted(fresh & set(sys.modules)):
+            raise ToolError(f"{self.module}: preloading imported {early}, which must stay fresh")
 
     # -- running -------------------------------------------------------------------------------
     def run(
@@ -278,13 +281,18 @@ def _dependents(target: str, project: dict[str, Path]) -> set[str]:
 
 
 def _imports(name: str, file: Path) -> set[str]:
-    """Every module `file` imports anywhere in it (a package also counts its submodules)."""
+    """Every module `file` imports anywhere in it, and the packages it sits in.
+
+    Importing `bot.handlers.common` runs `bot/handlers/__init__.py` first, so a
+    module depends on its parent packages as much as on what it imports.
+    """
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    parts = name.split(".")
+    found = {".".join(parts[:i]) for i in range(1, len(parts))}
     try:
         tree = ast.parse(file.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
-        return set()
-    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
+        return found
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

@@ -10,6 +10,7 @@ cannot happen, and that test skips.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -21,6 +22,16 @@ from bot.store.outbox import NotTheSender, Outbox, RecentLimit, TooManyRequests
 
 START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 LEASE = 60
+MAILBOX = "kch-tr.us.reception_dh@nhs.net"
+PAYLOAD = {"patient": {"surname": "Testpatient"}}
+REQUEST = {
+    "practice_ods": "G85001",
+    "trust": "kch",
+    "department": "ultrasound",
+    "priority": "routine",
+    "mailbox": MAILBOX,
+    "payload": PAYLOAD,
+}
 
 
 class Clock:
@@ -53,16 +64,7 @@ async def submit(
     limit: RecentLimit | None = None,
 ):
     return await outbox.submit(
-        form_id=form_id,
-        user_id=user_id,
-        practice_ods="G85001",
-        trust="kch",
-        department="ultrasound",
-        priority="routine",
-        mailbox="kch-tr.us.reception_dh@nhs.net",
-        payload={"patient": {"surname": "Testpatient"}},
-        created_at=created_at,
-        limit=limit,
+        **REQUEST, form_id=form_id, user_id=user_id, created_at=created_at, limit=limit
     )
 
 
@@ -289,3 +291,186 @@ async def test_every_time_is_kept_in_utc_whatever_zone_it_came_in(outbox: Outbox
     assert record.created_at == made and record.created_at.utcoffset() == timedelta(0)
     assert await outbox.count_since("29:user-a", datetime(2026, 7, 1, 8, 30, tzinfo=UTC)) == 1
     assert await outbox.count_since("29:user-a", datetime(2026, 7, 1, 8, 31, tzinfo=UTC)) == 0
+
+
+# --- what the outbox hands back ---------------------------------------------------------------
+
+
+async def test_a_new_request_is_handed_back_as_queued_and_new(outbox: Outbox) -> None:
+    queued = await submit(outbox, "form-1")
+    assert (queued.status, queued.created_at, queued.sent_at) == ("queued", START, None)
+    assert queued.duplicate is False
+
+
+async def test_a_repeated_send_is_told_the_first_requests_state(
+    outbox: Outbox, clock: Clock
+) -> None:
+    first = await submit(outbox, "form-1")
+    await outbox.claim_due("w1", clock(), LEASE)
+    clock.advance(5)
+    assert await outbox.mark_sent(first.reference, owner="w1", message_id="<m>", sent_at=clock())
+    clock.advance(60)
+    again = await submit(outbox, "form-1")
+    assert again.duplicate is True
+    assert (again.reference, again.status, again.mailbox) == (first.reference, "sent", MAILBOX)
+    assert (again.created_at, again.sent_at) == (START, START + timedelta(seconds=5))
+
+
+async def test_a_claim_carries_what_the_worker_needs_to_send(outbox: Outbox, clock: Clock) -> None:
+    queued = await submit(outbox, "form-1")
+    (claimed,) = await outbox.claim_due("w1", clock(), LEASE)
+    assert (claimed.reference, claimed.user_id, claimed.mailbox) == (
+        queued.reference,
+        "29:user-a",
+        MAILBOX,
+    )
+    assert (claimed.practice_ods, claimed.trust, claimed.department, claimed.priority) == (
+        "G85001",
+        "kch",
+        "ultrasound",
+        "routine",
+    )
+    assert (claimed.attempts, claimed.created_at, claimed.payload) == (1, START, PAYLOAD)
+
+
+async def test_a_record_holds_the_whole_request(outbox: Outbox, clock: Clock) -> None:
+    queued = await submit(outbox, "form-1")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await outbox.mark_sent(queued.reference, owner="w1", message_id="<m>", sent_at=clock())
+    record = await outbox.get(queued.reference)
+    assert (record.reference, record.form_id, record.user_id) == (
+        queued.reference,
+        "form-1",
+        "29:user-a",
+    )
+    assert (record.practice_ods, record.trust, record.department, record.priority) == (
+        "G85001",
+        "kch",
+        "ultrasound",
+        "routine",
+    )
+    assert (record.mailbox, record.status, record.message_id) == (MAILBOX, "sent", "<m>")
+    assert (record.created_at, record.sent_at, record.failed_at) == (START, START, None)
+    assert (record.payload, record.purged_at) == (PAYLOAD, None)
+
+
+async def test_an_unknown_reference_has_no_record(outbox: Outbox) -> None:
+    assert await outbox.get("DT-20261129-9999") is None
+
+
+async def test_a_request_sent_after_a_retry_carries_no_error(outbox: Outbox, clock: Clock) -> None:
+    queued = await submit(outbox, "form-1")
+    await outbox.claim_due("w1", clock(), LEASE)
+    await outbox.mark_retry(queued.reference, owner="w1", next_attempt_at=clock(), error="451")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await outbox.mark_sent(queued.reference, owner="w1", message_id="<m>", sent_at=clock())
+    assert (await outbox.get(queued.reference)).last_error is None
+
+
+async def test_too_many_requests_says_how_many(outbox: Outbox) -> None:
+    await submit(outbox, "form-1")
+    with pytest.raises(TooManyRequests, match=r"^at most 1 requests in the window$"):
+        await submit(outbox, "form-2", limit=RecentLimit(most=1, since=START))
+
+
+# --- due order and lease edges -------------------------------------------------------------
+
+
+async def test_the_request_due_longest_is_claimed_first(outbox: Outbox, clock: Clock) -> None:
+    """A request put back for later waits behind one queued after it but due sooner."""
+    early = await submit(outbox, "early")
+    await outbox.claim_due("w1", clock(), LEASE)
+    await outbox.mark_retry(
+        early.reference, owner="w1", next_attempt_at=START + timedelta(minutes=10), error="451"
+    )
+    clock.advance(60)
+    later = await submit(outbox, "later")  # due at START + 1 minute
+    clock.advance(3600)
+    (claimed,) = await outbox.claim_due("w2", clock(), LEASE)
+    assert claimed.reference == later.reference
+
+
+async def test_a_lease_ends_exactly_when_its_time_is_up(outbox: Outbox, clock: Clock) -> None:
+    queued = await submit(outbox, "form-1")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await outbox.claim_due("w2", START + timedelta(seconds=LEASE - 1), LEASE) == []
+    (again,) = await outbox.claim_due("w2", START + timedelta(seconds=LEASE), LEASE)
+    assert again.reference == queued.reference
+
+
+async def test_times_are_stored_in_utc_whatever_the_servers_zone(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        queued = await submit(outbox, "form-1", created_at=START)
+        record = await outbox.get(queued.reference)
+        assert record.created_at == START and record.created_at.utcoffset() == timedelta(0)
+        assert await outbox.count_since("29:user-a", START) == 1
+        assert await outbox.count_since("29:user-a", START + timedelta(microseconds=1)) == 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+# --- retention edges -----------------------------------------------------------------------------
+
+
+async def test_patient_data_goes_exactly_at_the_end_of_the_retention_period(
+    outbox: Outbox, clock: Clock
+) -> None:
+    sent = await submit(outbox, "sent")
+    failed = await submit(outbox, "failed")
+    await outbox.claim_due("w1", clock(), LEASE, limit=2)
+    assert await outbox.mark_sent(sent.reference, owner="w1", message_id="<m>", sent_at=clock())
+    assert await outbox.mark_failed(failed.reference, owner="w1", error="550", failed_at=clock())
+    retention = timedelta(days=14)
+    assert await outbox.purge(START + retention - timedelta(microseconds=1), 14) == 0
+    assert await outbox.purge(START + retention, 14) == 2
+    for reference in (sent.reference, failed.reference):
+        record = await outbox.get(reference)
+        assert record.payload is None and record.purged_at == START + retention
+
+
+# --- claiming on PostgreSQL: a row being claimed is skipped, not waited for ---------------
+
+
+async def test_a_worker_skips_a_request_another_is_claiming(db: Database, clock: Clock) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite claims in one statement; there is no row lock to skip")
+    outbox = Outbox(db, clock=clock)
+    held = await submit(outbox, "held")
+    clock.advance(1)
+    free = await submit(outbox, "free")
+    async with db.engine.connect() as other_worker:
+        transaction = await other_worker.begin()
+        await other_worker.execute(
+            text("SELECT id FROM requests WHERE reference = :r FOR UPDATE"),
+            {"r": held.reference},
+        )
+        claimed = await asyncio.wait_for(outbox.claim_due("w2", clock(), LEASE, limit=2), 5)
+        await transaction.rollback()
+    assert [r.reference for r in claimed] == [free.reference]
+
+
+async def test_what_the_caller_records_with_a_send_commits_with_it_or_not_at_all(
+    outbox: Outbox,
+) -> None:
+    """`also` runs in Send's transaction: a queued request always has its record, and a
+    record that cannot be written leaves nothing queued (the user is told, not left guessing)."""
+    seen = []
+
+    def record(session, submission) -> None:
+        session.execute(text("SELECT 1"))  # a live session, in the transaction
+        seen.append(submission.reference)
+
+    queued = await outbox.submit(**REQUEST, form_id="form-1", user_id="29:user-a", also=record)
+    assert seen == [queued.reference]
+
+    def broken(session, submission) -> None:
+        raise RuntimeError("the card store is down")
+
+    with pytest.raises(RuntimeError):
+        await outbox.submit(**REQUEST, form_id="form-2", user_id="29:user-a", also=broken)
+    assert await outbox.count_since("29:user-a", START - timedelta(days=1)) == 1
