@@ -107,6 +107,7 @@ class ForkRunner:
         """
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
+        self._forget_project()
         modules = self.work / "modules.json"
         source = self.path.read_text(encoding="utf-8")
         (clean,) = self._run_all([source], modules_out=modules, keep_logs=True)
@@ -119,6 +120,16 @@ class ForkRunner:
         if not forced.killed:
             raise ToolError(f"{self.module}: a module that fails on import was not noticed")
         return clean.seconds
+
+    def _forget_project(self) -> None:
+        """Drop the project's modules a previous module's run preloaded in this process."""
+        venv = Path(sys.prefix).resolve()
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if file:
+                where = Path(file).resolve()
+                if where.is_relative_to(self.root) and not where.is_relative_to(venv):
+                    del sys.modules[name]
 
     def _preload(self, imported: list[list[str]]) -> None:
         """Import in this process what the tests imported, except what depends on the module.
