@@ -452,25 +452,3 @@ async def test_a_worker_skips_a_request_another_is_claiming(db: Database, clock:
         claimed = await asyncio.wait_for(outbox.claim_due("w2", clock(), LEASE, limit=2), 5)
         await transaction.rollback()
     assert [r.reference for r in claimed] == [free.reference]
-
-
-async def test_what_the_caller_records_with_a_send_commits_with_it_or_not_at_all(
-    outbox: Outbox,
-) -> None:
-    """`also` runs in Send's transaction: a queued request always has its record, and a
-    record that cannot be written leaves nothing queued (the user is told, not left guessing)."""
-    seen = []
-
-    def record(session, submission) -> None:
-        session.execute(text("SELECT 1"))  # a live session, in the transaction
-        seen.append(submission.reference)
-
-    queued = await outbox.submit(**REQUEST, form_id="form-1", user_id="29:user-a", also=record)
-    assert seen == [queued.reference]
-
-    def broken(session, submission) -> None:
-        raise RuntimeError("the card store is down")
-
-    with pytest.raises(RuntimeError):
-        await outbox.submit(**REQUEST, form_id="form-2", user_id="29:user-a", also=broken)
-    assert await outbox.count_since("29:user-a", START - timedelta(days=1)) == 1
