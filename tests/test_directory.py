@@ -235,3 +235,30 @@ def test_canonical_borough_spells_each_borough_as_the_bcp_does(borough: str, spe
 @pytest.mark.parametrize("typed", [None, "", "   ", "Croydon", "Brom ley", "Bromleys", "Kent"])
 def test_canonical_borough_is_none_for_anything_else(typed: str | None) -> None:
     assert canonical_borough(typed) is None
+
+
+def test_a_trust_the_parser_does_not_know_stops_start_up() -> None:
+    data = _data()
+    data["trusts"][1]["id"] = "kings"
+    with pytest.raises(ValidationError, match="trusts must be"):
+        Directory.model_validate(data)
+
+
+def test_a_per_modality_mailbox_must_be_named_by_a_modality_id() -> None:
+    data = _data()
+    kch = next(t for t in data["trusts"] if not t["single_mailbox"])
+    kch["departments"][0]["id"] = "x-ray"
+    with pytest.raises(ValidationError, match="not modality ids"):
+        Directory.model_validate(data)
+
+
+def test_every_mailbox_the_bcp_names_is_known_for_what_it_is(directory: Directory) -> None:
+    """A practice's reply mailbox must be its own, not one of the BCP's."""
+    for trust in directory.trusts:
+        for department in trust.departments:
+            assert directory.mailbox_kind(str(department.mailbox)) == "a radiology"
+    for box in directory.results:
+        assert directory.mailbox_kind(f"  {str(box.mailbox).upper()} ") == "a results"
+    for desk in directory.service_desks:
+        assert directory.mailbox_kind(str(desk.email)) == "an IT service desk"
+    assert directory.mailbox_kind("test.practice@nhs.net") is None
