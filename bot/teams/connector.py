@@ -25,7 +25,6 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -42,6 +41,7 @@ from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Req
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
+from bot.backoff import parse_retry_after
 from bot.teams.fastjson import FastActivitySerializer
 
 log = logging.getLogger(__name__)
@@ -199,17 +199,7 @@ class RetryPolicy(AsyncHTTPPolicy):
 
 def retry_after(headers: Any) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date), or None."""
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    return parse_retry_after(headers.get("Retry-After") if headers is not None else None)
 
 
 class ConnectorPool:
