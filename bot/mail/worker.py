@@ -14,7 +14,6 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from email.message import EmailMessage
 from typing import Any, Literal
 
 from bot.mail.transport import MailTransport, PermanentDeliveryError, TemporaryDeliveryError
+from bot.pacing import Pacer
 from bot.store.db import utcnow
 from bot.store.outbox import ClaimedRequest, Outbox
 
@@ -46,42 +46,6 @@ class DeliveryEvent:
 
 
 Notify = Callable[[DeliveryEvent], Awaitable[None]]
-
-
-class Pacer:
-    """At most `per_minute` sends in any 60 s window (Exchange Online's per-mailbox limit).
-
-    A sliding window of send times rather than a token bucket: it never bursts
-    above the limit at a window edge, and with an injected clock and sleep it
-    is tested without waiting.
-    """
-
-    def __init__(
-        self, per_minute: int, clock: Callable[[], datetime], sleep: Sleep, window: float = 60.0
-    ) -> None:
-        if per_minute < 1:
-            raise ValueError("per_minute must be at least 1")
-        self._limit = per_minute
-        self._clock = clock
-        self._sleep = sleep
-        self._window = window
-        self._sent: deque[datetime] = deque()
-
-    def delay(self) -> float:
-        """Seconds to wait before the next send may go (0 when there is room)."""
-        now = self._clock()
-        while self._sent and (now - self._sent[0]).total_seconds() >= self._window:
-            self._sent.popleft()
-        if len(self._sent) < self._limit:
-            return 0.0
-        return self._window - (now - self._sent[0]).total_seconds()
-
-    async def wait(self) -> None:
-        while (pause := self.delay()) > 0:
-            await self._sleep(pause)
-
-    def record(self) -> None:
-        self._sent.append(self._clock())
 
 
 class OutboxWorker:
