@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
 
 class ConfigurationError(RuntimeError):
     """The configuration cannot run safely; the message says what to change."""
@@ -168,9 +170,39 @@ class Settings(DatabaseSettings):
         10 * 1024 * 1024, validation_alias=_alias("FILE_MAX_BYTES", "file_max_bytes"), ge=1024
     )
 
-    @field_validator("allowed_tenant_ids", mode="before")
+    # Incidents (issue 12): who may declare, the broadcast's pace and retries, the reminder.
+    #: Entra object ids (`from.aadObjectId`) of the people who may declare an ICE outage.
+    admin_aad_object_ids: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(), validation_alias=_alias("ADMIN_AAD_OBJECT_IDS", "admin_aad_object_ids")
+    )
+    #: Hours after a request was sent that the bot reminds its sender (0: never).
+    follow_up_hours: int = Field(
+        72, validation_alias=_alias("FOLLOW_UP_HOURS", "follow_up_hours"), ge=0, le=24 * 60
+    )
+    #: Proactive messages a second, per instance (Teams allows 50 per app per tenant).
+    broadcast_max_per_second: float = Field(
+        10.0,
+        validation_alias=_alias("BROADCAST_MAX_PER_SECOND", "broadcast_max_per_second"),
+        gt=0,
+        le=50,
+    )
+    broadcast_retry_base_seconds: float = Field(
+        10.0,
+        validation_alias=_alias("BROADCAST_RETRY_BASE_SECONDS", "broadcast_retry_base_seconds"),
+        gt=0,
+    )
+    broadcast_retry_max_seconds: float = Field(
+        900.0,
+        validation_alias=_alias("BROADCAST_RETRY_MAX_SECONDS", "broadcast_retry_max_seconds"),
+        gt=0,
+    )
+    broadcast_max_attempts: int = Field(
+        12, validation_alias=_alias("BROADCAST_MAX_ATTEMPTS", "broadcast_max_attempts"), ge=1
+    )
+
+    @field_validator("allowed_tenant_ids", "admin_aad_object_ids", mode="before")
     @classmethod
-    def _split_tenants(cls, value: object) -> object:
+    def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -199,6 +231,16 @@ class Settings(DatabaseSettings):
                 f"{self.app_id}: the bot could not reply to Teams. Set the client secret "
                 "(or use MicrosoftAppType=UserAssignedMSI with a managed identity)."
             )
+        bad_admins = sorted(i for i in self.admin_aad_object_ids if not _GUID.fullmatch(i))
+        if bad_admins and not self.dev_mode:
+            raise ConfigurationError(
+                "ADMIN_AAD_OBJECT_IDS must list Entra object ids (GUIDs, the `aadObjectId` "
+                f"Teams sends), not names or Teams user ids: {', '.join(bad_admins)}"
+            )
+        if self.broadcast_retry_max_seconds < self.broadcast_retry_base_seconds:
+            raise ConfigurationError(
+                "BROADCAST_RETRY_MAX_SECONDS must be at least BROADCAST_RETRY_BASE_SECONDS."
+            )
         if self.mail_transport is None:
             if not self.dev_mode:
                 # A forgotten setting must not turn into "sent" cards for emails
@@ -221,6 +263,12 @@ class Settings(DatabaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.app_id)
+
+    def is_admin(self, aad_object_id: str | None) -> bool:
+        """May this Entra user declare an outage? Compared by object id, never by name."""
+        return bool(aad_object_id) and aad_object_id.lower() in {
+            i.lower() for i in self.admin_aad_object_ids
+        }
 
     def tenant_allowed(self, tenant_id: str | None) -> bool:
         """Empty allowlist admits everyone only in development mode."""

@@ -72,6 +72,10 @@ LEFT_AT_DEFAULT: dict[str, str] = {
     "READY_MAX_QUEUE_AGE_SECONDS": "1 h, above the default mail retry schedule (operations.md)",
     "FILE_DOWNLOAD_HOSTS": "*.sharepoint.com: where Teams stores the files users attach",
     "FILE_MAX_BYTES": "10 MB, far above a completed form; see the README table",
+    "FOLLOW_UP_HOURS": "72 h, the BCP's time for radiology to enter a request into Epic",
+    "BROADCAST_RETRY_BASE_SECONDS": "the broadcast retry schedule docs/operations.md describes",
+    "BROADCAST_RETRY_MAX_SECONDS": "the broadcast retry schedule docs/operations.md describes",
+    "BROADCAST_MAX_ATTEMPTS": "the broadcast retry schedule docs/operations.md describes",
 }
 
 #: App settings that the platform (not bot/settings.py) reads; each with why.

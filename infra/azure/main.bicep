@@ -84,6 +84,11 @@ param smtpPort int = 587
 @minValue(0)
 param retentionDays int = 14
 
+// --- Incidents (README, "Incidents"; docs/operations.md) ---
+
+@description('ADMIN_AAD_OBJECT_IDS: Entra object ids (GUIDs) of the people who may declare an ICE outage to every conversation, comma-separated. Empty: nobody can.')
+param adminAadObjectIds string = ''
+
 // --- App Service ---
 
 @description('App Service plan SKU (Linux). B1 is the smallest with VNet integration and Always On; P0v3 and up for production.')
@@ -818,6 +823,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'RETENTION_DAYS'
           value: string(retentionDays)
+        }
+        {
+          name: 'ADMIN_AAD_OBJECT_IDS'
+          value: adminAadObjectIds
+        }
+        // Teams allows an app 50 requests a second per tenant; broadcasts from all
+        // instances together stay at 20, leaving the rest for users' turns.
+        {
+          name: 'BROADCAST_MAX_PER_SECOND'
+          value: string(20 / appInstanceCount)
         }
       ]
     }

@@ -18,6 +18,9 @@ param smtpPassword = readEnvironmentVariable('ICEBOT_SMTP_PASSWORD')
 // The IG lead's / DPO's decision (docs/clinical-safety.md); 14 is the bot's default.
 param retentionDays = 14
 
+// Who may declare an ICE outage to every conversation (Entra object ids; empty: nobody).
+param adminAadObjectIds = readEnvironmentVariable('ICEBOT_ADMIN_AAD_OBJECT_IDS', '')
+
 param imageTag = readEnvironmentVariable('ICEBOT_IMAGE_TAG')
 param appServicePlanSku = 'P0v3'
 param appInstanceCount = 2

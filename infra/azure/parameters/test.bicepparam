@@ -15,6 +15,9 @@ param allowedTenantIds = readEnvironmentVariable('ICEBOT_ALLOWED_TENANT_IDS')
 param mailFrom = readEnvironmentVariable('ICEBOT_MAIL_FROM')
 param smtpPassword = readEnvironmentVariable('ICEBOT_SMTP_PASSWORD')
 
+// Who may declare an ICE outage to every conversation (Entra object ids; empty: nobody).
+param adminAadObjectIds = readEnvironmentVariable('ICEBOT_ADMIN_AAD_OBJECT_IDS', '')
+
 param imageTag = readEnvironmentVariable('ICEBOT_IMAGE_TAG')
 param appServicePlanSku = 'B1'
 param appInstanceCount = 1
