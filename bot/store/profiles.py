@@ -1,8 +1,9 @@
 """What the bot remembers about a user between conversations.
 
-Borough (for the service desk), practice and referrer details (to prefill the
-request form), and the conversation reference of their personal chat (to tell
-them when a request has been sent).
+Borough (for the service desk), and practice and referrer details (to prefill
+the request form and to find the user's practice log). Where to reach the user
+later (their personal chat) is kept with every other installed conversation,
+in `bot/store/conversations.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import OrderedDict
 from typing import Any
 
 from bot.store.db import Database
-from bot.store.tables import ConversationRef, UserProfile, utcnow
+from bot.store.tables import UserProfile, utcnow
 
 _PROFILE_FIELDS = frozenset({"borough", "practice", "referrer"})
 
@@ -19,14 +20,12 @@ _PROFILE_FIELDS = frozenset({"borough", "practice", "referrer"})
 class Profiles:
     """Reads and writes user profiles; every write is its own short transaction."""
 
-    def __init__(self, db: Database, *, remembered_references: int = 10_000) -> None:
+    def __init__(self, db: Database, *, remembered: int = 10_000) -> None:
         self._db = db
-        # The personal chat's reference is refreshed on every personal message but
-        # almost never changes; remembering what was last written saves a
-        # committed (fsynced) transaction on nearly every turn.
-        self._written: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._written_max = remembered_references
-        # Likewise the practice and referrer details written after each request.
+        self._written_max = remembered
+        # The practice and referrer details are written after each request but
+        # rarely change; remembering what was last written saves a committed
+        # transaction on nearly every Send.
         self._fields_written: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # Skipping a write because "we wrote this last" is only right when no other
         # instance writes: SQLite (one file, one instance). On PostgreSQL, always write.
@@ -66,29 +65,3 @@ class Profiles:
         self._fields_written.move_to_end(user_id)
         if len(self._fields_written) > self._written_max:
             self._fields_written.popitem(last=False)
-
-    async def save_reference(self, user_id: str, reference: dict[str, Any]) -> None:
-        if self._single_writer and self._written.get(user_id) == reference:
-            self._written.move_to_end(user_id)
-            return
-        await self._write_reference(user_id, reference)
-        self._written[user_id] = reference
-        if len(self._written) > self._written_max:
-            self._written.popitem(last=False)
-
-    async def _write_reference(self, user_id: str, reference: dict[str, Any]) -> None:
-        now = utcnow()
-        statement = self._db.insert(ConversationRef).values(
-            user_id=user_id, reference=reference, updated_at=now
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[ConversationRef.user_id],
-            set_={"reference": reference, "updated_at": now},
-        )
-        async with self._db.transaction(durable=False) as session:
-            await session.execute(statement)
-
-    async def reference(self, user_id: str) -> dict[str, Any] | None:
-        async with self._db.reading() as session:
-            row = await session.get(ConversationRef, user_id)
-            return row.reference if row else None

@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, MetaData, String
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Status = Literal["queued", "sending", "sent", "failed"]
@@ -28,9 +37,13 @@ ERROR_LIMIT = 500
 #: * "form": the bot's own form; `payload` is the whole request (a PDF is rendered).
 #: * "file": a completed trust form the user attached; `payload` only routes it and
 #:   the file itself is held in `received_files` (bot/store/files.py).
-Kind = Literal["form", "file"]
+#: * "log": not a radiology request but a practice's downtime log, emailed to the
+#:   practice as CSV (bot/incidents/downtime_log.py); `payload` holds the CSV, with
+#:   masked NHS numbers only, and is purged after retention like any payload.
+Kind = Literal["form", "file", "log"]
 FORM: Kind = "form"
 FILE: Kind = "file"
+LOG: Kind = "log"
 #: Room in `requests.kind` for the names of kinds to come.
 KIND_LENGTH = 16
 
@@ -196,16 +209,6 @@ class UserProfile(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class ConversationRef(Base):
-    """A serialised Bot Framework conversation reference for proactive messages."""
-
-    __tablename__ = "conversation_refs"
-
-    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
 # --- de-duplication (bot/store/activities.py) -------------------------------------------
 
 
@@ -215,3 +218,121 @@ class ProcessedActivity(Base):
     conversation_id: Mapped[str] = mapped_column(String(500), primary_key=True)
     activity_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+# --- where the app is installed (bot/store/conversations.py) ----------------------------
+
+
+class InstalledConversation(Base):
+    """A conversation the bot may post to on its own: a personal chat, a group chat, a team.
+
+    Keyed as the Teams edge decides (bot/teams/installs.py): a conversation id,
+    or `team:<team id>` for a team, whose `reference` posts to the channel the
+    app was added to. Nothing here is patient data: ids, the service URL, and
+    the staff member's display name.
+    """
+
+    __tablename__ = "conversations"
+
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[str | None] = mapped_column(String(100))
+    #: The Teams user id of a personal chat's user (None for group chats and teams).
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    reference: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: "install" (an install event) or "use" (someone used the bot there first).
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- incidents (bot/store/incidents.py) -------------------------------------------------
+
+#: Longest note an admin's announcement may carry.
+NOTE_LIMIT = 1000
+
+
+class Incident(Base):
+    """One declared ICE outage; `open_slot` is 1 while open, NULL once restored, and unique,
+    so at most one incident is open (several NULLs are allowed on SQLite and PostgreSQL)."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    open_slot: Mapped[int | None] = mapped_column(Integer, unique=True)
+    note: Mapped[str] = mapped_column(String(NOTE_LIMIT))
+    declared_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Entra object id and display name of the admin (staff, not patient data).
+    declared_by: Mapped[str] = mapped_column(String(100))
+    declared_by_name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by_name: Mapped[str] = mapped_column(String(200))
+    restored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    restored_by_name: Mapped[str | None] = mapped_column(String(200))
+    restored_note: Mapped[str | None] = mapped_column(String(NOTE_LIMIT))
+
+
+class Announcement(Base):
+    """One message to every installed conversation about an incident."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The confirmation card's id: the same card confirmed twice announces once.
+    draft_id: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(NOTE_LIMIT))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    #: Conversations queued for it, and users queued a reconciliation card (restored only).
+    audience: Mapped[int] = mapped_column(Integer, default=0)
+    reconciliations: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- proactive messages (bot/store/broadcasts.py, follow_ups.py) ------------------------
+
+#: Longest `last_error` kept for a proactive delivery.
+BROADCAST_ERROR_LIMIT = 200
+
+
+class BroadcastDelivery(Base):
+    """One proactive message to one conversation, and how far it got."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("topic", "subject", "conversation_key", name="broadcast_deliveries_once"),
+        Index("ix_broadcast_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: announcement, reconciliation, follow_up or log_email.
+    topic: Mapped[str] = mapped_column(String(16))
+    #: What is sent: an announcement id, an incident id, a reminder batch id, a reference.
+    subject: Mapped[str] = mapped_column(String(64))
+    conversation_key: Mapped[str] = mapped_column(String(500))
+    #: The user a personal message is for (None for an announcement).
+    user_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The Teams activity id of the message, once Teams accepted it.
+    activity_id: Mapped[str | None] = mapped_column(String(200))
+    last_error: Mapped[str | None] = mapped_column(String(BROADCAST_ERROR_LIMIT))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A reminder's request references, or a log email's outcome (ids only).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+
+class FollowUp(Base):
+    """A request its sender has been reminded about (or was due to be: no personal chat)."""
+
+    __tablename__ = "follow_ups"
+
+    reference: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200))
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
