@@ -30,7 +30,7 @@ async def remembered_borough(harness: BotHarness, user_id: str) -> str | None:
 
 
 async def saved_reference(harness: BotHarness, user_id: str) -> dict | None:
-    return await harness.client.server.app[RUNTIME].profiles.reference(user_id)
+    return await harness.client.server.app[RUNTIME].conversations.personal_reference(user_id)
 
 
 async def test_allowed_tenant_reaches_the_router(bot: BotHarness) -> None:

@@ -46,6 +46,8 @@ class ConnectorStub:
     sent: list[Sent] = field(default_factory=list)
     created_conversations: list[dict[str, Any]] = field(default_factory=list)
     _faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    #: Conversations that answer every call with this status (403: the app was removed).
+    _refusing: dict[str, int] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event | None = None
 
@@ -61,6 +63,11 @@ class ConnectorStub:
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Answer the next `times` calls with `status` (e.g. 429 with Retry-After)."""
         self._faults.extend([(status, headers or {})] * times)
+
+    def refuse(self, conversation_id: str, status: int = 403) -> None:
+        """Answer every call to this conversation with `status`, as Teams does once the app
+        is removed from it (403) or the conversation is gone (404)."""
+        self._refusing[conversation_id] = status
 
     @property
     def pending_faults(self) -> int:
@@ -96,6 +103,12 @@ class ConnectorStub:
         status, headers = self._faults.pop(0)
         return web.json_response({"error": {"code": "Injected"}}, status=status, headers=headers)
 
+    def _refused(self, request: web.Request) -> web.Response | None:
+        status = self._refusing.get(request.match_info["cid"])
+        if status is None:
+            return None
+        return web.json_response({"error": {"code": "BotNotInConversationRoster"}}, status=status)
+
     def _record(self, request: web.Request, body: dict[str, Any], method: str) -> str:
         activity_id = request.match_info.get("aid")
         assigned = f"activity-{next(self._ids)}" if method == "POST" else activity_id
@@ -104,12 +117,16 @@ class ConnectorStub:
         return assigned or ""
 
     async def _post(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request):
+            return refused
         if fault := self._fault():
             return fault
         new_id = self._record(request, await request.json(), "POST")
         return web.json_response({"id": new_id}, status=201)
 
     async def _put(self, request: web.Request) -> web.Response:
+        if refused := self._refused(request):
+            return refused
         if fault := self._fault():
             return fault
         self._record(request, await request.json(), "PUT")

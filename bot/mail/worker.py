@@ -10,7 +10,6 @@ quote them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -22,6 +21,7 @@ from typing import Any, Literal
 
 from bot.mail.transport import MailTransport, PermanentDeliveryError, TemporaryDeliveryError
 from bot.pacing import Pacer
+from bot.polling import PollingLoop
 from bot.store.db import utcnow
 from bot.store.outbox import ClaimedRequest, Outbox
 
@@ -78,7 +78,6 @@ class OutboxWorker:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._max_attempts = max_attempts
-        self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._clock = clock
         self._rng = rng or random.Random()
@@ -86,19 +85,15 @@ class OutboxWorker:
         self._pacer = Pacer(max_per_minute, clock, sleep)
         self._sleep = sleep
         self._lease_until = clock()
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._busy = False
-        self._task: asyncio.Task[None] | None = None
+        self._loop = PollingLoop(self._cycle, name="outbox", poll_interval=poll_interval)
 
     # driving --------------------------------------------------------------------
     async def run_once(self) -> int:
         """Send what is due now (up to one batch); the number of requests handled."""
         handled = 0
-        while handled < self._batch_size and not self._stopping:
+        while handled < self._batch_size and not self._loop.stopping:
             await self._pacer.wait()
-            self._busy = True
-            try:
+            with self._loop.busy():
                 now = self._clock()
                 claimed = await self._outbox.claim_due(
                     self.owner, now, self._lease_seconds, limit=1
@@ -108,42 +103,21 @@ class OutboxWorker:
                     return handled
                 await self._deliver(claimed[0])
                 handled += 1
-            finally:
-                self._busy = False
         return handled
+
+    async def _cycle(self) -> bool:
+        return await self.run_once() >= self._batch_size
 
     def kick(self) -> None:
         """Wake the loop now: a request was just queued and should not wait for the poll."""
-        self._wake.set()
+        self._loop.kick()
 
     def start(self) -> None:
-        if self._task is None or self._task.done():
-            self._stopping = False
-            self._task = asyncio.create_task(self._run(), name=f"outbox-{self.owner}")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop polling; a send already under way is finished and recorded first."""
-        self._stopping = True
-        self._wake.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        if not self._busy:  # idle or pacing: nothing claimed, safe to cut short
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                handled = await self.run_once()
-            except Exception as error:  # noqa: BLE001 - a store outage must not end the loop
-                log.error("outbox cycle failed: %s", type(error).__name__)
-                handled = 0
-            if handled < self._batch_size and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+        await self._loop.stop()
 
     # one request -------------------------------------------------------------------
     async def _deliver(self, row: ClaimedRequest) -> None:

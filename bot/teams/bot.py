@@ -20,7 +20,8 @@ from bot.nlu import Intent
 from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
 from bot.settings import Settings
-from bot.store import ActivityLog, Profiles, StoreUnavailable
+from bot.store import ActivityLog, StoreUnavailable
+from bot.store.conversations import Conversations
 from bot.teams.activities import (
     ADAPTIVE_CARD_ACTION,
     bot_token,
@@ -35,6 +36,12 @@ from bot.teams.extension import (
     search_message_body,
     search_request,
     search_response_body,
+)
+from bot.teams.installs import (
+    conversation_key,
+    conversation_record,
+    installation_change,
+    personal_record,
 )
 from bot.turns import Incoming, Outcome, Reply
 
@@ -71,14 +78,16 @@ class IceBot(TeamsActivityHandler):
         services: Mapping[str, Any],
         settings: Settings,
         activity_log: ActivityLog,
-        profiles: Profiles,
+        conversations: Conversations,
         make_reference: Callable[[Activity], dict[str, Any]],
+        on_removed: Callable[[str], None] | None = None,
     ) -> None:
         self._router = router
         self._services = services
         self._settings = settings
         self._activity_log = activity_log
-        self._profiles = profiles
+        self._conversations = conversations
+        self._on_removed = on_removed
         self._make_reference = make_reference
         # issue 4; tests swap the clock
         self.message_limiter = per_user_message_limiter(settings.max_messages_per_minute)
@@ -145,7 +154,7 @@ class IceBot(TeamsActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         incoming = to_incoming(turn_context.activity)
-        incoming = await self._remember_personal_chat(turn_context, incoming)
+        incoming = await self._remember_conversation(turn_context, incoming)
         if incoming.action is None and not incoming.text and not incoming.attachments:
             return  # e.g. a message with only formatting or a card we did not send
         if any(offer.teams_hosted for offer in incoming.attachments):
@@ -162,7 +171,7 @@ class IceBot(TeamsActivityHandler):
         incoming = to_incoming(activity)
         if incoming.action is None:
             return InvokeResponse(status=400, body=_invoke_error("The card action had no verb."))
-        incoming = await self._remember_personal_chat(turn_context, incoming)
+        incoming = await self._remember_conversation(turn_context, incoming)
         outcome = await self._dispatch(incoming)
         body = await self._apply(turn_context, incoming, outcome)
         return InvokeResponse(status=200, body=body or invoke_message_body(ANSWERED_BELOW))
@@ -181,18 +190,44 @@ class IceBot(TeamsActivityHandler):
         return InvokeResponse(status=200, body=search_response_body(answer))
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
-        """Welcome once when the bot itself is added (personal install or a team).
+        """Record an install or removal; welcome once when the bot itself is added.
 
         Handled here rather than in TeamsActivityHandler's members-added path,
         which fetches every member from the connector first (trap 5).
         """
-        activity = turn_context.activity
-        bot_id = activity.recipient.id if activity.recipient else None
-        added = [m.id for m in activity.members_added or []]
-        if bot_id and bot_id in added:
-            incoming = to_incoming(activity)
+        change = await self._record_installation(turn_context.activity)
+        if change == "add":
+            incoming = to_incoming(turn_context.activity)
             outcome = await self._router.dispatch_intent(Intent.WELCOME, incoming, self._services)
             await self._apply(turn_context, incoming, outcome)
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        """The app added to or removed from a personal scope, group chat or team.
+
+        Teams also sends a conversation update for the same install, which is
+        the one that says welcome; this one only keeps the registry right.
+        """
+        await self._record_installation(turn_context.activity)
+
+    async def _record_installation(self, activity: Activity) -> str | None:
+        """Keep the registry of installed conversations (where announcements go) right."""
+        change = installation_change(activity)
+        try:
+            if change == "add":
+                record = conversation_record(
+                    activity, self._make_reference(activity), source="install"
+                )
+                if record is not None:
+                    await self._conversations.record(record)
+                    log.info("app installed kind=%s", record.kind)
+            elif change == "remove" and (key := conversation_key(activity)) is not None:
+                await self._conversations.remove(key)
+                if self._on_removed is not None:
+                    self._on_removed(key)
+                log.info("app removed from a conversation")
+        except StoreUnavailable as error:  # the next message or event records it again
+            log.warning("installed conversation not recorded: %s", error)
+        return change
 
     async def _dispatch(self, incoming: Incoming) -> Outcome:
         try:
@@ -248,8 +283,14 @@ class IceBot(TeamsActivityHandler):
         )
 
         async def send(private_context: TurnContext) -> None:
-            reference = self._make_reference(private_context.activity)
-            await self._profiles.save_reference(incoming.user.id, reference)
+            record = personal_record(
+                private_context.activity,
+                self._make_reference(private_context.activity),
+                incoming.user.id,
+                incoming.user.name,
+            )
+            if record is not None:
+                await self._conversations.record(record)
             for reply in replies:
                 await private_context.send_activity(card_attachment_activity(reply))
 
@@ -268,20 +309,25 @@ class IceBot(TeamsActivityHandler):
             return
         await turn_context.send_activity(OPEN_PERSONAL_CHAT)
 
-    async def _remember_personal_chat(
+    async def _remember_conversation(
         self, turn_context: TurnContext, incoming: Incoming
     ) -> Incoming:
-        """Keep the personal chat's reference so we can tell the user later that a request went.
+        """Keep this conversation in the registry (announcements, telling a user later).
 
-        Returned on the incoming turn too, so a handler needs no store read for it.
+        Written only when its reference changed (`Conversations.record`), so a
+        turn normally costs no write. A personal chat's reference is returned
+        on the incoming turn too, so a handler needs no store read for it.
         """
+        activity = turn_context.activity
+        reference = self._make_reference(activity)
+        record = conversation_record(activity, reference)
+        if record is not None:
+            try:
+                await self._conversations.record(record)
+            except StoreUnavailable as error:  # the previous reference still works
+                log.warning("conversation reference not saved: %s", error)
         if not (incoming.conversation.is_personal and incoming.user.id):
             return incoming
-        reference = self._make_reference(turn_context.activity)
-        try:
-            await self._profiles.save_reference(incoming.user.id, reference)
-        except StoreUnavailable as error:  # the previous reference still works
-            log.warning("conversation reference not saved: %s", error)
         return replace(incoming, reply_reference=reference)
 
     async def _refuse(self, turn_context: TurnContext) -> None:
