@@ -10,17 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
+from bot.backoff import Backoff
+from bot.broadcast import BroadcastWorker
 from bot.directory import Directory, load_directory
 from bot.files.download import FileDownloader, HostPolicy
 from bot.handlers import build_router
+from bot.incidents.board import IncidentBoard
+from bot.incidents.downtime_log import DowntimeLog, with_log_notices
+from bot.incidents.follow_up import FollowUpScheduler
+from bot.incidents.messages import BroadcastComposer
 from bot.logsafety import quiet_chatty_libraries
 from bot.mail.transport import build_transport
 from bot.mail.worker import OutboxWorker
@@ -30,13 +36,19 @@ from bot.router import Router
 from bot.services import Services
 from bot.settings import Settings
 from bot.store import ActivityLog, Database, Profiles
+from bot.store.broadcasts import BroadcastQueue
 from bot.store.confirmations import Confirmations, Notices
+from bot.store.conversations import Conversations
 from bot.store.db import utcnow
 from bot.store.files import ReceivedFiles
+from bot.store.follow_ups import FollowUps
+from bot.store.incidents import Incidents
 from bot.store.migrations import migrate_or_refuse
 from bot.store.outbox import Outbox
+from bot.store.request_log import RequestLog
 from bot.teams.adapter import build_adapter, build_authentication, conversation_reference
 from bot.teams.bot import IceBot
+from bot.teams.broadcast import TeamsSender
 from bot.teams.connector import ConnectorPool, RetryPolicy, SharedSession
 from bot.teams.proactive import DeliveryNotifier
 from bot.web import messages_handler, no_stack_traces
@@ -63,6 +75,13 @@ class Runtime:
     worker: OutboxWorker
     bot: IceBot
     readiness: Readiness
+    conversations: Conversations
+    incidents: IncidentBoard
+    downtime_log: DowntimeLog
+    broadcaster: BroadcastWorker
+    #: None with FOLLOW_UP_HOURS=0.
+    reminders: FollowUpScheduler | None
+    clock: Callable[[], datetime]
 
     def services(self) -> dict[str, Any]:
         """What handlers may ask for by name (the router checked the names at start-up)."""
@@ -76,7 +95,9 @@ class Runtime:
             confirmations=self.confirmations,
             files=self.files,
             downloader=self.downloader,
-            clock=utcnow,
+            incidents=self.incidents,
+            downtime_log=self.downtime_log,
+            clock=self.clock,
             kick=self.worker.kick,
         ).by_name()
 
@@ -85,8 +106,17 @@ RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", Settings)
 
 
-def create_app(settings: Settings, *, directory: Directory | None = None) -> web.Application:
-    """Build the web application; the database opens when the app starts."""
+def create_app(
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> web.Application:
+    """Build the web application; the database opens when the app starts.
+
+    `clock` is "now" for handlers, incidents, the broadcast and the reminder
+    (tests move it forward; the mail outbox keeps the wall clock).
+    """
     quiet_chatty_libraries()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
@@ -140,11 +170,60 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             outbox=outbox,
             retry_seconds=settings.notify_retry_seconds,
         )
+        conversations = Conversations(db)
+        incidents_store = Incidents(db)
+        queue = BroadcastQueue(db)
+        request_log = RequestLog(db)
+        tenants = _announced_tenants(settings)
+        broadcaster = BroadcastWorker(
+            queue,
+            conversations,
+            BroadcastComposer(
+                cards=cards,
+                directory=resolved_directory,
+                incidents=incidents_store,
+                requests=request_log,
+                follow_up_hours=settings.follow_up_hours,
+            ),
+            TeamsSender(adapter, settings.app_id),
+            per_second=settings.broadcast_max_per_second,
+            backoff=Backoff(
+                base=settings.broadcast_retry_base_seconds,
+                cap=settings.broadcast_retry_max_seconds,
+                max_attempts=settings.broadcast_max_attempts,
+            ),
+            tenant_allowed=settings.tenant_allowed,
+            poll_interval=settings.outbox_poll_seconds,
+            clock=clock,
+        )
+        incidents = IncidentBoard(
+            incidents_store, conversations, queue, kick=broadcaster.kick, tenants=tenants
+        )
+        downtime_log = DowntimeLog(
+            request_log,
+            profiles,
+            conversations,
+            queue,
+            resolved_directory,
+            kick_broadcast=broadcaster.kick,
+            tenants=tenants,
+        )
+        reminders = (
+            FollowUpScheduler(
+                FollowUps(db),
+                hours=settings.follow_up_hours,
+                tenants=tenants,
+                kick=broadcaster.kick,
+                clock=clock,
+            )
+            if settings.follow_up_hours
+            else None
+        )
         worker = OutboxWorker(
             outbox,
             build_transport(settings),
             delivery.render_email,
-            notifier,
+            with_log_notices(notifier, downtime_log, clock),
             max_per_minute=settings.mail_max_per_minute,
             lease_seconds=settings.outbox_lease_seconds,
             backoff_base=settings.mail_retry_base_seconds,
@@ -158,7 +237,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
             services=bot_services,
             settings=settings,
             activity_log=activity_log,
-            profiles=profiles,
+            conversations=conversations,
             make_reference=conversation_reference,
         )
         state = Runtime(
@@ -180,24 +259,37 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
                 outbox,
                 max_queue_age=timedelta(seconds=settings.ready_max_queue_age_seconds),
             ),
+            conversations=conversations,
+            incidents=incidents,
+            downtime_log=downtime_log,
+            broadcaster=broadcaster,
+            reminders=reminders,
+            clock=clock,
         )
         bot_services.update(state.services())
         app[RUNTIME] = state
         _announce(settings)
         worker.start()
+        # Announcements, reconciliations and reminders queued before a restart go on
+        # from where they were: the queue is in the database (bot/store/broadcasts.py).
+        broadcaster.start()
         housekeeping = asyncio.create_task(_housekeeping(state), name="housekeeping")
         # Re-tells "sent"/"failed" outcomes Teams did not take at the time (see
         # bot/teams/proactive.py); its state is in the database, so a restart resumes it.
         retell = asyncio.create_task(
             notifier.retell_forever(settings.notify_retry_seconds), name="notice-retry"
         )
+        tasks = [housekeeping, retell]
+        if reminders is not None:
+            tasks.append(asyncio.create_task(reminders.run_forever(), name="follow-ups"))
         try:
             yield
         finally:
-            for task in (housekeeping, retell):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await broadcaster.stop()  # finishes a proactive send already under way
             await worker.stop()  # finishes a send already under way
             if compose_process is not None:
                 compose_process.close()
@@ -254,6 +346,14 @@ async def _ready(request: web.Request) -> web.Response:
         return web.json_response({"status": "starting"}, status=503)
     body, status = readiness_body(await request.app[RUNTIME].readiness.check())
     return web.json_response(body, status=status)
+
+
+def _announced_tenants(settings: Settings) -> frozenset[str] | None:
+    """Whose conversations incident messages may reach: the allow-list (None: every tenant,
+    which `Settings.tenant_allowed` permits in development mode only)."""
+    if not settings.allowed_tenant_ids and settings.dev_mode:
+        return None
+    return settings.allowed_tenant_ids
 
 
 def _announce(settings: Settings) -> None:

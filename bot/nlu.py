@@ -55,6 +55,13 @@ class Intent(StrEnum):
     ICE_ACCESS = "ice_access"
     ICE_PCN = "ice_pcn"
     ICE_BACK = "ice_back"
+    #: "Is ICE down?", "is it just us?", /status: has an outage been declared?
+    ICE_STATUS = "ice_status"
+    #: An admin's /outage (or "declare an outage"), and /restored.
+    INCIDENT_DECLARE = "incident_declare"
+    INCIDENT_RESTORE = "incident_restore"
+    MY_REQUESTS = "my_requests"
+    PRACTICE_LOG = "practice_log"
     MAILBOX = "mailbox"
     ORDER = "order"
     HELPDESK = "helpdesk"
@@ -137,6 +144,18 @@ _CONCEPTS: dict[str, str] = {
     "only_me": """except me, but not me, not me, only me, just me, colleagues can,
         others can, everyone else can, everyone else, for others but""",
     "for_me": "for me, on my computer, on my pc",
+    # Asking whether it is more than this practice: a status question.
+    "others": """anyone else, anybody else, just us, only us, is it us, other practices,
+        other surgeries, elsewhere, everywhere""",
+    "status": "status, news, any news, any update, any updates, latest",
+    # "Is ICE ok?": only in a question, where it asks about ICE for everyone.
+    "fine": "ok, okay, fine, alright, all right, up, working, running",
+    # An admin's verbs (only at the start of a message: "ICE was declared down" is news).
+    "declare": "declare, declaring, announce, announcing, broadcast",
+    # The user's own requests, or the practice's log of them.
+    "mine": """my requests, my request, my orders, my order, my referrals, my referral,
+        have i sent, did i send, ive sent, i have sent, have we sent, weve sent,
+        what i sent, requests sent, requests ive sent""",
     "back": """back, back up, working again, works again, working now, up again,
         up and running, fixed, resolved, restored""",
     "pcn": "pcn, pcns, federation, federations, gp fed, gpfed, primary care network",
@@ -244,11 +263,23 @@ _COMMANDS: dict[str, tuple[Intent, frozenset[str]]] = {
     "down": (Intent.ICE_TRIAGE, frozenset({"down"})),
     "access": (Intent.ICE_ACCESS, frozenset({"access"})),
     "pcn": (Intent.ICE_PCN, frozenset({"pcn"})),
+    "status": (Intent.ICE_STATUS, frozenset({"status"})),
 }
+# Commands that do something to everyone: only as a slash command picked on purpose
+# ("/outage ..."), never from a word in a sentence ("outage" alone is someone's outage).
+_SLASH_ONLY: dict[str, Intent] = {
+    "outage": Intent.INCIDENT_DECLARE,
+    "restored": Intent.INCIDENT_RESTORE,
+    "restore": Intent.INCIDENT_RESTORE,
+}
+# "log" as a word of its own ("log in", "log a ticket" are phrases of their own), and
+# the words that say which log: the practice's downtime log.
+_LOG_WORDS = frozenset({"log", "logs", "logbook"})
+_LOG_OF = frozenset({"practice", "downtime", "outage", "incident", "our", "surgery", "ice"})
 # Concepts that mean the message asks something of its own.
 _ASKING = frozenset(
     {"ice", "down", "trouble", "access", "pcn", "results", "rejections", "next", "walk"}
-    | {"not_found", "helpdesk", "mailbox", "order"}
+    | {"not_found", "helpdesk", "mailbox", "order", "status", "others", "back"}
 )
 
 _DICTATION = re.compile(r"\b(full stop|period|comma|new line|new paragraph|exclamation mark)\b")
@@ -501,6 +532,8 @@ def _ice(r: _Reading) -> Intent:
     problem = r.has("down", "trouble", "negation", "access")
     if r.has("pcn"):
         return Intent.ICE_PCN
+    if _status_question(r):
+        return Intent.ICE_STATUS
     if r.has("back") and not problem:
         return Intent.ICE_BACK
     if r.has("access") and r.has("nobody"):
@@ -516,6 +549,49 @@ def _ice(r: _Reading) -> Intent:
     if not problem and (r.has("mailbox") or (r.named and r.has("where", "send"))):
         return Intent.MAILBOX
     return Intent.ICE_TRIAGE
+
+
+def _status_question(r: _Reading, *, about_ice: bool = True) -> bool:
+    """ "Is ICE down?", "is it just us?", "is ICE back?": whether an outage is declared.
+
+    Not when the question is about the asker alone ("is it just me?"), asks how
+    to do something (a mailbox, an order), or names a trust or modality.
+    """
+    if r.has("status") and not r.has("negation", "down", "trouble", "access", "back"):
+        return not r.has("order", "mailbox", "helpdesk", "send", "where") and not r.named
+    cues = ("down", "trouble", "back", "others", "status") + (("fine",) if about_ice else ())
+    if not r.question or not r.has(*cues):
+        return False
+    if r.has("for_me", "only_me", "access", "order", "mailbox", "helpdesk", "send", "where"):
+        return False
+    return not r.named
+
+
+def _admin_command(r: _Reading) -> Intent | None:
+    """/outage, /restored, or "declare an outage" / "announce ICE is back" said first."""
+    first = r.tokens[0]
+    if r.slashed:
+        found = _SLASH_ONLY.get(first) or _SLASH_ONLY.get(_correct(first) or "")
+        if found is not None:
+            return found
+    words = r.tokens[1:] if first in ("please", "pls") and len(r.tokens) > 1 else r.tokens
+    if "declare" not in _lexicon().meaning.get(words[0], ()):
+        return None
+    rest = _read(words[1:]) if len(words) > 1 else None
+    if rest is not None and rest.has("back"):
+        return Intent.INCIDENT_RESTORE
+    if rest is not None and rest.has("down"):
+        return Intent.INCIDENT_DECLARE
+    return None
+
+
+def _log_request(r: _Reading) -> Intent | None:
+    """ "my requests" (what I sent) and "practice log" (what our practice sent)."""
+    if _LOG_WORDS & set(r.tokens) and (len(r.tokens) == 1 or _LOG_OF & set(r.tokens)):
+        return Intent.PRACTICE_LOG
+    if r.has("mine") and not r.has("send", "intend", "rejections", "results", "walk"):
+        return Intent.MY_REQUESTS
+    return None
 
 
 def _access_problem(r: _Reading) -> bool:
@@ -541,6 +617,10 @@ def _information(r: _Reading) -> Intent | None:
 
 
 def _decide(r: _Reading) -> Intent:
+    if (admin := _admin_command(r)) is not None:
+        return admin
+    if (logged := _log_request(r)) is not None:
+        return logged
     command = _command(r)
     if command is not None and not (command is Intent.HELP and r.has("ice")):
         return command
@@ -568,6 +648,8 @@ def _decide(r: _Reading) -> Intent:
         return Intent.ORDER
     if r.named:
         return Intent.ORDER if r.tokens[0] in ("refer", "book", "request") else Intent.MAILBOX
+    if _status_question(r, about_ice=r.has("system")) and not r.other_system:
+        return Intent.ICE_STATUS
     if r.has("down", "trouble") and not r.other_system:
         return Intent.ICE_TRIAGE
     if r.has("thanks"):

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # annotations only: importing these here would make an import circle
     from bot.directory import Directory
     from bot.files.download import FileDownloader
+    from bot.incidents.board import IncidentBoard
+    from bot.incidents.downtime_log import DowntimeLog
     from bot.router import Router
     from bot.settings import Settings
     from bot.store import Profiles
@@ -40,6 +42,10 @@ class Services:
     files: ReceivedFiles
     #: Fetches an attached file from an allowed host, checked (bot/files/download.py).
     downloader: FileDownloader
+    #: The open incident (cached) and the admins' declare/restore.
+    incidents: IncidentBoard
+    #: My requests, the practice log and its email.
+    downtime_log: DowntimeLog
     #: Now, as an aware UTC datetime (tests pass a fixed clock).
     clock: Callable[[], datetime]
     #: Wake the outbox worker: a request was just queued.

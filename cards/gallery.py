@@ -462,7 +462,9 @@ def samples() -> list[Sample]:
             ),
         ),
     ]
-    return found
+    from cards.gallery_incidents import incident_samples  # it builds on this module
+
+    return found + incident_samples()
 
 
 def validate_choice_errors(data: Mapping[str, str]) -> FormErrors:

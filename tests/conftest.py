@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
-from bot.store.db import Base, Database
+from bot.store.db import Base, Database, utcnow
 from bot.store.migrations import upgrade
 from tests.support.smtp import ScriptedSmtp, SmtpTestServer, smtp_settings
 from tests.support.teams import TENANT, BotHarness
@@ -89,8 +90,8 @@ async def make_bot(connector, aiohttp_client, make_settings):
     """
     stub, service_url = connector
 
-    async def start(**overrides: Any) -> BotHarness:
-        app = create_app(make_settings(**overrides))
+    async def start(*, clock: Callable[[], datetime] | None = None, **overrides: Any) -> BotHarness:
+        app = create_app(make_settings(**overrides), clock=clock or utcnow)
         client = await aiohttp_client(app)
         return BotHarness(client, stub, service_url)
 

@@ -75,7 +75,7 @@ def test_i_see_as_words_is_not_ice() -> None:
 
 def test_it_in_capitals_is_the_it_department_and_in_lower_case_a_pronoun() -> None:
     assert parse("who do I ring for IT").intent is Intent.HELPDESK
-    assert parse("is it down?").intent is Intent.ICE_TRIAGE
+    assert parse("is it down?").intent is Intent.ICE_STATUS
 
 
 @pytest.mark.parametrize(
@@ -92,8 +92,22 @@ def test_weak_cues_count_only_without_foreign_words(text: str, intent: Intent) -
 
 
 def test_a_statement_of_an_outage_is_not_a_question_about_one() -> None:
+    """A statement gets the steps; the question asks whether an outage was declared."""
     assert parse("ICE is down").intent is Intent.ICE_DOWN
-    assert parse("is ICE down?").intent is Intent.ICE_TRIAGE
+    assert parse("is ICE down?").intent is Intent.ICE_STATUS
+
+
+@pytest.mark.parametrize(
+    "text", ["outage", "ICE outage", "ICE was declared down by the supplier", "restored"]
+)
+def test_only_a_slash_or_a_leading_declare_announces_to_everyone(text: str) -> None:
+    """Everyone's words never become an admin's command: /outage and "declare ..." only."""
+    assert parse(text).intent not in (Intent.INCIDENT_DECLARE, Intent.INCIDENT_RESTORE)
+
+
+@pytest.mark.parametrize("text", ["log a ticket", "I can't log in", "log on to ICE"])
+def test_log_in_a_phrase_is_not_the_practice_log(text: str) -> None:
+    assert parse(text).intent is not Intent.PRACTICE_LOG
 
 
 def test_anything_mentioning_ice_that_cannot_be_placed_is_a_possible_outage() -> None:

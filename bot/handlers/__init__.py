@@ -6,7 +6,16 @@ manifest's command lists are generated from the router it returns.
 
 from __future__ import annotations
 
-from bot.handlers import forwarding, guidance, lookups, orders, search, situations
+from bot.handlers import (
+    downtime_log,
+    forwarding,
+    guidance,
+    incidents,
+    lookups,
+    orders,
+    search,
+    situations,
+)
 from bot.nlu import prepare as prepare_parser
 from bot.router import Router
 
@@ -14,7 +23,16 @@ from bot.router import Router
 def build_router() -> Router:
     """Register every handler; raises RegistrationError at start-up if one cannot be served."""
     router = Router()
-    for module in (situations, lookups, guidance, orders, forwarding, search):
+    for module in (
+        situations,
+        incidents,
+        lookups,
+        guidance,
+        orders,
+        forwarding,
+        downtime_log,
+        search,
+    ):
         module.register(router)
     router.check_complete()
     prepare_parser()  # compiled here, at start-up, not in the first user's turn

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.directory import Directory, ServiceDesk
+from bot.incidents.board import IncidentBoard
+from bot.incidents.views import incident_context
 from bot.store import Profiles
-from bot.turns import Outcome, User
+from bot.turns import Outcome, Reply, User
 from bot.vocabulary import canonical_borough
 from cards import CardRenderer
 
@@ -51,3 +53,23 @@ async def users_desk(
         named = canonical_borough(await profiles.borough(user.id))
     desk = directory.desk_for(named) if named else None
     return (named, desk) if named and desk else None
+
+
+async def incident_first(
+    incidents: IncidentBoard, cards: CardRenderer, outcome: Outcome
+) -> Outcome:
+    """While an admin has declared an outage, say so before any ICE answer.
+
+    The open incident is cached in memory (`IncidentBoard.open`), so this costs
+    no database read on a busy turn.
+    """
+    incident = await incidents.open()
+    if incident is None:
+        return outcome
+    context = incident_context(incident, "status")
+    card = cards.render("incident", context)
+    return Outcome(
+        replies=[Reply(text=context["headline"], card=card), *outcome.replies],
+        update=outcome.update,
+        private=outcome.private,
+    )

@@ -37,9 +37,16 @@ def register(router: Router) -> None:
         Intent.RESULTS,
         command=Command("results", "results", "How results reach you during downtime"),
     )(info("results"))
+    # In a personal chat its place in Teams' ten quick commands went to `my requests`;
+    # the results and next-steps cards link to it (docs/decisions.md D15).
     router.intent(
         Intent.REJECTIONS,
-        command=Command("rejections", "rejections", "What happens if radiology rejects a request"),
+        command=Command(
+            "rejections",
+            "rejections",
+            "What happens if radiology rejects a request",
+            scopes=("team", "groupChat"),
+        ),
     )(info("rejections"))
     router.intent(
         Intent.NEXT, command=Command("next", "next", "What happens after you email a request")

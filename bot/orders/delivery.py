@@ -27,11 +27,13 @@ from bot.mail.compose import (
     compose_forwarded,
     render_text,
 )
+from bot.mail.practice_log import compose_practice_log
 from bot.mail.worker import DeliveryEvent
 from bot.orders.form import stored_confirmation
 from bot.orders.forwarded import ForwardedRequest
 from bot.orders.model import LONDON, RadiologyRequest
 from bot.store.outbox import FILE, FORM, ClaimedRequest, Outbox, RequestRecord
+from bot.store.tables import LOG
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,24 @@ def _compose_file(
     ).as_bytes()
 
 
+def _compose_log(
+    payload: dict[str, Any],
+    reference: str,
+    created_at: datetime,
+    sender: str,
+    _directory: Directory,
+    _attachment: bytes | None,
+) -> bytes:
+    """A practice's downtime log: a short note and the log as CSV (bot/mail/practice_log.py)."""
+    return compose_practice_log(payload, reference, created_at, sender).as_bytes()
+
+
 #: How each kind of request becomes an email. A new kind adds its composer here.
-_COMPOSERS: dict[str, Callable[..., bytes]] = {FORM: _compose_form, FILE: _compose_file}
+_COMPOSERS: dict[str, Callable[..., bytes]] = {
+    FORM: _compose_form,
+    FILE: _compose_file,
+    LOG: _compose_log,
+}
 
 
 def _exit_with_parent(parent_pid: int, interval: float = 1.0) -> None:
