@@ -38,7 +38,7 @@ def register(router: Router) -> None:
         command=Command("results", "results", "How results reach you during downtime"),
     )(info("results"))
     # In a personal chat its place in Teams' ten quick commands went to `my requests`;
-    # the results and next-steps cards link to it (docs/decisions.md D15).
+    # the results and next-steps cards link to it (docs/decisions.md D21).
     router.intent(
         Intent.REJECTIONS,
         command=Command(

@@ -92,7 +92,7 @@ def register(router: Router) -> None:
         return await incident_first(incidents, cards, outcome)
 
     # PCN staff reach this from the triage card's button, or by saying so; its quick
-    # command gave its place in Teams' ten to `status` (docs/decisions.md D15).
+    # command gave its place in Teams' ten to `status` (docs/decisions.md D21).
     @router.intent(Intent.ICE_PCN)
     async def pcn(cards: CardRenderer, directory: Directory) -> Outcome:
         return Outcome.card(cards.render("pcn", directory=directory))

@@ -12,7 +12,7 @@ sends it again.
 
 The one window left is between "Teams accepted" and "we recorded it": a worker
 killed there leaves its lease to expire, and the row is sent again. That is
-at-least-once, chosen over at-most-once (docs/decisions.md D15): a missed
+at-least-once, chosen over at-most-once (docs/decisions.md D20): a missed
 outage notice is worse than a repeated one, and the window is one HTTP round
 trip plus one commit.
 
