@@ -107,7 +107,9 @@ class BroadcastWorker:
         #: Rows claimed at once: about a second's worth, so a lease never outlives its sends.
         self._batch = max(1, int(per_second))
         self._paused_until = clock()
-        self._loop = PollingLoop(self._cycle, name="broadcast", poll_interval=poll_interval)
+        self._loop = PollingLoop(
+            self._cycle, name="broadcast", poll_interval=poll_interval, logger=log
+        )
 
     # driving --------------------------------------------------------------------
     def kick(self) -> None:

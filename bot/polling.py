@@ -23,8 +23,17 @@ Cycle = Callable[[], Awaitable[bool]]
 
 
 class PollingLoop:
-    def __init__(self, cycle: Cycle, *, name: str, poll_interval: float) -> None:
+    def __init__(
+        self,
+        cycle: Cycle,
+        *,
+        name: str,
+        poll_interval: float,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self._cycle = cycle
+        #: The worker's own logger, so its lines say where they come from.
+        self._log = logger or log
         self._name = name
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -72,7 +81,7 @@ class PollingLoop:
             try:
                 more = await self._cycle()
             except Exception as error:  # noqa: BLE001 - a store outage must not end the loop
-                log.error("%s cycle failed: %s", self._name, type(error).__name__)
+                self._log.error("%s cycle failed: %s", self._name, type(error).__name__)
                 more = False
             if not more and not self._stopping:
                 with contextlib.suppress(TimeoutError):

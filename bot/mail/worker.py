@@ -85,7 +85,9 @@ class OutboxWorker:
         self._pacer = Pacer(max_per_minute, clock, sleep)
         self._sleep = sleep
         self._lease_until = clock()
-        self._loop = PollingLoop(self._cycle, name="outbox", poll_interval=poll_interval)
+        self._loop = PollingLoop(
+            self._cycle, name="outbox", poll_interval=poll_interval, logger=log
+        )
 
     # driving --------------------------------------------------------------------
     async def run_once(self) -> int:

@@ -134,6 +134,12 @@ class BroadcastQueue:
         """
         now = as_utc(now)
         lease_until = now + timedelta(seconds=lease_seconds)
+        if self._db.is_sqlite:
+            # Nothing due is the usual answer: a read, so an idle poll never takes
+            # SQLite's one write lock away from a user's Send.
+            async with self._db.sessions() as session:
+                if await session.scalar(_candidates(now, 1)) is None:
+                    return []
         async with self._db.transaction() as session:
             if self._db.is_sqlite:
                 ids: Any = _candidates(now, limit).scalar_subquery()
