@@ -157,7 +157,8 @@ class BroadcastWorker:
         if row.reference is None:
             await self._drop(row, "conversation no longer installed")
             return
-        if not self._tenant_allowed(row.tenant_id):
+        # No tenant: a chat copied from before tenants were recorded (of_tenants).
+        if row.tenant_id is not None and not self._tenant_allowed(row.tenant_id):
             await self._drop(row, "tenant not allowed")
             return
         try:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.sql import Select
+from sqlalchemy import delete, func, or_, select, true
+from sqlalchemy.sql import ColumnElement, Select
 
 from bot.store.db import Database
 from bot.store.tables import InstalledConversation, utcnow
@@ -58,6 +58,18 @@ class Audience:
         return self.personal + self.group_chats + self.teams
 
 
+def of_tenants(tenants: frozenset[str] | None) -> ColumnElement[bool]:
+    """Conversations of these tenants (None: any). A row with no tenant was copied from
+    before tenants were recorded (migration 0002): it passed the allow-list then, and
+    the user's next message records its tenant."""
+    if tenants is None:
+        return true()
+    return or_(
+        InstalledConversation.tenant_id.in_(sorted(tenants)),
+        InstalledConversation.tenant_id.is_(None),
+    )
+
+
 def personal_chat_key(user_id: str, tenants: frozenset[str] | None) -> Select[tuple[str]]:
     """The key of this user's personal chat (the latest, if Teams ever gave two)."""
     statement = (
@@ -66,9 +78,7 @@ def personal_chat_key(user_id: str, tenants: frozenset[str] | None) -> Select[tu
         .order_by(InstalledConversation.updated_at.desc())
         .limit(1)
     )
-    if tenants is not None:
-        statement = statement.where(InstalledConversation.tenant_id.in_(sorted(tenants)))
-    return statement
+    return statement.where(of_tenants(tenants))
 
 
 class Conversations:
@@ -182,8 +192,7 @@ class Conversations:
         statement = select(InstalledConversation.kind, func.count()).group_by(
             InstalledConversation.kind
         )
-        if tenants is not None:
-            statement = statement.where(InstalledConversation.tenant_id.in_(sorted(tenants)))
+        statement = statement.where(of_tenants(tenants))
         async with self._db.reading() as session:
             counts = dict((await session.execute(statement)).all())
         return Audience(
@@ -218,5 +227,6 @@ __all__ = [
     "ConversationRecord",
     "Conversations",
     "InstalledConversation",
+    "of_tenants",
     "personal_chat_key",
 ]

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, insert, literal, select, true
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.sql import Subquery
 
 from bot.store.broadcasts import ANNOUNCEMENT, QUEUED, RECONCILIATION
+from bot.store.conversations import of_tenants
 from bot.store.db import Database, as_utc
 from bot.store.tables import (
     LOG,
@@ -206,19 +207,13 @@ class Incidents:
         return _announcement(announcement, incident)
 
 
-def _conversations(tenants: frozenset[str] | None) -> ColumnElement[bool]:
-    if tenants is None:
-        return true()
-    return InstalledConversation.tenant_id.in_(sorted(tenants))
-
-
 async def _queue_everyone(
     session: AsyncSession, announcement_id: int, now: datetime, tenants: frozenset[str] | None
 ) -> int:
     """One queued delivery per installed conversation (INSERT ... SELECT: one statement)."""
     everyone = (
         select(InstalledConversation.key, literal(None).label("user_id"))
-        .where(_conversations(tenants))
+        .where(of_tenants(tenants))
         .subquery()
     )
     return await _queue(session, ANNOUNCEMENT, str(announcement_id), everyone, now)
@@ -246,7 +241,7 @@ async def _queue_reconciliations(
         .where(
             InstalledConversation.kind == "personal",
             InstalledConversation.user_id.in_(requesters),
-            _conversations(tenants),
+            of_tenants(tenants),
         )
         .group_by(InstalledConversation.key)
         .subquery()
