@@ -13,8 +13,6 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.directory import Directory
 from bot.incidents.board import IncidentBoard
 from bot.incidents.downtime_log import DowntimeLog
@@ -22,6 +20,7 @@ from bot.incidents.views import my_requests_context, practice_log_context
 from bot.nlu import Intent
 from bot.router import Command, Router
 from bot.settings import Settings
+from bot.store import StoreUnavailable
 from bot.store.outbox import TooManyRequests
 from bot.turns import Conversation, Outcome, Reply, User
 from cards import CardRenderer
@@ -159,8 +158,8 @@ def register(router: Router) -> None:
             )
         except TooManyRequests as error:
             return Outcome.message(TOO_MANY.format(limit=error.most))
-        except SQLAlchemyError as error:
-            log.error("practice log not queued: %s", type(error).__name__)
+        except StoreUnavailable as error:
+            log.error("practice log not queued: %s", error)
             return Outcome.message(NOT_SAVED)
         if queued.duplicate:
             return Outcome.message(LOG_ALREADY.format(reference=queued.reference))

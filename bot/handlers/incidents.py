@@ -19,8 +19,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.directory import Directory
 from bot.handlers.situations import access_card
 from bot.incidents.board import IncidentBoard
@@ -29,7 +27,7 @@ from bot.nlu import Intent
 from bot.privacy import looks_like_patient_data
 from bot.router import Command, Router
 from bot.settings import Settings
-from bot.store import Profiles
+from bot.store import Profiles, StoreUnavailable
 from bot.store.incidents import Draft, IncidentView, NothingToRestore
 from bot.turns import Conversation, Outcome, Reply, User
 from cards import CardRenderer
@@ -179,8 +177,8 @@ def register(router: Router) -> None:
             announcement = await incidents.announce(draft)
         except NothingToRestore:
             return Outcome(update=cards.render("incident_done", title=NOTHING_OPEN, lines=[]))
-        except SQLAlchemyError as error:
-            log.error("incident not announced: %s", type(error).__name__)
+        except StoreUnavailable as error:
+            log.error("incident not announced: %s", error)
             return Outcome.message(NOT_SAVED)
         log.info(
             "incident announced kind=%s incident=%d announcement=%d audience=%d reconciliations=%d",

@@ -293,15 +293,15 @@ def summary_of(rows: Sequence[LoggedRequest]) -> str:
 
 
 def after_sending(directory: Directory) -> list[str]:
-    """The BCP's own after-sending facts, in its words (the reconciliation card)."""
-    results = [
-        f"{box.name}: {box.intro} {box.mailbox}. {box.no_reply}" for box in directory.results
-    ]
+    """The BCP's own after-sending facts, in its words (the reconciliation card).
+
+    The results mailboxes follow on the card from `directory.results`, each
+    address on a line of its own.
+    """
     return [
         directory.after_sending.epic_entry,
         directory.after_sending.walk_in,
         directory.rejections.rejected,
-        *results,
     ]
 
 
@@ -319,6 +319,7 @@ def reconciliation_context(
         "rows": request_rows(shown, directory),
         "more": len(ranked) - len(shown),
         "after": after_sending(directory),
+        "results": directory.results,
     }
 
 
