@@ -37,20 +37,18 @@ def render(name: str, context: dict) -> dict:
 
 
 def test_the_reconciliation_says_what_happens_next_in_the_bcps_words() -> None:
-    text = card_text(
-        render("reconciliation", reconciliation_context(incident(restored=True), ROWS, DIRECTORY))
-    )
+    context = reconciliation_context(incident(restored=True), ROWS, DIRECTORY)
+    text = card_text(render("reconciliation", context))
     after = text.split("What the BCP says happens next", 1)[1].splitlines()
     facts = [line.removeprefix("• ") for line in after if line.startswith("• ")]
-    assert len(facts) == 5
-    for fact in facts[:3]:
+    assert len(facts) == 3 and "within 72 hours" in facts[0]
+    for fact in facts:
         assert fact in BCP_TEXT, fact
-    for fact, box in zip(facts[3:], DIRECTORY.results, strict=True):
-        name, _, said = fact.partition(": ")
-        assert name == box.name and box.mailbox in said
+    for box in DIRECTORY.results:
+        for line in (box.name, box.intro, box.mailbox, box.no_reply):
+            assert line in after, line
         for sentence in (box.intro, box.no_reply):
-            assert sentence in BCP_TEXT and sentence in said
-    assert "within 72 hours" in facts[0]
+            assert sentence in BCP_TEXT
 
 
 def test_the_reconciliation_puts_what_needs_doing_by_hand_first() -> None:
@@ -88,7 +86,7 @@ def test_no_outage_declared_offers_the_outage_path_too() -> None:
     card = render("incident", incident_context(None, "status"))
     text = card_text(card)
     assert text.startswith("No ICE outage has been declared")
-    assert "ICE is down for all" in text, "an undeclared outage still reaches the steps"
+    assert text.rstrip().endswith("ICE is down"), "an undeclared outage still reaches the steps"
 
 
 def test_a_csv_cell_never_runs_as_a_spreadsheet_formula() -> None:
