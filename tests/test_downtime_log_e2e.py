@@ -344,3 +344,18 @@ async def test_follow_up_hours_zero_turns_the_reminder_off(
 ) -> None:
     bot = await make_bot(clock=clock, **mail(smtp, follow_up_hours=0))
     assert bot.client.server.app[RUNTIME].reminders is None
+
+
+async def test_the_log_email_goes_at_once_not_at_the_next_poll(
+    make_bot, smtp: SmtpTestServer, clock: Clock
+) -> None:
+    """Like Send, Email the log wakes the mail worker: it does not wait for the poll."""
+    bot = await make_bot(clock=clock, **mail(smtp))
+    await declare(bot, "/outage ICE down")
+    await send_as(bot, SAM, "Sam Receptionist", "card-1")
+    await all_sent(bot, 1)
+    bot.client.server.app[RUNTIME].worker._loop._poll_interval = 60.0  # an idle worker sleeps
+    await settle(0.2)
+    card = (await bot.say("practice log")).only_card
+    await bot.execute("log.email", find_action(card, "log.email")["data"])
+    await until(lambda: len(smtp.received) == 2, 5)

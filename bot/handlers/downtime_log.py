@@ -28,6 +28,7 @@ from cards import CardRenderer
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+Kick = Callable[[], None]
 
 NO_PRACTICE = (
     "I don't know your practice yet: I remember it from the first request you send with me "
@@ -131,6 +132,7 @@ def register(router: Router) -> None:
         user: User,
         conversation: Conversation,
         clock: Clock,
+        kick: Kick,
         key: str | None = None,
         incident: object = None,
     ) -> Outcome:
@@ -163,6 +165,7 @@ def register(router: Router) -> None:
             return Outcome.message(NOT_SAVED)
         if queued.duplicate:
             return Outcome.message(LOG_ALREADY.format(reference=queued.reference))
+        kick()  # the mail worker sends it now, not at its next poll
         count = f"{len(entry.rows)} request{'s' if len(entry.rows) != 1 else ''}"
         return Outcome.message(
             LOG_QUEUED.format(count=count, mailbox=practice.mailbox, reference=queued.reference)
