@@ -113,13 +113,9 @@ def register(router: Router) -> None:
         conversation: Conversation,
         text: str,
     ) -> Outcome:
-        if refused := _not_admin(settings, user):
+        note, refused = _typed_note(settings, user, text, required=True)
+        if refused:
             return refused
-        note = command_note(text)
-        if not note:
-            return Outcome.message(NEED_NOTE)
-        if problem := _note_problem(note):
-            return Outcome.message(problem)
         incident = await incidents.open()
         action: Literal["declare", "update"] = "update" if incident else "declare"
         return await _confirmation(cards, incidents, conversation, action, note, incident)
@@ -133,11 +129,9 @@ def register(router: Router) -> None:
         conversation: Conversation,
         text: str,
     ) -> Outcome:
-        if refused := _not_admin(settings, user):
+        note, refused = _typed_note(settings, user, text, required=False)
+        if refused:
             return refused
-        note = command_note(text)
-        if problem := _note_problem(note):
-            return Outcome.message(problem)
         incident = await incidents.open()
         if incident is None:
             return Outcome.message(NOTHING_OPEN)
@@ -224,6 +218,20 @@ def _not_admin(settings: Settings, user: User) -> Outcome | None:
         return None
     log.warning("incident command refused: not an admin")
     return Outcome.message(NOT_ADMIN)
+
+
+def _typed_note(
+    settings: Settings, user: User, text: str, *, required: bool
+) -> tuple[str, Outcome | None]:
+    """The note after /outage or /restored, or why nothing happens (not an admin, no note)."""
+    if refused := _not_admin(settings, user):
+        return "", refused
+    note = command_note(text)
+    if required and not note:
+        return note, Outcome.message(NEED_NOTE)
+    if problem := _note_problem(note):
+        return note, Outcome.message(problem)
+    return note, None
 
 
 def _note_problem(note: str) -> str | None:
