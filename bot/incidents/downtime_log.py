@@ -23,7 +23,6 @@ from bot.store.conversations import Conversations
 from bot.store.incidents import IncidentView
 from bot.store.outbox import RecentLimit
 from bot.store.request_log import LoggedRequest, Page, QueuedLog, RequestLog
-from bot.store.tables import LOG
 
 log = logging.getLogger(__name__)
 
