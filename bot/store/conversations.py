@@ -60,7 +60,7 @@ class Audience:
 
 def of_tenants(tenants: frozenset[str] | None) -> ColumnElement[bool]:
     """Conversations of these tenants (None: any). A row with no tenant was copied from
-    before tenants were recorded (migration 0002): it passed the allow-list then, and
+    before tenants were recorded (migration 0003): it passed the allow-list then, and
     the user's next message records its tenant."""
     if tenants is None:
         return true()
