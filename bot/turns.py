@@ -44,6 +44,9 @@ class CardAction:
     execute: bool = False
     #: The activity id of the card the action came from, for updating it in place.
     card_activity_id: str | None = None
+    #: True when it came from (or opens) a Teams dialog: `task/fetch` or `task/submit`.
+    #: The outcome's `update` is then what the dialog shows next; no update closes it.
+    dialog: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,9 @@ class Reply:
 
     text: str | None = None
     card: Mapping[str, Any] | None = None
+    #: Told the new message's activity id once it is posted (None if it could not be):
+    #: how a confirmation card posted from a dialog is found again to update it.
+    posted: Callable[[str | None], Awaitable[None]] | None = None
 
     @property
     def summary(self) -> str:
@@ -106,7 +112,8 @@ class Outcome:
     """What a handler wants done.
 
     `update` replaces the card the action came from (in place, no live buttons
-    left behind); `replies` are new messages in the same conversation;
+    left behind) or, for an action in a Teams dialog, is the dialog's next card
+    (none closes the dialog); `replies` are new messages in the same conversation;
     `private` are messages for the user's personal chat with the bot, used when
     a channel conversation must not hold patient data.
     """

@@ -18,6 +18,7 @@ word ("kings us", "mailbox us", but not "can you help us").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -33,6 +34,8 @@ class Modality:
     contrast: bool
     words: tuple[str, ...]
     needs_context: tuple[str, ...] = ()
+    #: An examination as a referrer writes one, shown as the request form's hint.
+    example: str = ""
 
 
 # Order is the order the request form offers them in.
@@ -57,6 +60,7 @@ MODALITIES: tuple[Modality, ...] = (
             "cxr",
             "chest xray",
         ),
+        example="X-ray left knee, chest X-ray",
     ),
     Modality(
         "ultrasound",
@@ -76,6 +80,7 @@ MODALITIES: tuple[Modality, ...] = (
             "us",
         ),
         needs_context=("us",),
+        example="ultrasound abdomen, right breast",
     ),
     Modality(
         "fluoroscopy",
@@ -93,6 +98,7 @@ MODALITIES: tuple[Modality, ...] = (
             "fl",
         ),
         needs_context=("fl",),
+        example="barium swallow",
     ),
     Modality(
         "ct",
@@ -100,6 +106,7 @@ MODALITIES: tuple[Modality, ...] = (
         ionising=True,
         contrast=True,
         words=("ct", "cat scan", "ct scan", "ct scans", "computed tomography", "cts"),
+        example="CT chest, abdomen and pelvis",
     ),
     Modality(
         "mri",
@@ -108,6 +115,7 @@ MODALITIES: tuple[Modality, ...] = (
         contrast=True,
         words=("mri", "mri scan", "mris", "magnetic resonance", "mr"),
         needs_context=("mr",),
+        example="MRI lumbar spine, left knee",
     ),
     Modality(
         "nuclear_medicine",
@@ -115,6 +123,7 @@ MODALITIES: tuple[Modality, ...] = (
         ionising=True,
         contrast=False,
         words=("nuclear medicine", "nuclear", "nm", "isotope", "isotope scan", "bone scan"),
+        example="bone scan",
     ),
     Modality(
         "dexa",
@@ -122,6 +131,7 @@ MODALITIES: tuple[Modality, ...] = (
         ionising=True,
         contrast=False,
         words=("dexa", "dxa", "dexa scan", "bone density", "densitometry"),
+        example="DEXA hip and lumbar spine",
     ),
     Modality(
         "mammography",
@@ -129,6 +139,7 @@ MODALITIES: tuple[Modality, ...] = (
         ionising=True,
         contrast=False,
         words=("mammography", "mammogram", "mammograms", "mammo"),
+        example="bilateral mammogram",
     ),
     Modality(
         "interventional",
@@ -137,6 +148,7 @@ MODALITIES: tuple[Modality, ...] = (
         contrast=True,
         words=("interventional", "interventional radiology", "ir"),
         needs_context=("ir",),
+        example="image-guided biopsy",
     ),
 )
 
@@ -146,6 +158,64 @@ MODALITY_BY_ID: dict[str, Modality] = {m.id: m for m in MODALITIES}
 def modality(modality_id: str | None) -> Modality | None:
     """The modality with this id, or None."""
     return MODALITY_BY_ID.get(modality_id or "")
+
+
+# Body parts that come in pairs, as staff write them in an examination ("X-ray left
+# knee"): when the examination names one, the request form needs the side. The bot's
+# own list (anatomy, not the BCP), matched as whole words; a part missing here is
+# not asked about, so the examination's hint also asks for the side
+# (docs/clinical-safety.md, "Laterality").
+PAIRED_BODY_PARTS: tuple[str, ...] = (
+    "eye", "eyes", "orbit", "orbits", "ear", "ears",
+    "shoulder", "shoulders", "clavicle", "clavicles", "collarbone", "collar bone",
+    "acromioclavicular", "scapula", "scapulae", "arm", "arms", "upper arm", "humerus",
+    "elbow", "elbows", "forearm", "forearms", "radius", "ulna",
+    "wrist", "wrists", "scaphoid", "hand", "hands", "finger", "fingers", "thumb", "thumbs",
+    "hip", "hips", "groin", "groins", "inguinal", "femur", "thigh", "thighs",
+    "knee", "knees", "patella", "leg", "legs", "lower leg", "shin", "tibia", "fibula",
+    "calf", "calves", "achilles", "ankle", "ankles", "foot", "feet", "heel", "heels",
+    "calcaneum", "calcaneus", "toe", "toes",
+    "breast", "breasts", "axilla", "axillae", "armpit",
+    "kidney", "kidneys", "testis", "testes", "testicle", "testicles", "ovary", "ovaries",
+)  # fmt: skip
+#: Words that say the side, and the laterality each gives.
+SIDE_WORDS: dict[str, str] = {
+    "left": "left",
+    "right": "right",
+    "bilateral": "bilateral",
+    "both": "bilateral",
+}
+_WORD = re.compile(r"[a-z]+")
+_PAIRED = frozenset(PAIRED_BODY_PARTS)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def paired_part_in(text: str | None) -> str | None:
+    """The first paired body part the text names ("knee" in "X-ray left knee"), or None."""
+    words = _words(text or "")
+    for index, word in enumerate(words):
+        if index + 1 < len(words) and f"{word} {words[index + 1]}" in _PAIRED:
+            return f"{word} {words[index + 1]}"
+        if word in _PAIRED:
+            return word
+    return None
+
+
+def side_in(text: str | None) -> str | None:
+    """The one side the text gives ("left", "right" or "bilateral"), or None if none or several.
+
+    "left knee" is left and "both knees" bilateral; "left knee and right hip"
+    names two sides, which only the referrer can settle, so it gives None.
+    """
+    sides = {SIDE_WORDS[word] for word in _words(text or "") if word in SIDE_WORDS}
+    if sides == {"left", "right"}:
+        return None
+    if "bilateral" in sides:
+        return "bilateral" if sides == {"bilateral"} else None
+    return sides.pop() if len(sides) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +371,8 @@ __all__ = [
     "MODALITIES",
     "MODALITY_BY_ID",
     "OTHER_AREAS",
+    "PAIRED_BODY_PARTS",
+    "SIDE_WORDS",
     "SITES",
     "SITE_BY_ID",
     "TRUSTS",
@@ -311,4 +383,6 @@ __all__ = [
     "TrustWords",
     "canonical_borough",
     "modality",
+    "paired_part_in",
+    "side_in",
 ]

@@ -27,7 +27,12 @@ from botframework.connector.auth import (
     JwtTokenExtractor,
 )
 
-from bot.teams.activities import ADAPTIVE_CARD_ACTION, CONVERSATION_KINDS, tenant_ids
+from bot.teams.activities import (
+    ADAPTIVE_CARD_ACTION,
+    CONVERSATION_KINDS,
+    DIALOG_INVOKES,
+    tenant_ids,
+)
 from bot.teams.extension import COMPOSE_EXTENSION_QUERY
 from bot.teams.fastjson import activity_from_json
 
@@ -164,7 +169,7 @@ def _identifiers(activity: Activity) -> list[object]:
 
 TEAMS_CHANNEL = "msteams"
 #: Invoke names IceBot answers itself (bot/teams/bot.py on_invoke_activity).
-HANDLED_INVOKES = frozenset({ADAPTIVE_CARD_ACTION, COMPOSE_EXTENSION_QUERY})
+HANDLED_INVOKES = frozenset({ADAPTIVE_CARD_ACTION, COMPOSE_EXTENSION_QUERY, *DIALOG_INVOKES})
 
 
 def _signed_by_a_teams_key(auth_header: str) -> bool:

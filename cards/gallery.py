@@ -26,14 +26,16 @@ from typing import Any
 
 from bot.devchat.samples import SAMPLE_REQUEST
 from bot.directory import Directory, load_directory
-from bot.handlers.orders import SAVE_FAILED
+from bot.handlers.orders import SAVE_FAILED, TOO_LARGE
+from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
 from bot.orders.form import (
     choose_context,
     closed_form_context,
     confirmation_for,
-    form_context,
     prefill_from_profile,
     review_context,
+    start_context,
+    step_context,
     stored_confirmation,
 )
 from bot.orders.forward_form import (
@@ -42,15 +44,8 @@ from bot.orders.forward_form import (
     practice_prefill,
 )
 from bot.orders.forwarded import AttachedFile, ForwardedRequest, validate_forward
-from bot.orders.model import (
-    FORM_ERROR,
-    FormErrors,
-    RadiologyRequest,
-    remembered_details,
-    resolve_route,
-    validate_choice,
-    validate_submission,
-)
+from bot.orders.model import RadiologyRequest, remembered_details
+from bot.orders.routing import resolve_route
 from bot.store.files import HeldFile
 from bot.vocabulary import BOROUGHS, SITE_BY_ID
 
@@ -98,16 +93,32 @@ def _remembered() -> dict[str, str]:
     return prefill_from_profile(practice, referrer)
 
 
-def _form(trust: str, modality: str, **extra: Any) -> Context:
+def _step(step: str, trust: str, modality: str, **extra: Any) -> Context:
+    """One step of the form as the dialog (and the chat) shows it."""
     route = resolve_route(directory(), trust, modality)
-    return form_context(form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **extra)
+    return step_context(step, form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **extra)
 
 
-def _form_with_errors() -> Context:
-    typed = {**SAMPLE_REQUEST, "nhs_number": "999 000 0019", "postcode": "SE1", "examination": ""}
+def _step_with_errors(**extra: Any) -> Context:
+    """Step 2 sent back: the summary names each field, each error under its field."""
+    typed = {**SAMPLE_REQUEST, "nhs_number": "999 000 0019", "postcode": "SE1"}
     errors = validate_submission(typed, directory=directory(), today=TODAY)
     assert isinstance(errors, FormErrors)
-    return _form("kch", "ultrasound", prefill=typed, errors=errors)
+    return _step("patient", "kch", "ultrasound", values=typed, errors=errors, **extra)
+
+
+def _which_side() -> Context:
+    """Step 1 sent back: the examination names a paired part without its side."""
+    typed = {**SAMPLE_REQUEST, "examination": "Ultrasound knee", "laterality": ""}
+    errors = validate_submission(typed, directory=directory(), today=TODAY)
+    assert isinstance(errors, FormErrors) and list(errors) == ["laterality"], errors
+    return _step("exam", "kch", "ultrasound", values=typed, errors=errors)
+
+
+def _review(**extra: Any) -> Context:
+    return review_context(
+        _request(), form_id=FORM_ID, owner=OWNER, directory=directory(), now=NOW, **extra
+    )
 
 
 def _confirmation(status: str) -> Context:
@@ -339,15 +350,21 @@ def samples() -> list[Sample]:
         ),
         *_lookups(),
         Sample(
+            "order_start",
+            "order_start",
+            "`order kings us`: New request opens the form as a dialog",
+            lambda: start_context(d, "kch", "ultrasound"),
+        ),
+        Sample(
             "order_choose",
             "order_choose",
-            "Request step 1: trust and type of imaging",
+            "Request: trust and type of imaging (when not named yet)",
             lambda: choose_context(form_id=FORM_ID, owner=OWNER, directory=d),
         ),
         Sample(
             "order_choose-refused",
             "order_choose",
-            "Request step 1: KCH CT refused under its field",
+            "Request: KCH CT refused under its field",
             lambda: choose_context(
                 form_id=FORM_ID,
                 owner=OWNER,
@@ -357,39 +374,82 @@ def samples() -> list[Sample]:
             ),
         ),
         Sample(
-            "order_form-kch-us",
-            "order_form",
-            "Request step 2: KCH ultrasound, practice remembered",
-            lambda: _form("kch", "ultrasound", prefill=_remembered()),
+            "order_step-1-kch-us",
+            "order_step",
+            "Step 1 of 3: KCH ultrasound (no safety questions)",
+            lambda: _step("exam", "kch", "ultrasound"),
         ),
         Sample(
-            "order_form-gstt-ct",
-            "order_form",
-            "Request step 2: GSTT CT (ionising, contrast: safety questions)",
-            lambda: _form("gstt", "ct"),
+            "order_step-1-gstt-ct",
+            "order_step",
+            "Step 1 of 3: GSTT CT (ionising, contrast)",
+            lambda: _step("exam", "gstt", "ct"),
         ),
         Sample(
-            "order_form-errors",
-            "order_form",
-            "Request step 2: returned with errors under their fields",
-            _form_with_errors,
+            "order_step-1-gstt-mri",
+            "order_step",
+            "Step 1 of 3: GSTT MRI (the MRI safety questions)",
+            lambda: _step("exam", "gstt", "mri"),
         ),
         Sample(
-            "order_form-save_failed",
-            "order_form",
-            "Request step 2: the request could not be saved",
-            lambda: _form(
-                "kch",
-                "ultrasound",
-                prefill=dict(SAMPLE_REQUEST),
-                errors=FormErrors({FORM_ERROR: SAVE_FAILED}),
-            ),
+            "order_step-1-which_side",
+            "order_step",
+            "Step 1 of 3: a paired body part without its side",
+            _which_side,
+        ),
+        Sample(
+            "order_step-2",
+            "order_step",
+            "Step 2 of 3: the patient (access needs folded)",
+            lambda: _step("patient", "kch", "ultrasound"),
+        ),
+        Sample(
+            "order_step-2-pregnancy",
+            "order_step",
+            "Step 2 of 3: an X-ray of the pelvic region (pregnancy questions)",
+            lambda: _step("patient", "kch", "xray", values={"region": "yes"}),
+        ),
+        Sample(
+            "order_step-2-errors",
+            "order_step",
+            "Step 2 of 3: returned with errors, named at the top and under their fields",
+            _step_with_errors,
+        ),
+        Sample(
+            "order_step-2-compact",
+            "order_step",
+            "Step 2 of 3: too much to show in full (errors named only)",
+            lambda: _step_with_errors(compact=True),
+        ),
+        Sample(
+            "order_step-3",
+            "order_step",
+            "Step 3 of 3: referrer and practice, a new user",
+            lambda: _step("practice", "kch", "ultrasound"),
+        ),
+        Sample(
+            "order_step-3-remembered",
+            "order_step",
+            "Step 3 of 3: remembered, one line with Change",
+            lambda: _step("practice", "kch", "ultrasound", values=_remembered()),
+        ),
+        Sample(
+            "order_step-too_large",
+            "order_step",
+            "Step 1 of 3: a request too long for a Teams card",
+            lambda: _step("exam", "kch", "ultrasound", errors=FormErrors({FORM_ERROR: TOO_LARGE})),
         ),
         Sample(
             "order_review",
             "order_review",
-            "Request step 3: review, Send or Edit",
-            lambda: review_context(_request(), form_id=FORM_ID, owner=OWNER, directory=d, now=NOW),
+            "Review, Send or Back",
+            _review,
+        ),
+        Sample(
+            "order_review-save_failed",
+            "order_review",
+            "The request could not be saved: Nothing was sent, Send again at the top",
+            lambda: _review(failure=SAVE_FAILED),
         ),
         *(
             Sample(

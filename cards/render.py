@@ -69,12 +69,18 @@ class _Raw(str):
 
 
 def execute_action(
-    title: str, verb: str, data: Mapping[str, Any] | None = None, *, style: str | None = None
+    title: str,
+    verb: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    style: str | None = None,
+    associated_inputs: str | None = None,
 ) -> _Raw:
     """An Action.Execute that falls back to Action.Submit on clients without Universal Actions.
 
     Both carry the verb inside `data`, so a Submit (which has no verb of its own)
-    still reaches the same handler.
+    still reaches the same handler. `associated_inputs="none"` sends no inputs
+    and so skips the card's own input checks (a Back button).
     """
     payload = {**(data or {}), "verb": verb}
     action: dict[str, Any] = {
@@ -84,9 +90,34 @@ def execute_action(
         "data": payload,
         "fallback": {"type": "Action.Submit", "title": title, "data": payload},
     }
+    for key, value in (("style", style), ("associatedInputs", associated_inputs)):
+        if value:
+            action[key] = value
+            action["fallback"][key] = value
+    return _Raw(json.dumps(action, ensure_ascii=False))
+
+
+#: What Teams reads in an Action.Submit's data to open a dialog instead of sending a message.
+TASK_FETCH = {"type": "task/fetch"}
+
+
+def dialog_action(
+    title: str, verb: str, data: Mapping[str, Any] | None = None, *, style: str | None = None
+) -> _Raw:
+    """A button that opens a Teams dialog: an Action.Submit whose data asks for `task/fetch`.
+
+    Teams sends the bot a `task/fetch` invoke and shows the card the bot answers
+    with in a dialog. A client that cannot open dialogs sends the same data as
+    an ordinary Action.Submit message instead, so the same verb's handler runs
+    either way (and answers in the chat).
+    """
+    action: dict[str, Any] = {
+        "type": "Action.Submit",
+        "title": title,
+        "data": {**(data or {}), "verb": verb, "msteams": TASK_FETCH},
+    }
     if style:
         action["style"] = style
-        action["fallback"]["style"] = style
     return _Raw(json.dumps(action, ensure_ascii=False))
 
 
@@ -174,6 +205,7 @@ class CardRenderer:
         self._env.filters["raw"] = _Raw
         self._env.globals["CARD_VERSION"] = CARD_VERSION
         self._env.globals["execute"] = execute_action
+        self._env.globals["open_dialog"] = dialog_action
         self._env.globals["open_url"] = open_url_action
         self._env.globals["email"] = email_action
         self._env.globals["call"] = call_action

@@ -276,7 +276,7 @@ def test_downtime_steps_give_both_forms_and_all_four_mailboxes(renderer: CardRen
         assert modality in text
     assert DIRECTORY.after_sending.epic_entry in text
     assert buttons(card) == [
-        ("Start a request", "order.start", {}),
+        ("New request", "order.start", {}),
         ("What happens next", "info.show", {"topic": "next"}),
         ("I can't get in", "ice.access", {}),
         ("PCN or Federation", "ice.pcn", {}),
@@ -479,7 +479,7 @@ def test_mailbox_card_for_each_department(
     assert links(card) == [("Email", compose_url(mailbox))]
     assert card["actions"][0]["style"] == "positive", "emailing it is the primary action"
     assert buttons(card) == [
-        ("Start a request", "order.start", {"trust": trust_id, "department": department_id}),
+        ("New request", "order.start", {"trust": trust_id, "department": department_id}),
         ("Mailboxes", "mailbox.pick", {}),
     ]
 
@@ -616,7 +616,7 @@ def test_lookup_cards_carry_one_fact_each_from_the_directory(
 
 HELP_BUTTONS = [
     ("ICE is down", "ice.down", {}),
-    ("Start a request", "order.start", {}),
+    ("New request", "order.start", {}),
     ("Service desk", "helpdesk.show", {}),
     ("Mailboxes", "mailbox.pick", {}),
     ("Results", "info.show", {"topic": "results"}),

@@ -17,7 +17,8 @@ import pytest
 from bot.devchat.samples import SAMPLE_REQUEST
 from bot.directory import load_directory
 from bot.orders.delivery import ComposeProcess, compose_request
-from bot.orders.model import RadiologyRequest, validate_submission
+from bot.orders.errors import validate_submission
+from bot.orders.model import RadiologyRequest
 
 DIRECTORY = load_directory()
 CREATED = datetime(2026, 11, 29, 10, 32, tzinfo=UTC)

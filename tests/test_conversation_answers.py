@@ -212,11 +212,11 @@ async def test_start_a_request_from_the_steps_card_keeps_the_steps(bot: BotHarne
 
 
 async def test_the_request_forms_own_cards_still_replace_themselves(bot: BotHarness) -> None:
-    choose = (await bot.say("order")).only_card
+    choose = (await bot.execute("order.start", reply_to_id="steps-card")).sent[0].card
     data = {**find_action(choose, "order.choose")["data"], "trust": "kch", "modality": "xray"}
     turn = await bot.execute("order.choose", data, reply_to_id="form-card")
     assert turn.invoke_card is not None and turn.sent == []
-    find_action(turn.invoke_card, "order.review")
+    find_action(turn.invoke_card, "order.next")
 
 
 # --- patient data in shared chats -------------------------------------------------------------

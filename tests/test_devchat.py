@@ -8,6 +8,7 @@ from email.policy import default
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.application import create_app
 from bot.devchat.connector import ConnectorStub
@@ -79,10 +80,14 @@ def test_render_lists_inputs_buttons_and_facts() -> None:
     assert [i["id"] for i in rendered.inputs] == ["nhs_number"]
 
 
+@pytest.mark.parametrize("dialogs", [True, False], ids=["dialog", "no-dialogs"])
 async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
-    aiohttp_server, make_settings, tmp_path
+    aiohttp_server, make_settings, tmp_path, dialogs: bool
 ) -> None:
-    """Issue 3's done-when: `order`, fill the form, Send; the .eml is addressed right."""
+    """Issue 3's done-when: `order`, fill the form, Send; the .eml is addressed right.
+
+    Issue 10: New request opens a dialog, three steps, review, Send closes it and the
+    confirmation arrives in the chat; a client without dialogs gets the same in the chat."""
     settings = make_settings(
         allowed_tenant_ids=frozenset(), mail_dir=tmp_path / "mail", outbox_poll_seconds=0.05
     )
@@ -94,12 +99,21 @@ async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
             str(bot.make_url("/api/messages")), str(connector.make_url("/")), stub, http
         )
 
+        chat.dialogs = dialogs
         await chat.say("order")
-        [form] = await chat.press(chat.button("Next"), chat.sample_inputs())
-        assert "[nhs_number]" in form.card.text
+        [choose] = await chat.press(chat.button("New request"))
+        assert choose.dialog is dialogs and "[modality]" in choose.card.text
+        [step1] = await chat.press(chat.button("Next"), chat.sample_inputs())
+        assert "Step 1 of 3" in step1.card.text
+        [step2] = await chat.press(chat.button("Next"), chat.sample_inputs())
+        assert "[nhs_number]" in step2.card.text
+        [step3] = await chat.press(chat.button("Next"), chat.sample_inputs())
+        assert "[practice_ods]" in step3.card.text
         [review] = await chat.press(chat.button("Review request"), chat.sample_inputs())
         assert "kch-tr.us.reception_dh@nhs.net" in review.card.text
-        [confirmation] = await chat.press(chat.button("Send"))
+        *closed, confirmation = await chat.press(chat.button("Send"))
+        assert [c.text for c in closed] == (["(the dialog closed)"] if dialogs else [])
+        assert not confirmation.dialog and chat.dialog is None
         assert "DT-" in confirmation.card.text and "Queued" in confirmation.card.text
 
         async with asyncio.timeout(10):

@@ -139,8 +139,10 @@ async def test_locked_database_at_send_gives_the_form_back_saying_nothing_was_se
     _, turn = await press_send_while_locked(bot)
     assert turn.status == 200
     text = card_text(turn.only_card)
-    assert "could not be saved" in text and "nothing was sent" in text
-    assert "Alexandra" in str(turn.only_card)  # the form again, with what was typed
+    # Nothing the user can fix: the review again, "Nothing was sent" and Send again at the top.
+    assert "could not be saved" in text
+    assert text.index("Nothing was sent") < text.index("Send again") < text.index("Patient")
+    assert "Alexandra" in str(turn.only_card)  # what was typed is all still there
     assert "DT-" not in text
 
 
@@ -166,7 +168,7 @@ async def test_store_fault_recording_the_card_queues_nothing_and_says_so(
     turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
 
     text = card_text(turn.only_card)
-    assert "could not be saved" in text and "nothing was sent" in text
+    assert "could not be saved" in text and "Nothing was sent" in text
     assert "DT-" not in text
     assert await count(bot, OutboxRequest) == 0
     await settle()

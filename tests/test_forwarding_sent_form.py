@@ -21,8 +21,8 @@ import pytest
 
 from bot.application import RUNTIME
 from bot.directory import load_directory
+from bot.orders.errors import FormErrors
 from bot.orders.forwarded import AttachedFile, validate_forward
-from bot.orders.model import FormErrors
 from bot.store.db import utcnow
 from bot.store.files import ReceivedFile
 from bot.store.outbox import OutboxRequest

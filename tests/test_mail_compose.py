@@ -164,7 +164,7 @@ def test_control_characters_in_subject_parts_are_folded_away():
 def _routes() -> list[tuple[str, str]]:
     """(trust short name, department label) for every route the directory offers."""
     from bot.directory import load_directory
-    from bot.orders.model import RouteError, resolve_route
+    from bot.orders.routing import RouteError, resolve_route
     from bot.vocabulary import MODALITIES
 
     directory, found = load_directory(), set()

@@ -9,7 +9,8 @@ What holds now, driven over HTTP through the real app, worker and SMTP server
 with every free-text field at its character limit in hostile alphabets: Review
 answers with a review card, shortened if the full one would not fit, or with
 the form and a message next to each field that is too long for a card (its
-text cut to what fits). Pressing Review again with what the form shows gives a
+text cut to what fits, on the step that has the first of them, the others carried
+in its buttons' data). Pressing Review again with what that card holds gives a
 review card; Send queues it; the email carries every field in full.
 """
 
@@ -24,15 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.orders.model import (
-    EXAM_MAX,
-    HISTORY_MAX,
-    LINE_MAX,
-    NAME_MAX,
-    NOTE_MAX,
-    QUESTION_MAX,
-    TOWN_MAX,
-)
+from bot.orders.fields import FIELDS
 from cards.render import MAX_CARD_BYTES
 from tests.support.cards import assert_valid_card, card_size, card_text, input_values
 from tests.support.smtp import SmtpTestServer, smtp_settings
@@ -40,23 +33,12 @@ from tests.support.teams import BotHarness, Turn, find_action
 from tests.test_order_e2e import PATIENT, until
 
 #: Every free-text input at its character limit (the card's maxLength), and whether it
-#: may hold line breaks. Coded fields (NHS number, postcode, ...) are checked elsewhere.
+#: may hold line breaks, from the declarations. Coded fields (NHS number, postcode, ...)
+#: are checked elsewhere.
 FREE_TEXT: dict[str, tuple[int, bool]] = {
-    "examination": (EXAM_MAX, False),
-    "clinical_history": (HISTORY_MAX, True),
-    "clinical_question": (QUESTION_MAX, True),
-    "contrast_allergies": (NOTE_MAX, True),
-    "mobility_needs": (NOTE_MAX, True),
-    "reasonable_adjustments": (NOTE_MAX, True),
-    "interpreter_language": (60, False),
-    "patient_surname": (NAME_MAX, False),
-    "patient_forenames": (NAME_MAX, False),
-    "address_line1": (LINE_MAX, False),
-    "address_line2": (LINE_MAX, False),
-    "address_town": (TOWN_MAX, False),
-    "referrer_name": (NAME_MAX, False),
-    "referrer_role": (60, False),
-    "practice_name": (120, False),
+    spec.id: (spec.max_length, spec.kind == "multiline")
+    for spec in FIELDS
+    if spec.kind in ("text", "multiline") and spec.pattern is None and spec.id != "mri_details"
 }
 ALPHABETS = {
     "cjk": "漢字仮名交じり文한국어中文",
@@ -134,11 +116,11 @@ async def test_every_field_at_its_limit_in_any_alphabet_reviews_and_sends(
     card = checked_card(await mail_bot.execute("order.review", data, user_id=owner))
     if not _is_review(card):
         # Refused at the field: each message says so, next to a free-text field, and the
-        # form gives back what fits. That is what the user submits again.
+        # step gives back what fits. That is what the user submits again.
         lines = card_text(card).splitlines()
-        errors = [line for line in lines if "Please correct" not in line and "Too long" in line]
+        errors = [line for line in lines if "Too long" in line]
         assert errors and all(e.startswith(TOO_LONG) for e in errors), card_text(card)
-        shown = input_values(card)
+        shown = held(card)
         values = {key: shown[key] for key in values}
         data = review_data(form_id, owner, values)
         card = checked_card(await mail_bot.execute("order.review", data, user_id=owner))
@@ -156,6 +138,11 @@ async def test_every_field_at_its_limit_in_any_alphabet_reviews_and_sends(
             assert line.strip() in body, (key, line)
 
 
+def held(card: dict[str, Any]) -> dict[str, Any]:
+    """Every value a step card holds: its inputs' and those its Next button carries."""
+    return {**find_action(card, "order.next")["data"], **input_values(card)}
+
+
 def _is_review(card: dict[str, Any]) -> bool:
     try:
         find_action(card, "order.send")
@@ -169,7 +156,10 @@ async def test_the_issues_repro_reviews_and_sends(
 ) -> None:
     """1,000 x 漢 and 500 x 漢, and every field full of backslashes: no "Sorry"."""
     for values in (
-        {"clinical_history": "漢" * HISTORY_MAX, "clinical_question": "漢" * QUESTION_MAX},
+        {
+            "clinical_history": "漢" * FREE_TEXT["clinical_history"][0],
+            "clinical_question": "漢" * FREE_TEXT["clinical_question"][0],
+        },
         {k: "\\" * limit for k, (limit, _) in FREE_TEXT.items()},
     ):
         owner = "29:user-1"
@@ -178,7 +168,7 @@ async def test_the_issues_repro_reviews_and_sends(
         card = checked_card(turn)
         assert "Sorry" not in card_text(card)
         if not _is_review(card):
-            shown = input_values(card)
+            shown = held(card)
             card = checked_card(
                 await mail_bot.execute(
                     "order.review",
@@ -191,3 +181,65 @@ async def test_the_issues_repro_reviews_and_sends(
         queued = checked_card(await mail_bot.execute("order.send", send, user_id=owner))
         assert "Queued" in card_text(queued)
     await until(lambda: len(smtp.received) == 2, seconds=30)
+
+
+@pytest.mark.parametrize("modality", ["ct", "mri"])
+def test_every_step_card_fits_with_every_field_at_its_budget_and_in_error(modality: str) -> None:
+    """The worst a step can be asked to carry: every free-text value as many escaped bytes as
+    its budget allows (backslashes), every field in error with the longest message, on the
+    route that asks the most. Each step card fits (in its compact form when in error, as
+    the handler falls back to), and so does the choose card carrying it all."""
+    from datetime import date
+
+    from bot.directory import load_directory
+    from bot.orders.errors import validate_submission
+    from bot.orders.fields import FIELD_BY_ID, STEPS, TOO_LONG_FOR_A_CARD
+    from bot.orders.form import choose_context, step_context
+    from bot.orders.routing import resolve_route
+    from cards.render import CardRenderer
+
+    directory, today, renderer = load_directory(), date(2026, 11, 29), CardRenderer()
+    route = resolve_route(directory, "gstt", modality)
+    mri = {"mri_device": "yes", "mri_metal": "yes", "mri_implants": "yes", "mri_details": "x"}
+    values = {**PATIENT, **CONDITIONAL, **mri, "examination": "X-ray knee", "laterality": "left"}
+    values |= {
+        spec.id: "\\" * spec.max_length for spec in FIELDS if spec.kind in ("text", "multiline")
+    }
+    values |= {"practice_email": "p" * 89 + "@nhs.net", "nhs_number": "9" * 20}
+    errors = {spec.id: TOO_LONG_FOR_A_CARD for spec in FIELDS if spec.step}
+    assert not isinstance(
+        validate_submission(
+            {**values, "trust": "gstt", "modality": modality}, directory=directory, today=today
+        ),
+        dict,
+    )
+    owner, form_id = "29:1" + "a" * 80, "f" * 22
+    for step in STEPS:
+        for change in (False, True):
+            context = step_context(
+                step.id,
+                form_id=form_id,
+                owner=owner,
+                route=route,
+                today=today,
+                values=values,
+                errors=errors,
+                change=change,
+                compact=True,
+            )
+            card = renderer.render("order_step", context)  # CardTooLarge would fail here
+            assert_valid_card(card)
+            # Without errors (what a valid step shows) the full card fits too.
+            full = step_context(
+                step.id,
+                form_id=form_id,
+                owner=owner,
+                route=route,
+                today=today,
+                values=values,
+                change=change,
+            )
+            assert_valid_card(renderer.render("order_step", full))
+    context = choose_context(form_id=form_id, owner=owner, directory=directory, prefill=values)
+    assert_valid_card(renderer.render("order_choose", context))
+    assert FIELD_BY_ID["clinical_history"].budget == 1300

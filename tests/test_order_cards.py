@@ -1,4 +1,4 @@
-"""The four request cards: schema-valid 1.5, small enough, and honest about what they hold.
+"""The request cards: schema-valid 1.5, small enough, and honest about what they hold.
 
 Rendered through the real CardRenderer and templates with realistic contexts
 from bot/orders/form.py, then checked the way Teams and the handler will use
@@ -18,26 +18,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.directory import load_directory
+from bot.orders.errors import validate_submission
+from bot.orders.fields import FIELD_BY_ID, STEPS
 from bot.orders.form import (
     FORM_TITLE,
     REVIEW_TITLE,
     choose_context,
     confirmation_context,
     confirmation_for,
-    form_context,
     new_form_id,
     prefill_from_profile,
     review_context,
+    step_context,
 )
-from bot.orders.model import (
-    EXAM_MAX,
-    HISTORY_MAX,
-    NOTE_MAX,
-    QUESTION_MAX,
-    RadiologyRequest,
-    resolve_route,
-    validate_submission,
-)
+from bot.orders.model import RadiologyRequest
+from bot.orders.routing import resolve_route
 from bot.orders.validation import CLIENT_RULES
 from cards.render import CardRenderer, compose_url
 from tests.support.cards import (
@@ -102,26 +97,38 @@ def inputs(card: Card) -> dict[str, dict[str, Any]]:
     }
 
 
-def text_under(card: Card, input_id: str) -> dict[str, Any] | None:
-    """The element directly after the input with this id, if any."""
-    for items in elements(card):
-        for index, item in enumerate(items):
-            if isinstance(item, dict) and item.get("id") == input_id:
-                return items[index + 1] if index + 1 < len(items) else None
-    raise AssertionError(f"no input {input_id!r} on the card")
-
-
 def notification_text(card: Card) -> str:
     """What Teams may show outside the chat: the card's fallbackText, speak and first line."""
     first = next(iter(card["body"]), {})
     return " ".join([card["fallbackText"], card["speak"], str(first.get("text", ""))])
 
 
-def form_card(route_ids: dict[str, str] | None = None, **kwargs: Any) -> Card:
+def step_card(step: str = "exam", route_ids: dict[str, str] | None = None, **kwargs: Any) -> Card:
     ids = route_ids or {"trust": "kch", "modality": "ultrasound"}
     route = resolve_route(DIRECTORY, ids["trust"], ids["modality"])
-    context = form_context(form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **kwargs)
-    return render("order_form", context)
+    context = step_context(step, form_id=FORM_ID, owner=OWNER, route=route, today=TODAY, **kwargs)
+    return render("order_step", context)
+
+
+def all_inputs(route_ids: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The inputs of the three steps together (`change`: step 3's inputs even if remembered)."""
+    found: dict[str, Any] = {}
+    for step in STEPS:
+        found |= inputs(step_card(step.id, route_ids, change=True, **kwargs))
+    return found
+
+
+def error_under(card: Card, input_id: str) -> dict[str, Any] | None:
+    """The red-marked block under an input (after its hint, if it has one), or None."""
+    for items in elements(card):
+        for index, item in enumerate(items):
+            if isinstance(item, dict) and item.get("id") == input_id:
+                following = items[index + 1 : index + 3]
+                return next(
+                    (e for e in following if isinstance(e, dict) and e.get("style") == "attention"),
+                    None,
+                )
+    raise AssertionError(f"no input {input_id!r} on the card")
 
 
 # --- Choose -----------------------------------------------------------------------------
@@ -151,8 +158,8 @@ def test_choose_card_shows_the_kch_ct_refusal_under_modality_and_keeps_the_choic
     )
     card = render("order_choose", context)
     assert_valid_card(card)
-    under = text_under(card, "modality")
-    assert under is not None and under["style"] == "attention"
+    under = error_under(card, "modality")
+    assert under is not None
     assert card_text({"body": [under]}).strip() == "The BCP gives no downtime route for CT"
     assert (inputs(card)["trust"]["value"], inputs(card)["modality"]["value"]) == ("kch", "ct")
 
@@ -162,37 +169,55 @@ def test_form_ids_are_random_and_unguessable() -> None:
     assert len(ids) == 50 and all(len(i) >= 20 for i in ids)
 
 
-# --- Form -------------------------------------------------------------------------------
+# --- The three steps -------------------------------------------------------------------
 
 
-def test_empty_form_is_valid_and_carries_route_and_ownership() -> None:
-    card = form_card()
+def test_empty_step_one_is_valid_and_carries_route_and_ownership() -> None:
+    card = step_card()
     assert_valid_card(card)
+    route = {"trust": "kch", "department": "ultrasound", "modality": "ultrasound"}
+    base = {"form_id": FORM_ID, "owner": OWNER, **route}
     assert buttons(card) == [
-        (
-            "Review request",
-            "order.review",
-            {
-                "form_id": FORM_ID,
-                "owner": OWNER,
-                "trust": "kch",
-                "department": "ultrasound",
-                "modality": "ultrasound",
-            },
-        )
+        ("Change", "order.change", base),
+        ("Next", "order.next", {**base, "step": "exam"}),
     ]
-    assert "kch-tr.us.reception_dh@nhs.net" in card_text(card)
+    text = card_text(card)
+    assert "Step 1 of 3: Examination and clinical details" in text
+    assert "kch-tr.us.reception_dh@nhs.net" in text
 
 
-def test_every_model_input_is_on_the_form_under_its_own_id() -> None:
+def test_each_step_carries_the_values_of_the_others_and_not_its_own() -> None:
+    values = valid_payload()
+    card = step_card("patient", values=values)
+    (next_title, next_verb, data), (back_title, back_verb, back) = buttons(card)
+    assert (next_title, next_verb, back_title, back_verb) == (
+        "Next",
+        "order.next",
+        "Back",
+        "order.step",
+    )
+    on_card = set(inputs(card))
+    assert "nhs_number" in on_card and not on_card & set(data)
+    assert data["examination"] == values["examination"]
+    assert data["practice_ods"] == values["practice_ods"]
+    # Back goes to step 1 without checking this step, keeping what it showed.
+    assert back["step"] == "exam" and back["nhs_number"] == values["nhs_number"]
+    back_action = next(a for a in iter_actions(card) if a["title"] == "Back")
+    assert back_action["associatedInputs"] == "none"
+
+
+def test_every_declared_input_is_on_a_step_under_its_own_id() -> None:
     """Submit merges inputs by id, so a missing or renamed id would lose a field."""
-    ids = set(inputs(form_card(GSTT_CT)))
+    asked = {"region": "yes", "examination": "X-ray knee"}
+    ids = set(all_inputs(GSTT_CT, values=asked)) | set(
+        all_inputs({"trust": "gstt", "modality": "mri"})
+    )
     carried = {"trust", "department", "modality"}
     assert ids == set(INPUT_IDS) - carried
 
 
-def test_client_checks_use_the_server_patterns() -> None:
-    found = inputs(form_card())
+def test_client_checks_use_the_server_patterns_and_limits() -> None:
+    found = all_inputs()
     for input_id, rule in [
         ("nhs_number", "nhs_number"),
         ("postcode", "postcode"),
@@ -204,31 +229,54 @@ def test_client_checks_use_the_server_patterns() -> None:
     ]:
         assert found[input_id]["regex"] == CLIENT_RULES[rule].regex, input_id
         assert found[input_id]["errorMessage"] == CLIENT_RULES[rule].error_message
-    assert found["clinical_history"]["maxLength"] == HISTORY_MAX
+    for input_id in ("clinical_history", "nhs_number", "practice_ods", "referrer_registration"):
+        assert found[input_id]["maxLength"] == FIELD_BY_ID[input_id].max_length, input_id
     assert found["patient_dob"]["max"] == "2026-11-29"
     assert found["patient_dob"]["min"] == "1906-11-30"
     assert found["patient_surname"]["isRequired"] is True
     assert found["address_line2"]["isRequired"] is False
 
 
-def test_pregnancy_questions_only_for_ionising_and_allergies_only_for_contrast() -> None:
-    ultrasound = set(inputs(form_card({"trust": "kch", "modality": "ultrasound"})))
-    xray = set(inputs(form_card({"trust": "kch", "modality": "xray"})))
-    fluoro = set(inputs(form_card({"trust": "kch", "modality": "fluoroscopy"})))
-    gstt_mri = set(inputs(form_card({"trust": "gstt", "modality": "mri"})))
-    safety = {"region", "pregnancy_status", "lmp_date"}
-    assert not safety & ultrasound and "contrast_allergies" not in ultrasound
-    assert safety <= xray and "contrast_allergies" not in xray
-    assert safety <= fluoro and "contrast_allergies" in fluoro
-    assert not safety & gstt_mri and "contrast_allergies" in gstt_mri
+def test_safety_questions_only_where_they_apply() -> None:
+    def asked(trust: str, modality: str, **values: str) -> set[str]:
+        return set(all_inputs({"trust": trust, "modality": modality}, values=values))
+
+    ultrasound = asked("kch", "ultrasound")
+    xray = asked("kch", "xray")
+    xray_pelvis = asked("kch", "xray", region="yes")
+    fluoro = asked("kch", "fluoroscopy", region="yes")
+    gstt_mri = asked("gstt", "mri")
+    pregnancy = {"pregnancy_status", "lmp_date"}
+    mri = {"mri_device", "mri_metal", "mri_implants", "mri_details"}
+    assert not {"region", *pregnancy, "contrast_allergies", *mri} & ultrasound
+    assert "region" in xray and not pregnancy & xray, "pregnancy only for the pelvic region"
+    assert pregnancy <= xray_pelvis and "contrast_allergies" not in xray_pelvis
+    assert pregnancy <= fluoro and "contrast_allergies" in fluoro
+    assert not {"region", *pregnancy} & gstt_mri and "contrast_allergies" in gstt_mri
+    assert mri <= gstt_mri and not mri & fluoro
 
 
-def test_server_errors_appear_directly_under_their_inputs() -> None:
+def test_laterality_is_asked_only_for_a_paired_part_the_examination_gives_no_side_for() -> None:
+    def on_step_one(examination: str) -> set[str]:
+        return set(inputs(step_card(values={"examination": examination})))
+
+    assert "laterality" not in on_step_one("Ultrasound abdomen")
+    assert "laterality" in on_step_one("Ultrasound knee")
+    assert "laterality" not in on_step_one("Ultrasound left knee"), "the side is in the text"
+    assert "laterality" in on_step_one("Ultrasound left knee and right hip")
+
+
+def test_the_examination_hint_matches_the_modality() -> None:
+    for modality in ("xray", "ultrasound", "fluoroscopy"):
+        route = resolve_route(DIRECTORY, "kch", modality)
+        text = card_text(step_card("exam", {"trust": "kch", "modality": modality}))
+        assert f"For example: {route.modality.example}." in text, modality
+
+
+def test_server_errors_appear_directly_under_their_inputs_and_in_the_summary() -> None:
     payload = valid_payload(**KCH_FLUORO, nhs_number="9434765828", postcode="nowhere", region="yes")
     errors = validate_submission(payload, directory=DIRECTORY, today=TODAY)
     assert not isinstance(errors, RadiologyRequest)
-    card = form_card({"trust": "kch", "modality": "fluoroscopy"}, prefill=payload, errors=errors)
-    assert_valid_card(card)
     assert set(errors) == {
         "nhs_number",
         "postcode",
@@ -236,24 +284,31 @@ def test_server_errors_appear_directly_under_their_inputs() -> None:
         "lmp_date",
         "contrast_allergies",
     }
-    for input_id, message in errors.items():
-        under = text_under(card, input_id)
-        assert under is not None and under["type"] == "Container", input_id
-        assert under["style"] == "attention", "dark text on red: readable in light and dark"
-        assert card_text({"body": [under]}).strip() == message
-    assert f"Please correct {len(errors)} fields marked in red below." in card_text(card)
-    clean = text_under(card, "patient_surname")
-    assert clean is None or clean.get("style") != "attention", "no error where none was found"
+    card = step_card("patient", {"trust": "kch", "modality": "fluoroscopy"}, values=payload,
+                     errors=errors)  # fmt: skip
+    assert_valid_card(card)
+    for input_id in ("nhs_number", "postcode", "pregnancy_status", "lmp_date"):
+        under = error_under(card, input_id)
+        assert under is not None, input_id
+        assert card_text({"body": [under]}).strip() == errors[input_id]
+    text = card_text(card)
+    assert "Please correct 5 fields:" in text
+    assert "• NHS number: check digit is wrong" in text
+    # An error on another step is named with its step.
+    assert "• Allergies (contrast): fluoroscopy may use contrast" in text
+    assert "(step 1)" in text
+    assert error_under(card, "patient_surname") is None, "no error where none was found"
 
 
 def test_errors_for_inputs_not_on_the_form_are_shown_at_the_top() -> None:
-    card = form_card(errors={"form": "The form could not be read: please start again"})
+    card = step_card(errors={"form": "The form could not be read: please start again"})
     assert "The form could not be read: please start again" in card_text(card)
 
 
 def test_prefilled_values_appear_in_their_inputs() -> None:
     prefill = valid_payload(
         **KCH_FLUORO,
+        examination="Barium swallow, left breast",
         region="yes",
         pregnancy_status="pregnant",
         lmp_date="2026-09-01",
@@ -261,7 +316,7 @@ def test_prefilled_values_appear_in_their_inputs() -> None:
         interpreter_language="Polish",
         contrast_allergies="None known",
     )
-    found = inputs(form_card({"trust": "kch", "modality": "fluoroscopy"}, prefill=prefill))
+    found = all_inputs({"trust": "kch", "modality": "fluoroscopy"}, values=prefill)
     for input_id in (
         "patient_surname",
         "nhs_number",
@@ -274,9 +329,23 @@ def test_prefilled_values_appear_in_their_inputs() -> None:
         "interpreter_language",
     ):
         assert found[input_id]["value"] == prefill[input_id], input_id
-    for input_id in ("laterality", "priority", "patient_sex", "region", "pregnancy_status"):
+    for input_id in ("priority", "patient_sex", "region", "pregnancy_status"):
         assert found[input_id]["value"] == prefill[input_id], input_id
     assert found["interpreter_needed"]["value"] == "yes"
+
+
+def test_remembered_practice_and_referrer_are_one_line_with_change() -> None:
+    practice = {k: v for k, v in valid_payload().items() if k.startswith(("practice", "referrer"))}
+    card = step_card("practice", values=practice)
+    assert_valid_card(card)
+    assert inputs(card) == {}
+    text = card_text(card)
+    assert "Dr Sam Test (GP, GMC 1234567), Test Medical Practice (G85001)" in text
+    assert ("Change", "order.step") in [(t, v) for t, v, _ in buttons(card)]
+    # What is remembered rides in the data, checked again at Send.
+    (_, _, change), (_, _, review), _back = buttons(card)
+    assert review["practice_ods"] == "g85001" and change["change"] == "yes"
+    assert set(inputs(step_card("practice", values=practice, change=True))) >= set(practice)
 
 
 def test_profile_prefill_keeps_only_known_text_fields() -> None:
@@ -289,14 +358,26 @@ def test_profile_prefill_keeps_only_known_text_fields() -> None:
         "practice_ods": "G85001",
         "referrer_name": "Dr Sam Test",
     }
-    found = inputs(form_card(prefill=prefill))
-    assert found["practice_ods"]["value"] == "G85001"
-    assert "value" not in found["patient_surname"]
+    found = inputs(step_card("practice", values=prefill))
+    assert found["practice_ods"]["value"] == "G85001", "incomplete: asked, prefilled"
+    assert "value" not in found["practice_email"]
 
 
 def test_a_choice_value_not_on_the_list_is_not_prefilled() -> None:
-    found = inputs(form_card(prefill={"laterality": "middle", "patient_sex": "x"}))
+    found = all_inputs(
+        values={"examination": "X-ray knee", "laterality": "middle", "patient_sex": "x"}
+    )
     assert "value" not in found["laterality"] and "value" not in found["patient_sex"]
+
+
+def test_access_needs_fold_away_until_one_is_filled_in() -> None:
+    folded = step_card("patient")
+    container = next(i for items in elements(folded) for i in items if isinstance(i, dict)
+                     and i.get("id") == "group-access-needs")  # fmt: skip
+    assert container["isVisible"] is False
+    assert "Access needs (optional)" in card_text(folded)
+    opened = step_card("patient", values={"interpreter_needed": "yes"})
+    assert "isVisible" not in json.dumps(opened)
 
 
 # --- Review -----------------------------------------------------------------------------
@@ -327,15 +408,15 @@ def test_review_shows_the_request_and_the_exact_mailbox() -> None:
         assert visible in text, visible
 
 
-def test_review_buttons_send_and_edit_carry_everything_needed() -> None:
+def test_review_buttons_send_and_back_carry_everything_needed() -> None:
     request = full_request()
     card = review_card(request)
     (send_title, send_verb, send_data), (edit_title, edit_verb, edit_data) = buttons(card)
     assert (send_title, send_verb, edit_title, edit_verb) == (
         "Send",
         "order.send",
-        "Edit",
-        "order.edit",
+        "Back",
+        "order.step",
     )
     send = next(a for a in iter_actions(card) if a["title"] == "Send")
     assert send["style"] == "positive"
@@ -369,23 +450,28 @@ def test_user_text_cannot_break_the_json_or_the_markdown() -> None:
 
 
 def test_review_of_a_maximal_request_stays_under_28_kb() -> None:
-    """Send and Edit each carry the values twice (Execute and its Submit fallback).
+    """Send and Back each carry the values twice (Execute and its Submit fallback).
 
-    The field limits in model.py are set so this fits, in full, for text in the Latin
+    The field limits in fields.py are set so this fits, in full, for text in the Latin
     alphabet; raising one must fail here. Other alphabets are tested in
     test_order_card_size.py (a shortened review there is fine).
     """
+
+    def most(field: str, text: str) -> str:
+        limit = FIELD_BY_ID[field].max_length
+        return (text * limit)[:limit]
+
     request = request_of(
         **GSTT_CT,
         region="yes",
         pregnancy_status="not_pregnant",
         lmp_date="2026-11-10",
-        examination="E" * EXAM_MAX,
-        clinical_history=("history e " * 400)[:HISTORY_MAX],
-        clinical_question=("question " * 200)[:QUESTION_MAX],
-        contrast_allergies="a" * NOTE_MAX,
-        mobility_needs="m" * NOTE_MAX,
-        reasonable_adjustments="r" * NOTE_MAX,
+        examination=most("examination", "E"),
+        clinical_history=most("clinical_history", "history e "),
+        clinical_question=most("clinical_question", "question "),
+        contrast_allergies=most("contrast_allergies", "a"),
+        mobility_needs=most("mobility_needs", "m"),
+        reasonable_adjustments=most("reasonable_adjustments", "r"),
         interpreter_needed="yes",
         interpreter_language="l" * 60,
         patient_surname="S" * 100,
@@ -504,7 +590,7 @@ def test_no_patient_data_in_titles_fallback_text_or_speak() -> None:
     payload = valid_payload()
     cards = [
         render("order_choose", choose_context(form_id=FORM_ID, owner=OWNER, directory=DIRECTORY)),
-        form_card(prefill=payload),
+        *(step_card(step.id, values=payload, change=True) for step in STEPS),
         review_card(request),
         render(
             "order_confirmation",
@@ -520,6 +606,8 @@ def test_no_patient_data_in_titles_fallback_text_or_speak() -> None:
     assert [card["fallbackText"] for card in cards] == [
         FORM_TITLE,
         FORM_TITLE,
+        FORM_TITLE,
+        FORM_TITLE,
         REVIEW_TITLE,
         "Request DT-20261129-0007 queued",
     ]
@@ -532,18 +620,19 @@ _TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.sampled_from([GSTT_CT, KCH_FLUORO, KCH_XRAY]),
+    st.sampled_from([GSTT_CT, KCH_FLUORO, KCH_XRAY, {"trust": "gstt", "modality": "mri"}]),
     st.dictionaries(
         st.sampled_from(INPUT_IDS), st.one_of(st.none(), st.integers(), _TEXT), max_size=12
     ),
+    st.sampled_from([step.id for step in STEPS]),
 )
-def test_a_returned_form_always_renders_valid(
-    route_ids: dict[str, str], changes: dict[str, Any]
+def test_a_returned_step_always_renders_valid(
+    route_ids: dict[str, str], changes: dict[str, Any], step: str
 ) -> None:
     """Whatever was submitted, the card that returns it with errors is valid JSON and schema."""
     payload = {**valid_payload(**route_ids), **changes}
     result = validate_submission(payload, directory=DIRECTORY, today=TODAY)
     errors = {} if isinstance(result, RadiologyRequest) else dict(result)
-    card = form_card(route_ids, prefill=payload, errors=errors)
+    card = step_card(step, route_ids, values=payload, errors=errors)
     assert list(card_validator().iter_errors(card)) == []
     card_size(card)  # encodable as UTF-8

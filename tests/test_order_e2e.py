@@ -61,11 +61,19 @@ async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
-    """`order`, then KCH + Ultrasound: returns the form card."""
-    choose = (await bot.say("order", **kwargs)).only_card
+async def choose_card(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
+    """`order`, then New request as a client without dialogs sends it: the choose card."""
+    start = (await bot.say("order", **kwargs)).only_card
+    assert_valid_card(start)
+    new_request = find_action(start, "order.start")
+    choose = (await bot.submit("order.start", new_request["data"], **kwargs)).only_card
     assert_valid_card(choose)
-    base = find_action(choose, "order.choose")["data"]
+    return choose
+
+
+async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
+    """`order`, New request, then KCH + Ultrasound: returns step 1's card."""
+    base = find_action(await choose_card(bot, **kwargs), "order.choose")["data"]
     data = {**base, "trust": "kch", "modality": "ultrasound"}
     form = (await bot.execute("order.choose", data, **kwargs)).only_card
     assert_valid_card(form)
@@ -73,8 +81,9 @@ async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
 
 
 async def review(bot: BotHarness, **changes: Any) -> Turn:
+    """Every value at once (`order.review`, as a whole form from before the steps sent it)."""
     form = await open_form(bot)
-    data = {**find_action(form, "order.review")["data"], **PATIENT, **changes}
+    data = {**find_action(form, "order.next")["data"], **PATIENT, **changes}
     return await bot.execute("order.review", data)
 
 
@@ -242,7 +251,7 @@ async def test_order_in_a_channel_moves_to_personal_chat(mail_bot: BotHarness) -
 
 async def test_form_steps_refused_outside_personal_chat(mail_bot: BotHarness) -> None:
     form = await open_form(mail_bot)
-    data = {**find_action(form, "order.review")["data"], **PATIENT}
+    data = {**find_action(form, "order.next")["data"], **PATIENT}
     turn = await mail_bot.execute("order.review", data, kind="channel")
     assert "personal chat" in turn.body["value"]
 
@@ -251,10 +260,15 @@ async def test_practice_and_referrer_are_prefilled_next_time(
     mail_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     await send(mail_bot)
-    form = await open_form(mail_bot)
-    text = str(form)
+    card = await open_form(mail_bot)
+    patient = {k: v for k, v in PATIENT.items() if not k.startswith(("practice", "referrer"))}
+    for _ in ("exam", "patient"):
+        data = {**find_action(card, "order.next")["data"], **patient}
+        card = (await mail_bot.execute("order.next", data)).only_card
+    text = card_text(card)
+    assert "Step 3 of 3" in text and "Remembered from your last request" in text
     assert "Test Medical Practice" in text and "1234567" in text and "G85001" in text
-    assert "Testpatient" not in text
+    assert "Testpatient" not in card_text(card)
 
 
 async def test_hourly_limit_per_user(make_bot, smtp: SmtpTestServer) -> None:

@@ -16,21 +16,15 @@ from hypothesis import strategies as st
 
 from bot.directory import load_directory
 from bot.nlu import parse
-from bot.orders.model import (
-    FIELDS,
-    FORM_ERROR,
-    FormErrors,
-    RadiologyRequest,
-    form_values,
-    remembered_details,
-    resolve_route,
-    validate_choice,
-    validate_submission,
-)
+from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
+from bot.orders.fields import FIELDS
+from bot.orders.model import RadiologyRequest, form_values, remembered_details
+from bot.orders.routing import resolve_route
+from bot.orders.rules import pregnancy_required
 
 DIRECTORY = load_directory()
 TODAY = date(2026, 11, 29)
-INPUT_IDS = [spec.input_id for spec in FIELDS]
+INPUT_IDS = [spec.id for spec in FIELDS]
 
 
 def valid_payload(**changes: Any) -> dict[str, Any]:
@@ -166,8 +160,7 @@ def test_remembered_details_split_practice_and_referrer() -> None:
         ("clinical_question", "?", "at least 10 characters"),
         ("patient_surname", "", "required"),
         ("patient_surname", "Smith\r\nBcc: x@y.z", "single line"),
-        ("examination", "X-ray\nknee", "single line"),
-        ("laterality", "middle", "Choose one of the options"),
+        ("examination", "X-ray\nchest", "single line"),
         ("patient_sex", "", "required"),
         ("patient_surname", "x" * 101, "too long"),
     ],
@@ -178,6 +171,12 @@ def test_each_bad_field_gets_a_message_under_its_own_input(
     errors = errors_of(**{field: value})
     assert list(errors) == [field]
     assert fragment in errors[field]
+
+
+def test_a_side_that_is_not_a_choice_is_refused_for_a_paired_body_part() -> None:
+    errors = errors_of(examination="Ultrasound knee", laterality="middle")
+    assert list(errors) == ["laterality"]
+    assert "Choose one of the options" in errors["laterality"]
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -247,7 +246,8 @@ def test_pregnancy_answered_makes_the_request_valid() -> None:
         **KCH_XRAY, region="yes", pregnancy_status="not_pregnant", lmp_date="15/11/2026"
     )
     assert request.lmp_date == date(2026, 11, 15)
-    assert request.pregnancy_required(DIRECTORY, TODAY)
+    route = request.route(DIRECTORY)
+    assert pregnancy_required(route, "female", request.patient.date_of_birth, "yes", TODAY)
 
 
 def test_cannot_be_pregnant_needs_no_lmp() -> None:
@@ -342,7 +342,8 @@ def test_as_document_lays_out_every_section() -> None:
     assert fields[("Safety", "Pregnancy status")] == "Possibly pregnant"
     assert fields[("Safety", "LMP date")] == "10/11/2026"
     assert fields[("Safety", "Allergies (contrast)")] == "Iodinated contrast: urticaria"
-    assert fields[("Access needs", "Interpreter")] == "Yes: Portuguese"
+    assert fields[("Access needs", "Interpreter")] == "Yes"
+    assert fields[("Access needs", "Interpreter language")] == "Portuguese"
     assert fields[("Referrer", "Professional registration")] == "GMC 1234567"
     assert fields[("Practice", "Reply mailbox (nhs.net)")] == "test.practice@nhs.net"
     assert (document.mailbox, document.department, document.priority) == (

@@ -5,7 +5,7 @@ form (the review card left in the chat by the Submit fallback or a failed card
 update) the user reviews and sends other details. The bot used to confirm the
 new details under the old reference while the only email held the old ones.
 Now Review, Edit and Send on a used form answer with the request as stored, and
-a "Start a request" button (a new form); nothing new is queued, nothing unsent is shown
+a "New request" button (a new form); nothing new is queued, nothing unsent is shown
 as sent. Everything runs over HTTP with the real outbox worker and SMTP server.
 """
 
@@ -61,7 +61,7 @@ def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
     assert status in text, text
     # One way on (a new request, named as everywhere else), and "What happens next".
     assert verbs(card) == ["order.start", "info.show"], verbs(card)
-    assert "Start a request" in [a.get("title") for a in iter_actions(card)]
+    assert "New request" in [a.get("title") for a in iter_actions(card)]
     return text
 
 
@@ -127,19 +127,15 @@ async def test_start_a_new_request_opens_a_fresh_form_for_the_same_route(
     send_data, reference = await sent_form(mail_bot, smtp)
     closed = (await mail_bot.execute("order.send", send_data, reply_to_id="c4")).only_card
     start = find_action(closed, "order.start")["data"]
-    choose = (await mail_bot.execute("order.start", start, reply_to_id="c4")).only_card
-    assert_valid_card(choose)
-    data = find_action(choose, "order.choose")["data"]
+    # New request, pressed where no dialog opens: a fresh form, at step 1 of the same route.
+    form = (await mail_bot.submit("order.start", start, reply_to_id="c4")).only_card
+    assert_valid_card(form)
+    data = find_action(form, "order.next")["data"]
     assert data["form_id"] != send_data["form_id"] and data["owner"] == send_data["owner"]
-    assert input_values(choose) == {
-        "trust": "kch",
-        "modality": "ultrasound",
-    }
+    assert (data["trust"], data["modality"]) == ("kch", "ultrasound")
+    assert input_values(form) == {}
     # ...and that form sends a second request.
-    form = (
-        await mail_bot.execute("order.choose", {**data, "trust": "kch", "modality": "ultrasound"})
-    ).only_card
-    values = {**find_action(form, "order.review")["data"], **PATIENT, **OTHER_DETAILS}
+    values = {**data, **PATIENT, **OTHER_DETAILS}
     new_review = (await mail_bot.execute("order.review", values)).only_card
     sent = await mail_bot.execute("order.send", find_action(new_review, "order.send")["data"])
     assert reference_in(sent.only_card) != reference

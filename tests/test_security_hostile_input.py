@@ -409,13 +409,25 @@ async def test_json_with_charset_parameter_is_accepted(watch: Watch) -> None:
     assert status == 200
 
 
-@pytest.mark.parametrize("name", [None, "", "composeExtension/fetchTask", "task/fetch", "x" * 300])
+@pytest.mark.parametrize("name", [None, "", "composeExtension/fetchTask", "task/x", "x" * 300])
 async def test_invokes_we_do_not_handle_are_400_not_501(watch: Watch, name: str | None) -> None:
     body = activity(watch.harness.service_url, type="invoke", value={"x": 1})
     if name is not None:
         body["name"] = name
     status, answer = await watch.post_json(body)
     assert status == 400 and json.loads(answer) == {"error": "this invoke is not supported"}
+    assert watch.failed_turns() == []
+
+
+@pytest.mark.parametrize("name", ["task/fetch", "task/submit"])
+@pytest.mark.parametrize(
+    "value", [{"x": 1}, {"data": None}, {"data": {"verb": 7}}, {"data": ["order.start"]}, [1]]
+)
+async def test_dialog_invokes_without_a_verb_are_400(watch: Watch, name: str, value: Any) -> None:
+    """A dialog invoke (issue 10) is ours only with our data: anything else is a bad caller."""
+    body = activity(watch.harness.service_url, type="invoke", name=name, value=value)
+    status, _ = await watch.post_json(body)
+    assert status == 400
     assert watch.failed_turns() == []
 
 

@@ -33,7 +33,9 @@ from sqlalchemy import select
 
 from bot.application import RUNTIME
 from bot.handlers.orders import NOT_YOURS, PERSONAL_ONLY, TOO_MANY
-from bot.orders.model import FIELD_BY_ID, LONDON, RadiologyRequest, validate_submission
+from bot.orders.errors import validate_submission
+from bot.orders.fields import FIELD_BY_ID
+from bot.orders.model import LONDON, RadiologyRequest
 from bot.ratelimit import SlidingWindowLimiter
 from bot.store.outbox import OutboxRequest
 from bot.teams.bot import REFUSAL
@@ -135,7 +137,10 @@ def patient_values_in(blob: Any) -> list[str]:
 
 
 async def choose_card(bot: BotHarness, user_id: str = VICTIM, **kwargs: Any) -> dict[str, Any]:
-    card = (await bot.say("order", user_id=user_id, **kwargs)).only_card
+    """`order`, then New request as a client without dialogs sends it: the choose card."""
+    start = (await bot.say("order", user_id=user_id, **kwargs)).only_card
+    new_request = find_action(start, "order.start")["data"]
+    card = (await bot.submit("order.start", new_request, user_id=user_id, **kwargs)).only_card
     assert_valid_card(card)
     return card
 
@@ -149,7 +154,8 @@ async def form_card(bot: BotHarness, user_id: str = VICTIM) -> dict[str, Any]:
 
 
 def review_data(form: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**find_action(form, "order.review")["data"], **PATIENT, **changes}
+    """Every value at once, as `order.review` takes them (a whole form from before the steps)."""
+    return {**find_action(form, "order.next")["data"], **PATIENT, **changes}
 
 
 async def review_card(bot: BotHarness, user_id: str = VICTIM, **changes: Any) -> dict[str, Any]:
@@ -235,13 +241,9 @@ def error_under(card: dict[str, Any], input_id: str) -> str | None:
     for items in walk(card.get("body", [])):
         for index, item in enumerate(items):
             if isinstance(item, dict) and item.get("id") == input_id:
-                following = items[index + 1] if index + 1 < len(items) else None
-                if (
-                    isinstance(following, dict)
-                    and following.get("type") == "Container"
-                    and following.get("style") == "attention"
-                ):
-                    return card_text({"body": [following]}).strip()
+                for following in items[index + 1 : index + 3]:
+                    if isinstance(following, dict) and following.get("style") == "attention":
+                        return card_text({"body": [following]}).strip()
                 return None
     raise AssertionError(f"no input {input_id!r} on the card")
 
@@ -253,15 +255,19 @@ def error_under(card: dict[str, Any], input_id: str) -> str | None:
 async def test_another_user_is_refused_at_every_step(
     mail_bot: BotHarness, smtp: SmtpTestServer, how: str
 ) -> None:
-    """choose, review, edit and send with the victim's card data, from another user id."""
+    """Every step (choose, next, change, review, back, edit, send) with the victim's card
+    data, from another user id."""
     press = presses(mail_bot)[how]
     choose = find_action(await choose_card(mail_bot), "order.choose")["data"]
     form = await form_card(mail_bot)
     review = await review_card(mail_bot)
     steps = [
         ("order.choose", {**choose, "trust": "kch", "modality": "ultrasound"}),
+        ("order.next", review_data(form)),
+        ("order.change", review_data(form)),
         ("order.review", review_data(form)),
-        ("order.edit", find_action(review, "order.edit")["data"]),
+        ("order.step", find_action(review, "order.step")["data"]),
+        ("order.edit", find_action(review, "order.step")["data"]),
         ("order.send", find_action(review, "order.send")["data"]),
     ]
     for verb, data in steps:
@@ -397,10 +403,14 @@ async def test_every_step_is_refused_outside_personal_chat(
 ) -> None:
     choose = find_action(await choose_card(mail_bot), "order.choose")["data"]
     review = await review_card(mail_bot)
+    back = find_action(review, "order.step")["data"]
     steps = [
         ("order.choose", {**choose, "trust": "kch", "modality": "ultrasound"}),
-        ("order.review", {**find_action(review, "order.edit")["data"]}),
-        ("order.edit", find_action(review, "order.edit")["data"]),
+        ("order.next", back),
+        ("order.change", back),
+        ("order.review", back),
+        ("order.step", back),
+        ("order.edit", back),
         ("order.send", find_action(review, "order.send")["data"]),
     ]
     for verb, data in steps:
@@ -422,7 +432,9 @@ async def test_order_from_a_channel_never_posts_patient_data_there(
     assert mail_bot.connector.created_conversations, "the form must move to a personal chat"
     [private] = [s.card for s in turn.sent if s.conversation_id != shared and s.card]
     assert_valid_card(private)
-    base = find_action(private, "order.choose")["data"]
+    start = find_action(private, "order.start")["data"]  # New request, in the personal chat
+    choose = (await mail_bot.submit("order.start", start)).only_card
+    base = find_action(choose, "order.choose")["data"]
     form = (
         await mail_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ultrasound"})
     ).only_card
@@ -453,7 +465,8 @@ async def test_order_button_pressed_in_a_channel_opens_the_form_privately(
         calls = mail_bot.connector.sent[before:]
         private = [s.card for s in calls if s.conversation_id != shared and s.card]
         assert len(private) == 1, how
-        assert find_action(private[0], "order.choose")["data"]["owner"] == VICTIM
+        # New request, for the same route, in the personal chat: the form opens there.
+        assert find_action(private[0], "order.start")["data"]["department"] == "ultrasound"
         assert all(s.card is None for s in calls if s.conversation_id == shared), how
 
 
@@ -768,7 +781,7 @@ async def test_patient_data_never_in_notifications_subject_or_logs(
     await press("order.review", review_data(form, nhs_number="943 476 5828"))
     review = (await press("order.review", review_data(form))).only_card
     await press("order.send", find_action(review, "order.send")["data"], user_id=ATTACKER)
-    await press("order.edit", find_action(review, "order.edit")["data"])
+    await press("order.step", find_action(review, "order.step")["data"])
     await press("order.send", find_action(review, "order.send")["data"], reply_to_id="card-9")
     await until(lambda: len(smtp.received) == 1 and len(mail_bot.connector.updates) == 1)
     # ...and one that fails for good, so the by-hand text is sent too.

@@ -17,6 +17,12 @@ message extension does from any chat's compose box. `/channel` and
 trust form) as Teams does: the file is served from a loopback file server
 and the bot fetches it (`make run` allows that in development mode), e.g.
 `/attach ~/forms/general-imaging.pdf kings ultrasound urgent`.
+
+A button that opens a Teams dialog (the request form's "New request") opens
+one here too: its cards are shown as `--- dialog ---`, and numbers press the
+dialog's buttons until it closes (`/close` closes it as Teams' X does).
+`/dialogs off` plays a client that cannot open dialogs: the same button then
+sends a message, and the form's steps come as cards in the chat.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ PROMPT = "you> "
 def show(items: list[Shown]) -> None:
     for item in items:
         if item.card is not None:
-            banner = "card updated" if item.updated else "card"
+            banner = "dialog" if item.dialog else "card updated" if item.updated else "card"
             print(f"\n--- {banner} " + "-" * (60 - len(banner)))
             if item.text:
                 print(item.text)
@@ -108,6 +114,15 @@ async def run(bot_url: str, port: int) -> int:
                 line = await ask(PROMPT)
                 if line in ("/quit", "/exit"):
                     return 0
+                if line in ("/dialogs on", "/dialogs off"):
+                    session.dialogs = line.endswith("on")
+                    print(
+                        f"(dialogs {'open' if session.dialogs else 'off: steps come in the chat'})"
+                    )
+                    continue
+                if line == "/close":
+                    show(session.close_dialog())
+                    continue
                 if line in ("/channel", "/personal", "/groupChat"):
                     session.kind = line[1:]
                     print(f"(now in a {session.kind} conversation)")

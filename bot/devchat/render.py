@@ -46,7 +46,7 @@ def _emit(out: RenderedCard, text: str, width: int, indent: str) -> None:
 
 def _elements(elements: list[Any], out: RenderedCard, width: int, indent: str) -> None:
     for element in elements:
-        if not isinstance(element, dict) or element.get("isVisible") is False:
+        if not isinstance(element, dict):
             continue
         kind = element.get("type", "")
         if kind == "TextBlock":
@@ -66,7 +66,12 @@ def _elements(elements: list[Any], out: RenderedCard, width: int, indent: str) -
                     out, f"{fact.get('title', '')}: {fact.get('value', '')}", width, indent + "  "
                 )
         elif kind in ("Container", "Column"):
-            _elements(element.get("items", []), out, width, indent)
+            # A folded part (shown by a button in Teams) is listed, marked, so its inputs
+            # can be filled in from the terminal too.
+            folded = element.get("isVisible") is False
+            if folded:
+                out.lines.append(f"{indent}  (folded until its button is pressed:)")
+            _elements(element.get("items", []), out, width, indent + ("  " if folded else ""))
         elif kind == "ColumnSet":
             for column in element.get("columns", []):
                 _elements(column.get("items", []), out, width, indent)
@@ -88,4 +93,6 @@ def _actions(actions: list[Any], out: RenderedCard) -> None:
         out.buttons.append(action)
         number = len(out.buttons)
         suffix = f" -> {action['url']}" if action.get("type") == "Action.OpenUrl" else ""
+        if ((action.get("data") or {}).get("msteams") or {}).get("type") == "task/fetch":
+            suffix = " (opens a dialog)"
         out.lines.append(f"  ({number}) {action.get('title', '?')}{suffix}")

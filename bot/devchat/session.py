@@ -33,6 +33,8 @@ class Shown:
     card: RenderedCard | None = None
     activity_id: str | None = None
     updated: bool = False
+    #: A card shown in a Teams dialog (task module) rather than in the chat.
+    dialog: bool = False
 
 
 @dataclass
@@ -46,7 +48,12 @@ class ChatSession:
     tenant_id: str = "local-tenant"
     kind: str = "personal"
     files: LocalFiles | None = None
+    #: Open buttons that ask for a dialog as Teams does (`task/fetch`); False plays a
+    #: client without dialogs, which sends them as ordinary Action.Submit messages.
+    dialogs: bool = True
     last_card: Shown | None = None
+    #: The open dialog's card; None when no dialog is open.
+    dialog: Shown | None = None
     _seen: int = 0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
@@ -106,16 +113,24 @@ class ChatSession:
         return await self._post(self._activity(**fields))
 
     async def press(self, number: int, inputs: dict[str, Any] | None = None) -> list[Shown]:
-        """Press button `number` of the last card, with the card's inputs as filled in."""
-        if self.last_card is None or self.last_card.card is None:
+        """Press button `number` of the open dialog's card or else the last card, with the
+        card's inputs as filled in."""
+        shown = self.dialog or self.last_card
+        if shown is None or shown.card is None:
             raise LookupError("there is no card to press a button on")
-        buttons = self.last_card.card.buttons
+        buttons = shown.card.buttons
         if not 1 <= number <= len(buttons):
             raise LookupError(f"the card has buttons 1 to {len(buttons)}")
         action = buttons[number - 1]
         if action.get("type") == "Action.OpenUrl":
             return [Shown(text=f"(would open {action.get('url')} in the browser)")]
+        if action.get("type") == "Action.ToggleVisibility":
+            return [Shown(text="(folded parts of the card are listed above already)")]
         data = {**(inputs or {}), **(action.get("data") or {})}
+        if self.dialog is not None:
+            return await self._dialog("task/submit", data)
+        if self.dialogs and (data.get("msteams") or {}).get("type") == "task/fetch":
+            return await self._dialog("task/fetch", data)
         if action.get("type") == "Action.Execute":
             value = {"action": {"type": "Action.Execute", "verb": action.get("verb"), "data": data}}
             body = self._activity(
@@ -126,6 +141,36 @@ class ChatSession:
             )
             return await self._post(body)
         return await self._post(self._activity(value=data, replyToId=self.last_card.activity_id))
+
+    async def _dialog(self, name: str, data: dict[str, Any]) -> list[Shown]:
+        """Open a dialog (`task/fetch`) or press a button in it (`task/submit`), as Teams does:
+        the answer is the dialog's next card, a line of text, or nothing (it closes)."""
+        value = {"context": {"theme": "default"}, "data": data}
+        reply_to = self.last_card.activity_id if self.last_card else None
+        body = self._activity(type="invoke", name=name, value=value, replyToId=reply_to)
+        async with self.http.post(self.bot_url, json=body) as response:
+            payload = await response.json(content_type=None) if response.content_length else None
+            if response.status >= 400:
+                return [Shown(text=f"(the bot answered HTTP {response.status}: {payload})")]
+        task = payload.get("task") if isinstance(payload, dict) else None
+        shown: list[Shown] = []
+        if isinstance(task, dict) and task.get("type") == "continue":
+            info = task.get("value") or {}
+            card = render_card((info.get("card") or {}).get("content") or {})
+            self.dialog = Shown(text=str(info.get("title", "")), card=card, dialog=True)
+            shown.append(self.dialog)
+        else:
+            self.dialog = None
+            if isinstance(task, dict) and task.get("type") == "message":
+                shown.append(Shown(text=f"(dialog) {task.get('value', '')}"))
+            else:
+                shown.append(Shown(text="(the dialog closed)"))
+        return shown + self.drain()
+
+    def close_dialog(self) -> list[Shown]:
+        """Close the dialog without submitting it (Teams' X): nothing is sent to the bot."""
+        self.dialog = None
+        return [Shown(text="(the dialog closed)")]
 
     async def search(self, query: str, command_id: str = "lookup") -> list[Shown]:
         """Type `query` in the message extension's search box, as Teams sends it."""
@@ -151,7 +196,8 @@ class ChatSession:
         ]
 
     def card_inputs(self) -> list[dict[str, Any]]:
-        return self.last_card.card.inputs if self.last_card and self.last_card.card else []
+        shown = self.dialog or self.last_card
+        return shown.card.inputs if shown and shown.card else []
 
     def sample_inputs(self) -> dict[str, Any]:
         """The last card's inputs filled from the sample request where it has a value."""
@@ -161,8 +207,9 @@ class ChatSession:
         }
 
     def button(self, title: str) -> int:
-        """The number of the last card's button with this title (for scripts and tests)."""
-        buttons = self.last_card.card.buttons if self.last_card and self.last_card.card else []
+        """The number of the button with this title on the dialog's or the last card."""
+        shown = self.dialog or self.last_card
+        buttons = shown.card.buttons if shown and shown.card else []
         for number, action in enumerate(buttons, start=1):
             if action.get("title") == title:
                 return number

@@ -28,6 +28,7 @@ from bot.handlers.orders import (
     refuse_step,
 )
 from bot.nlu import Intent
+from bot.orders.errors import FormErrors
 from bot.orders.form import new_form_id
 from bot.orders.forward_form import (
     VERB_FORWARD_EDIT,
@@ -44,7 +45,6 @@ from bot.orders.forwarded import (
     remembered_practice,
     validate_forward,
 )
-from bot.orders.model import FormErrors
 from bot.router import Router
 from bot.settings import Settings
 from bot.store import Profiles, StoreUnavailable

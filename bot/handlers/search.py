@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bot.directory import Directory
 from bot.nlu import query_tags
-from bot.orders.model import no_route_message
+from bot.orders.routing import no_route_message
 from bot.router import Router, SearchCommand
 from bot.turns import SearchAnswer, SearchResult
 from bot.vocabulary import BOROUGHS, MODALITIES, MODALITY_BY_ID, SITES, TRUSTS

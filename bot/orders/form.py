@@ -1,14 +1,20 @@
-"""Render contexts for the four request cards: choose, form, review, confirmation.
+"""Render contexts for the request cards: choose, the three steps, review, confirmation.
 
-Plain functions from the model, errors and prefill to the dictionaries the
-templates in `cards/templates/order_*.json.j2` need; no Bot Framework here, so
-every card can be built and checked in a unit test.
+Plain functions from the field declarations, the values so far, the errors and
+the route to the dictionaries the templates in `cards/templates/order_*.json.j2`
+need; no Bot Framework here, so every card can be built and checked in a unit
+test. The same cards are shown in a Teams dialog and, for a client that cannot
+open one, in the chat (the Teams edge turns their Action.Execute buttons into
+the Action.Submit a dialog needs: `bot/teams/dialogs.py`).
 
-Every action's `data` carries `form_id` (one random id per form instance, for
-idempotency) and `owner` (the Teams user who opened the form, so the handler
-can refuse anyone else's submission), and after the choose step `trust`,
-`department` and `modality`. Input ids are the `FIELDS` ids in model.py, so a
-submission's merged `data` is exactly what `validate_submission` reads.
+The form is three short steps (`fields.STEPS`): examination and clinical
+details; the patient; the referrer and practice. Each step's card shows the
+inputs of its fields that apply (`rules.shown`), built from their declarations:
+label, `maxLength`, `regex` and `errorMessage`, choices, hints. Every action's
+`data` carries `form_id` (one random id per form instance, for idempotency),
+`owner` (the Teams user who opened the form, so the handler can refuse anyone
+else's submission), the route (`trust`, `department`, `modality`) and every
+value entered on the other steps: the bot holds nothing until Send.
 
 Card titles, `fallbackText` and `speak` appear in notifications, so they never
 carry patient data.
@@ -24,46 +30,41 @@ from typing import Any, Literal
 
 from bot.directory import Directory
 from bot.orders.document import DocumentField
-from bot.orders.forwarded import attached_description
-from bot.orders.model import (
-    CLINICAL_MIN,
-    EXAM_MAX,
+from bot.orders.errors import FORM_ERROR
+from bot.orders.fields import (
     FIELD_BY_ID,
-    FORM_ERROR,
-    HISTORY_MAX,
-    LATERALITY_CHOICES,
-    LINE_MAX,
-    LONDON,
-    NAME_MAX,
-    NOTE_MAX,
-    PREGNANCY_CHOICES,
-    PRIORITY_CHOICES,
-    QUESTION_MAX,
-    SEX_CHOICES,
-    TOWN_MAX,
-    YES_NO_CHOICES,
-    RadiologyRequest,
-    Route,
-    RouteError,
+    FORM_CHECK,
+    STEP_BY_ID,
+    STEPS,
+    FieldSpec,
+    Step,
     cut_to_size,
-    fit_to_card,
-    form_values,
-    resolve_route,
+    fields_of_step,
+    step_of,
+    summary_line,
 )
-from bot.orders.validation import CLIENT_RULES, earliest_birth_date, mask_nhs_number
+from bot.orders.forwarded import attached_description
+from bot.orders.model import LONDON, RadiologyRequest, form_values
+from bot.orders.routing import Route, RouteError, resolve_route
+from bot.orders.rules import PREGNANCY_AGES, settle, shown
+from bot.orders.validation import earliest_birth_date, mask_nhs_number, registration_body
 from bot.store.tables import FILE, FORM
 from bot.vocabulary import MODALITIES
 
 FORM_TITLE = "Radiology request form"
 REVIEW_TITLE = "Review radiology request"
+#: The dialog's title (Teams shows it above the card): no patient data, ever.
+DIALOG_TITLE = "Radiology request"
+VERB_START = "order.start"
 VERB_CHOOSE = "order.choose"
+VERB_CHANGE = "order.change"
+VERB_STEP = "order.step"
+VERB_NEXT = "order.next"
 VERB_REVIEW = "order.review"
 VERB_SEND = "order.send"
 VERB_EDIT = "order.edit"
 VERB_TEXT = "order.text"
 REVIEW_REFERENCE = "Allocated when you press Send"
-#: Marks the form's own guidance, which is not part of the BCP (sources: docs/clinical-safety.md).
-FORM_CHECK = "Form check (not a BCP step): "
 LONG_VALUE = 60
 
 Status = Literal["queued", "sent", "failed"]
@@ -71,7 +72,7 @@ Choices = tuple[tuple[str, str], ...]
 
 
 def new_form_id() -> str:
-    """A fresh, unguessable id for one form instance, minted when the choose step starts."""
+    """A fresh, unguessable id for one form instance, minted when a request starts."""
     return secrets.token_urlsafe(16)
 
 
@@ -101,15 +102,46 @@ def _choices(pairs: Choices) -> list[dict[str, str]]:
     return [{"title": title, "value": value} for value, title in pairs]
 
 
+def _entered(values: Mapping[str, Any] | None) -> dict[str, str]:
+    """The declared fields' values a card carries on: text only, surrogates replaced, each
+    cut to what its field may hold on a card (an error says so when that cut something)."""
+    return {
+        key: FIELD_BY_ID[key].fit(_clean(value))
+        for key, value in (values or {}).items()
+        if key in FIELD_BY_ID and isinstance(value, str) and value
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class _Input:
-    """An input element and the server error to show under it."""
+    """An input element, the hint under it, and the server error to show under that."""
 
     element: dict[str, Any]
-    error: str
+    error: str = ""
+    help: str = ""
 
 
-# --- Step 1: trust and modality ---------------------------------------------------------
+# --- New request ------------------------------------------------------------------------
+
+
+def start_context(
+    directory: Directory, trust: str | None = None, modality: str | None = None
+) -> dict[str, Any]:
+    """Context for `order_start`: what the form does, and "New request", which opens it.
+
+    A trust and modality already named (`order kings us`) ride in the button's
+    data, so the form opens at step 1; the same data as the mailbox cards'
+    buttons send (`trust`, `department`).
+    """
+    start = {key: value for key, value in (("trust", trust), ("department", modality)) if value}
+    try:
+        route = resolve_route(directory, trust, modality)
+    except RouteError:
+        return {"start": start, "route": ""}
+    return {"start": start, "route": "To " + _route_line(route)}
+
+
+# --- The route: trust and modality -------------------------------------------------------
 
 
 def route_notes(directory: Directory) -> list[str]:
@@ -137,159 +169,330 @@ def choose_context(
 ) -> dict[str, Any]:
     """Context for `order_choose`: pick the trust and modality, which decide the mailbox.
 
-    Asked first because they decide which questions the form needs (pregnancy,
-    contrast) and because a KCH modality without a mailbox must be refused
-    before anyone types patient details.
+    Asked first because they decide which questions the steps ask (pregnancy,
+    contrast, MRI safety) and because a KCH modality without a mailbox must be
+    refused before anyone types patient details. Values already entered (the
+    user pressed "Change" on step 1) ride along in the data, so none is lost.
     """
     values = prefill or {}
     errors = errors or {}
-    trust_input = _choice_input(
+    trust_input = _choice_element(
         "trust",
         "Trust",
         [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
         values,
         style="expanded",
     )
-    modality_input = _choice_input(
-        "modality",
-        "Type of imaging",
-        [(m.id, m.name) for m in MODALITIES],
-        values,
+    modality_input = _choice_element(
+        "modality", "Type of imaging", [(m.id, m.name) for m in MODALITIES], values
     )
-    inputs = [
-        _Input(item.element, errors.get(item.element["id"], ""))
-        for item in (trust_input, modality_input)
-    ]
+    carried = {
+        k: v for k, v in _entered(values).items() if k not in ("trust", "modality", "department")
+    }
     return {
         "title": FORM_TITLE,
         "notes": route_notes(directory),
-        "inputs": inputs,
+        "inputs": [
+            _Input(element, errors.get(element["id"], ""))
+            for element in (trust_input, modality_input)
+        ],
         "form_errors": [msg for key, msg in errors.items() if key not in ("trust", "modality")],
-        "data": _base_data(form_id, owner),
+        "data": _base_data(form_id, owner) | carried,
         "verb": VERB_CHOOSE,
     }
 
 
-# --- Step 2: the form -------------------------------------------------------------------
+# --- The three steps ---------------------------------------------------------------------
 
 
-def form_context(
+def step_context(
+    step: str,
     *,
     form_id: str,
     owner: str,
     route: Route,
     today: date,
-    prefill: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None,
     errors: Mapping[str, str] | None = None,
+    notice: str = "",
+    change: bool = False,
+    compact: bool = False,
 ) -> dict[str, Any]:
-    """Context for `order_form`: the minimum data set, prefilled, with errors under their fields.
+    """Context for `order_step`: one step's inputs, prefilled, errors under their fields.
 
-    `prefill` is either the user's remembered practice/referrer details or the
-    values of a submission being returned with `errors`; the same card serves
-    both so nothing the user typed is lost. Pregnancy questions appear only for
-    ionising examinations and the allergy question only for contrast studies.
+    `values` are everything entered so far (or remembered: the practice and
+    referrer from the user's profile); the inputs of this step show theirs and
+    the rest ride along in the actions' data. Step 3 shows remembered, valid
+    referrer and practice details as one line with "Change" (`change` opens
+    the inputs). The error summary at the top names every field in error,
+    with the step of any not on this card.
+
+    `compact` is for a step whose full card would not fit in Teams' 28 KB (every
+    field at its longest, most of them in error): the summary names the fields
+    only, and Back and Change, which carry every value again, are left off.
     """
-    values = {key: _clean(value) for key, value in (prefill or {}).items() if value is not None}
+    current = STEP_BY_ID[step]
+    values = settle(_entered(values), route)
     errors = dict(errors or {})
-    sections = [
-        _section("Examination", _exam_inputs(values), errors),
-        _section("Clinical details", _clinical_inputs(values), errors),
-    ]
-    safety = _safety_inputs(route, values, today)
-    if safety:
-        sections.append(_section("Safety", safety, errors, note=_safety_note(route)))
-    sections += [
-        _section("Patient", _patient_inputs(values, today), errors),
-        _section("Access needs", _access_inputs(values), errors),
-        _section(
-            "Referrer",
-            _referrer_inputs(values),
-            errors,
-            note=FORM_CHECK + "a registered referrer makes the request; their registration "
-            "number stands in for a signature.",
-        ),
-        _section(
-            "Practice",
-            _practice_inputs(values),
-            errors,
-            note=FORM_CHECK + "the email's Reply-To and copy go to this mailbox, so use one "
-            "that is read.",
-        ),
-    ]
-    shown = {item.element["id"] for section in sections for item in section["inputs"]}
+    specs = [spec for spec in fields_of_step(step) if shown(spec, route, values)]
+    summary = _remembered_summary(current, specs, values, errors) if not change else ""
+    inputs = [] if summary else [_input(spec, route, values, errors, today) for spec in specs]
+    on_card = {item.element["id"] for item in inputs}
+    carried = {key: value for key, value in values.items() if key not in on_card}
+    data = _base_data(form_id, owner, route) | carried
+    back = _previous(current)
     return {
         "title": FORM_TITLE,
-        "route": _route_facts(route),
+        "step": current.number,
+        "steps": len(STEPS),
+        "step_title": current.title,
+        "route": _route_line(route) if current.number == 1 else "",
         "mailbox": route.mailbox,
-        "sections": sections,
-        "error_count": sum(1 for key in errors if key in shown),
-        "form_errors": [message for key, message in errors.items() if key not in shown],
-        "data": _base_data(form_id, owner, route),
-        "verb": VERB_REVIEW,
+        "notice": notice,
+        "summary": summary,
+        "errors": [
+            FIELD_BY_ID[key].label if compact else _summary_line(key, message, current)
+            for key, message in errors.items()
+            if key in FIELD_BY_ID
+        ],
+        "compact": compact,
+        "form_errors": [message for key, message in errors.items() if key not in FIELD_BY_ID],
+        "groups": _groups(inputs, route),
+        "next": {
+            "title": "Review request" if current.number == len(STEPS) else "Next",
+            "verb": VERB_NEXT,
+            "data": data | {"step": current.id},
+        },
+        "back": (
+            {"title": "Back", "verb": VERB_STEP, "data": {**data, **values, "step": back.id}}
+            if back and not compact
+            else None
+        ),
+        "change_route": (
+            {"title": "Change", "verb": VERB_CHANGE, "data": {**data, **values}}
+            if current.number == 1 and not compact
+            else None
+        ),
+        "change_summary": (
+            {
+                "title": "Change",
+                "verb": VERB_STEP,
+                "data": {**data, "step": current.id, "change": "yes"},
+            }
+            if summary
+            else None
+        ),
     }
 
 
-def _route_facts(route: Route) -> list[dict[str, str]]:
-    return [
-        {"title": "Trust", "value": route.trust.name},
-        {"title": "Department", "value": route.department_label},
-    ]
+def _previous(step: Step) -> Step | None:
+    return STEPS[step.number - 2] if step.number > 1 else None
 
 
-def _section(
-    title: str, inputs: list[_Input], errors: Mapping[str, str], note: str = ""
-) -> dict[str, Any]:
-    return {
-        "title": title,
-        "note": note,
-        "inputs": [_Input(item.element, errors.get(item.element["id"], "")) for item in inputs],
-    }
+def _route_line(route: Route) -> str:
+    return f"{route.trust.name}: {route.department_label}"
 
 
-def _text_input(
-    input_id: str,
+def _summary_line(key: str, message: str, current: Step) -> str:
+    line = summary_line(key, message)
+    where = step_of(key)
+    if where is not None and where.id != current.id:
+        return f"{line} (step {where.number})"
+    return line
+
+
+def _remembered_summary(
+    step: Step, specs: list[FieldSpec], values: Mapping[str, str], errors: Mapping[str, str]
+) -> str:
+    """The referrer and practice as one line, when every one of them is known and valid."""
+    if step.id != "practice" or any(spec.id in errors for spec in specs):
+        return ""
+    if any(spec.required and not values.get(spec.id) for spec in specs):
+        return ""
+    if any(_invalid(spec, values.get(spec.id, "")) for spec in specs):
+        return ""
+    v = {spec.id: str(spec.clean(values[spec.id])) for spec in specs if values.get(spec.id)}
+    registration = v["referrer_registration"]
+    signed = f"{registration_body(registration) or ''} {registration}".strip()
+    return (
+        f"{v['referrer_name']} ({v['referrer_role']}, {signed}), "
+        f"{v['practice_name']} ({v['practice_ods']}), replies to {v['practice_email']}, "
+        f"{v['practice_phone']}"
+    )
+
+
+def _invalid(spec: FieldSpec, value: str) -> bool:
+    if not value:
+        return False
+    try:
+        spec.clean(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _groups(inputs: list[_Input], route: Route) -> list[dict[str, Any]]:
+    """Runs of inputs by section, each with its title and the form's note on it.
+
+    Short fields share a row (`_PAIRS`) so a step fits about one phone screen,
+    and the optional access needs fold away behind a button unless one is
+    filled in or in error.
+    """
+    groups: list[dict[str, Any]] = []
+    for item in inputs:
+        section = FIELD_BY_ID[item.element["id"]].section
+        if not groups or groups[-1]["section"] != section:
+            groups.append(
+                {
+                    "section": section,
+                    "id": "group-" + section.lower().replace(" ", "-"),
+                    "title": _GROUP_TITLES.get(section, section),
+                    "note": _note(section, route),
+                    "folded": section in _FOLDED,
+                    "rows": [],
+                }
+            )
+        rows = groups[-1]["rows"]
+        if (
+            rows
+            and len(rows[-1]) == 1
+            and _PAIRS.get(rows[-1][0].element["id"]) == item.element["id"]
+        ):
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    for group in groups:
+        if group["folded"]:
+            items = [item for row in group["rows"] for item in row]
+            group["folded"] = not any(item.error or _filled(item.element) for item in items)
+    return groups
+
+
+#: Short fields shown side by side: (left, right).
+_PAIRS = {
+    "patient_surname": "patient_forenames",
+    "patient_dob": "patient_sex",
+    "postcode": "patient_phone",
+}
+#: Sections folded behind a button while nothing in them is filled in.
+_FOLDED = frozenset({"Access needs"})
+
+
+def _filled(element: Mapping[str, Any]) -> bool:
+    value = element.get("value")
+    return bool(value) and value != element.get("valueOff")
+
+
+_GROUP_TITLES = {"Request": "Examination"}
+
+
+def _note(section: str, route: Route) -> str:
+    """The form's own guidance on a section, labelled as not the BCP's."""
+    if section == "Safety":
+        notes = []
+        if route.ionising:
+            low, high = PREGNANCY_AGES
+            notes.append(
+                "pregnancy status and LMP are needed when the area is between the diaphragm "
+                f"and the knees and the patient is not male and aged {low} to {high}."
+            )
+        if route.contrast:
+            notes.append(f"{route.modality.name} may use contrast: record any allergies.")
+        return FORM_CHECK + " ".join(notes) if notes else ""
+    if section == "MRI safety":
+        return FORM_CHECK + (
+            "MRI departments screen every patient for implants and metal before a scan; "
+            "these answers let them plan. They do not replace the department's own screening."
+        )
+    if section == "Referrer":
+        return FORM_CHECK + (
+            "a registered referrer makes the request; their registration number stands in "
+            "for a signature."
+        )
+    if section == "Practice":
+        return FORM_CHECK + (
+            "the email's Reply-To and copy go to this mailbox, so use one that is read."
+        )
+    return ""
+
+
+def field_inputs(
+    field_ids: Iterable[str],
+    values: Mapping[str, Any],
+    errors: Mapping[str, str] | None = None,
+) -> list[_Input]:
+    """Inputs for declared fields that need no route or date (a practice's details), for
+    another card that asks them too (the forwarding card)."""
+    entered = _entered(values)
+    return [_input(FIELD_BY_ID[key], None, entered, errors or {}, None) for key in field_ids]
+
+
+def _input(
+    spec: FieldSpec,
+    route: Route | None,
     values: Mapping[str, str],
-    *,
-    max_length: int,
-    required: bool = True,
-    label: str | None = None,
-    rule: str | None = None,
-    placeholder: str = "",
-    multiline: bool = False,
-    style: str | None = None,
-    min_length: int | None = None,
+    errors: Mapping[str, str],
+    today: date | None,
 ) -> _Input:
-    label = label or FIELD_BY_ID[input_id].label
+    """The input a declaration asks for, with its hint and its server error."""
+    if spec.kind == "toggle":
+        element = _toggle_element(spec, values)
+    elif spec.kind == "choice":
+        element = _choice_element(
+            spec.id,
+            spec.asks,
+            spec.choices,
+            values,
+            required=spec.required,
+            style=spec.style or "compact",
+        )
+    elif spec.kind == "date":
+        assert today is not None, "a date input needs today's date"
+        element = _date_element(spec, values, today)
+    else:
+        element = _text_element(spec, values)
+    return _Input(element, errors.get(spec.id, ""), _help(spec, route))
+
+
+def _help(spec: FieldSpec, route: Route | None) -> str:
+    if spec.id == "examination" and route is not None and route.modality.example:
+        return f"For example: {route.modality.example}. {spec.help}".strip()
+    return spec.help
+
+
+def _text_element(spec: FieldSpec, values: Mapping[str, str]) -> dict[str, Any]:
+    label = spec.asks
     element: dict[str, Any] = {
         "type": "Input.Text",
-        "id": input_id,
+        "id": spec.id,
         "label": label,
-        "maxLength": max_length,
-        "isRequired": required,
-        "errorMessage": f"{label} is required" if required else f"Check {label}",
+        "maxLength": spec.max_length,
+        "isRequired": spec.required,
+        "errorMessage": f"{spec.label} is required" if spec.required else f"Check {spec.label}",
     }
-    if rule:
-        element["regex"] = CLIENT_RULES[rule].regex
-        element["errorMessage"] = CLIENT_RULES[rule].error_message
-    if min_length:
-        element["regex"] = rf"^\s*\S[\s\S]{{{min_length - 2},}}\S\s*$"
+    if spec.rule:
+        element["regex"] = spec.rule.regex
+        element["errorMessage"] = spec.rule.error_message
+    if spec.min_length > 2:
+        element["regex"] = rf"^\s*\S[\s\S]{{{spec.min_length - 2},}}\S\s*$"
         element["errorMessage"] = (
-            f"{label}: write at least {min_length} characters, enough to justify the examination"
+            f"{spec.label}: write at least {spec.min_length} characters, "
+            "enough to justify the examination"
         )
-    if placeholder:
-        element["placeholder"] = placeholder
-    if multiline:
+    if spec.placeholder:
+        element["placeholder"] = spec.placeholder
+    if spec.kind == "multiline":
         element["isMultiline"] = True
-    if style:
-        element["style"] = style
-    if input_id in values:
+    if spec.style:
+        element["style"] = spec.style
+    if spec.id in values:
         # Cut to what a card can carry: what the user typed comes back even when it was
-        # too long, and the form around it must still fit in Teams' 28 KB.
-        element["value"] = fit_to_card(values[input_id], max_length)
-    return _Input(element, "")
+        # too long, and the card around it must still fit in Teams' 28 KB.
+        element["value"] = spec.fit(values[spec.id])
+    return element
 
 
-def _choice_input(
+def _choice_element(
     input_id: str,
     label: str,
     pairs: Choices | list[tuple[str, str]],
@@ -297,7 +500,7 @@ def _choice_input(
     *,
     required: bool = True,
     style: str = "compact",
-) -> _Input:
+) -> dict[str, Any]:
     element: dict[str, Any] = {
         "type": "Input.ChoiceSet",
         "id": input_id,
@@ -314,221 +517,56 @@ def _choice_input(
     value = values.get(input_id)
     if isinstance(value, str) and value in {choice for choice, _ in pairs}:
         element["value"] = value
-    return _Input(element, "")
+    return element
 
 
-def _date_input(
-    input_id: str,
-    values: Mapping[str, str],
-    *,
-    minimum: date,
-    maximum: date,
-    required: bool = True,
-    label: str | None = None,
-) -> _Input:
-    label = label or FIELD_BY_ID[input_id].label
+def _date_element(spec: FieldSpec, values: Mapping[str, str], today: date) -> dict[str, Any]:
+    minimum, maximum = earliest_birth_date(today) + timedelta(days=1), today
     element: dict[str, Any] = {
         "type": "Input.Date",
-        "id": input_id,
-        "label": label,
-        "isRequired": required,
-        "errorMessage": f"{label}: choose a date from {minimum:%d/%m/%Y} to {maximum:%d/%m/%Y}",
+        "id": spec.id,
+        "label": spec.asks,
+        "isRequired": spec.required,
+        "errorMessage": (
+            f"{spec.label}: choose a date from {minimum:%d/%m/%Y} to {maximum:%d/%m/%Y}"
+        ),
         "min": minimum.isoformat(),
         "max": maximum.isoformat(),
     }
-    if input_id in values:
-        element["value"] = values[input_id]
-    return _Input(element, "")
+    if spec.id in values:
+        element["value"] = values[spec.id]
+    return element
 
 
-def _exam_inputs(values: Mapping[str, str]) -> list[_Input]:
-    return [
-        _text_input(
-            "examination",
-            values,
-            max_length=EXAM_MAX,
-            placeholder="For example: X-ray left knee, ultrasound abdomen",
-        ),
-        _choice_input(
-            "laterality", "Laterality (for paired body parts)", LATERALITY_CHOICES, values
-        ),
-        _choice_input("priority", "Priority", PRIORITY_CHOICES, values, style="expanded"),
-    ]
-
-
-def _clinical_inputs(values: Mapping[str, str]) -> list[_Input]:
-    return [
-        _text_input(
-            "clinical_history",
-            values,
-            max_length=HISTORY_MAX,
-            multiline=True,
-            min_length=CLINICAL_MIN,
-            placeholder="Symptoms, duration, relevant findings and history",
-        ),
-        _text_input(
-            "clinical_question",
-            values,
-            max_length=QUESTION_MAX,
-            multiline=True,
-            min_length=CLINICAL_MIN,
-            placeholder="What should the examination answer?",
-        ),
-    ]
-
-
-def _safety_note(route: Route) -> str:
-    notes = []
-    if route.ionising:
-        notes.append(
-            "pregnancy status and LMP are asked when the area is between the diaphragm and "
-            "the knees and the patient is not male and aged 12 to 55."
-        )
-    if route.contrast:
-        notes.append(f"{route.modality.name} may use contrast: record any allergies.")
-    return FORM_CHECK + " ".join(notes) if notes else ""
-
-
-def _safety_inputs(route: Route, values: Mapping[str, str], today: date) -> list[_Input]:
-    inputs: list[_Input] = []
-    if route.ionising:
-        inputs += [
-            _choice_input(
-                "region",
-                "Does the examination include the area between the diaphragm and the knees?",
-                YES_NO_CHOICES,
-                values,
-                style="expanded",
-            ),
-            _choice_input(
-                "pregnancy_status", "Pregnancy status", PREGNANCY_CHOICES, values, required=False
-            ),
-            _date_input(
-                "lmp_date",
-                values,
-                minimum=earliest_birth_date(today),
-                maximum=today,
-                required=False,
-                label="First day of last menstrual period (LMP)",
-            ),
-        ]
-    if route.contrast:
-        inputs.append(
-            _text_input(
-                "contrast_allergies",
-                values,
-                max_length=NOTE_MAX,
-                multiline=True,
-                placeholder='For example: None known, or "iodinated contrast: urticaria"',
-            )
-        )
-    return inputs
-
-
-def _patient_inputs(values: Mapping[str, str], today: date) -> list[_Input]:
-    return [
-        _text_input("patient_surname", values, max_length=NAME_MAX),
-        _text_input("patient_forenames", values, max_length=NAME_MAX),
-        _date_input(
-            "patient_dob",
-            values,
-            minimum=earliest_birth_date(today) + timedelta(days=1),
-            maximum=today,
-        ),
-        _text_input(
-            "nhs_number", values, max_length=20, rule="nhs_number", placeholder="10 digits"
-        ),
-        _choice_input("patient_sex", "Sex", SEX_CHOICES, values),
-        _text_input("address_line1", values, max_length=LINE_MAX),
-        _text_input(
-            "address_line2",
-            values,
-            max_length=LINE_MAX,
-            required=False,
-            label="Address line 2 (optional)",
-        ),
-        _text_input("address_town", values, max_length=TOWN_MAX),
-        _text_input("postcode", values, max_length=10, rule="postcode"),
-        _text_input("patient_phone", values, max_length=25, rule="phone", style="tel"),
-    ]
-
-
-def _access_inputs(values: Mapping[str, str]) -> list[_Input]:
-    toggle: dict[str, Any] = {
+def _toggle_element(spec: FieldSpec, values: Mapping[str, str]) -> dict[str, Any]:
+    on, off = (key for key, _ in spec.choices)
+    return {
         "type": "Input.Toggle",
-        "id": "interpreter_needed",
-        "title": "An interpreter is needed",
-        "valueOn": "yes",
-        "valueOff": "no",
-        "value": "yes" if values.get("interpreter_needed") == "yes" else "no",
+        "id": spec.id,
+        "title": spec.asks,
+        "valueOn": on,
+        "valueOff": off,
+        "value": on if values.get(spec.id) == on else off,
         "wrap": True,
     }
-    return [
-        _Input(toggle, ""),
-        _text_input(
-            "interpreter_language",
-            values,
-            max_length=60,
-            required=False,
-            label="Interpreter language (if needed)",
-        ),
-        _text_input(
-            "mobility_needs",
-            values,
-            max_length=NOTE_MAX,
-            required=False,
-            multiline=True,
-            label="Mobility / transport needs (optional)",
-        ),
-        _text_input(
-            "reasonable_adjustments",
-            values,
-            max_length=NOTE_MAX,
-            required=False,
-            multiline=True,
-            label="Reasonable adjustments (optional)",
-        ),
-    ]
 
 
-def _referrer_inputs(values: Mapping[str, str]) -> list[_Input]:
-    return [
-        _text_input("referrer_name", values, max_length=NAME_MAX),
-        _text_input(
-            "referrer_role",
-            values,
-            max_length=60,
-            placeholder="For example: GP, nurse practitioner, physiotherapist",
-        ),
-        _text_input(
-            "referrer_registration",
-            values,
-            max_length=12,
-            rule="registration",
-            label="GMC, NMC or HCPC registration number",
-        ),
-    ]
+def first_step_with(errors: Iterable[str]) -> Step:
+    """The earliest step holding one of these fields (step 1 when none does)."""
+    numbers = [step.number for key in errors if (step := step_of(key)) is not None]
+    return STEPS[min(numbers) - 1] if numbers else STEPS[0]
 
 
-def _practice_inputs(values: Mapping[str, str]) -> list[_Input]:
-    return [
-        _text_input("practice_name", values, max_length=120),
-        _text_input(
-            "practice_ods", values, max_length=8, rule="ods_code", placeholder="For example: G85001"
-        ),
-        _text_input(
-            "practice_email",
-            values,
-            max_length=LINE_MAX,
-            rule="nhs_mail",
-            style="email",
-            label="Practice nhs.net reply mailbox (monitored)",
-        ),
-        _text_input("practice_phone", values, max_length=25, rule="phone", style="tel"),
-    ]
+def errors_up_to(errors: Mapping[str, str], step: Step) -> dict[str, str]:
+    """The errors of this step and the steps before it (later steps are not filled yet)."""
+    return {
+        key: message
+        for key, message in errors.items()
+        if (where := step_of(key)) is None or where.number <= step.number
+    }
 
 
-# --- Step 3: review ---------------------------------------------------------------------
+# --- Review -----------------------------------------------------------------------------
 
 
 def review_context(
@@ -539,17 +577,20 @@ def review_context(
     directory: Directory,
     now: datetime,
     shortened: bool = False,
+    failure: str = "",
 ) -> dict[str, Any]:
     """Context for `order_review`: the request as radiology will read it, and where it goes.
 
     Laid out from the same RequestDocument as the email, so what the user checks
-    is what is sent. Send and Edit both carry the request's values, keeping the
+    is what is sent. Send and Back both carry the request's values, keeping the
     bot stateless until Send, where `validate_submission` checks them again.
 
     `shortened` is for a request whose full review would not fit in a Teams
     card (long text in other alphabets, emoji, many short lines): each value
-    is shown cut short, with a note saying so. Send and Edit still carry every
-    value in full, and the email and PDF hold all of it.
+    is shown cut short, with a note saying so. Send and Back still carry every
+    value in full, and the email and PDF hold all of it. `failure` is a fault
+    the user cannot fix (the store was unavailable): it heads the card, with
+    Send again beside it.
     """
     route = request.route(directory)
     document = request.as_document(REVIEW_REFERENCE, now, directory)
@@ -559,18 +600,19 @@ def review_context(
         "mailbox": document.mailbox,
         "reply_to": document.practice_email,
         "shortened": SHORTENED_NOTE if shortened else "",
+        "failure": failure,
         "sections": [
             {"title": section.title, "blocks": _blocks(section.fields, shortened=shortened)}
             for section in document.sections
         ],
         "send": {"title": "Send", "verb": VERB_SEND, "data": data},
-        "edit": {"title": "Edit", "verb": VERB_EDIT, "data": data},
+        "back": {"title": "Back", "verb": VERB_STEP, "data": data | {"step": STEPS[-1].id}},
     }
 
 
 SHORTENED_NOTE = (
     "This request is too long to show in full on a Teams card, so long text is cut short "
-    "here (…). The email and its PDF carry every field in full; press Edit to see or "
+    "here (…). The email and its PDF carry every field in full; press Back to see or "
     "change any of it."
 )
 #: In a shortened review, each value shows at most this many lines and escaped bytes.
@@ -815,22 +857,31 @@ def prefill_from_profile(
 
 
 __all__ = [
+    "DIALOG_TITLE",
     "FORM_ERROR",
     "FORM_TITLE",
     "REVIEW_TITLE",
+    "VERB_CHANGE",
     "VERB_CHOOSE",
     "VERB_EDIT",
+    "VERB_NEXT",
     "VERB_REVIEW",
     "VERB_SEND",
+    "VERB_START",
+    "VERB_STEP",
     "VERB_TEXT",
     "choose_context",
     "closed_form_context",
     "confirmation_context",
     "confirmation_for",
-    "form_context",
+    "errors_up_to",
+    "field_inputs",
+    "first_step_with",
     "new_form_id",
     "prefill_from_profile",
     "review_context",
     "route_notes",
+    "start_context",
+    "step_context",
     "stored_confirmation",
 ]

@@ -18,9 +18,10 @@ from typing import Any
 
 from bot.directory import Directory
 from bot.files.content import BY_EXTENSION, megabytes
-from bot.orders.form import _choice_input, _Input, _practice_inputs, route_notes
+from bot.orders.errors import FORM_ERROR
+from bot.orders.fields import PRACTICE_INPUTS
+from bot.orders.form import _choice_element, _Input, field_inputs, route_notes
 from bot.orders.forwarded import ForwardedRequest, forward_values
-from bot.orders.model import FORM_ERROR, PRACTICE_INPUTS
 from bot.store.files import HeldFile
 from bot.vocabulary import MODALITIES
 
@@ -66,24 +67,28 @@ def forward_choose_context(
     errors = errors or {}
     values = {k: v for k, v in prefill.items() if isinstance(v, str)}
     inputs = [
-        _choice_input(
-            "trust",
-            "Trust",
-            [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
-            values,
-            style="expanded",
+        _Input(
+            _choice_element(
+                "trust",
+                "Trust",
+                [(t.id, f"{t.short_name}: {t.name}") for t in directory.trusts],
+                values,
+                style="expanded",
+            )
         ),
-        _choice_input(
-            "modality",
-            "Type of imaging (needed for King's)",
-            [(m.id, m.name) for m in MODALITIES],
-            values,
-            required=False,
+        _Input(
+            _choice_element(
+                "modality",
+                "Type of imaging (needed for King's)",
+                [(m.id, m.name) for m in MODALITIES],
+                values,
+                required=False,
+            )
         ),
     ]
     asking = ask_practice or any(key in errors for key in _ASKED_PRACTICE)
     if asking:  # the bot's own form's practice inputs, the phone left out (not needed here)
-        inputs += [item for item in _practice_inputs(values) if item.element["id"] in _ASKED]
+        inputs += field_inputs(_ASKED_PRACTICE, values)
     shown = [_Input(item.element, errors.get(item.element["id"], "")) for item in inputs]
     ids = {item.element["id"] for item in shown}
     data = _data(form_id, owner, priority)

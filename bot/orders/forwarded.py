@@ -24,24 +24,10 @@ from pydantic import ValidationError, ValidationInfo, model_validator
 from bot.directory import Department, Directory, Trust
 from bot.files.content import BY_EXTENSION, megabytes
 from bot.orders.document import RequestDocument, routed_document
-from bot.orders.model import (
-    FIELD_BY_ID,
-    FORM_ERROR,
-    PRIORITY_CHOICES,
-    FormErrors,
-    OdsCode,
-    PracticeMailbox,
-    PracticeName,
-    Priority,
-    RouteError,
-    RouteId,
-    RuleViolations,
-    _as_text,
-    _message,
-    _Part,
-    choice_title,
-    resolve_route,
-)
+from bot.orders.errors import FORM_ERROR, FormErrors, as_text, message_for
+from bot.orders.fields import FIELD_BY_ID
+from bot.orders.model import RuleViolations, _Part, field_type
+from bot.orders.routing import RouteError, resolve_route
 from bot.vocabulary import modality
 
 #: Inputs of the forwarding card, in the order they are asked.
@@ -49,7 +35,13 @@ FORWARD_INPUTS = ("trust", "modality", "practice_name", "practice_ods", "practic
 PRACTICE_FIELDS = {"practice_name": "name", "practice_ods": "ods_code", "practice_email": "email"}
 Extension = Literal["pdf", "docx", "png", "jpg"]
 #: The priorities a message may name with its form; anything else is no priority.
-PRIORITIES = frozenset(value for value, _ in PRIORITY_CHOICES)
+PRIORITIES = frozenset(value for value, _ in FIELD_BY_ID["priority"].choices)
+# The fields a forwarded form shares with the bot's own, checked by the same declarations.
+PracticeName = field_type("practice_name")
+OdsCode = field_type("practice_ods")
+PracticeMailbox = field_type("practice_email")
+RouteId = field_type("trust")
+Priority = field_type("priority")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +148,7 @@ class ForwardedRequest(_Part):
 
     @property
     def priority_title(self) -> str:
-        return choice_title(PRIORITY_CHOICES, self.priority) if self.priority else ""
+        return FIELD_BY_ID["priority"].title_of(self.priority) if self.priority else ""
 
     @property
     def kind_label(self) -> str:
@@ -197,7 +189,7 @@ def validate_forward(
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     for input_id in FORWARD_INPUTS:
-        text = _as_text(data.get(input_id))
+        text = as_text(data.get(input_id))
         if text is None or len(text) > 1000:
             errors[input_id] = f"{FIELD_BY_ID[input_id].label} could not be read: enter it again"
         elif text.strip():
@@ -233,7 +225,7 @@ def validate_forward(
                 errors.setdefault(FORM_ERROR, "The form could not be read: please start again")
                 continue
             spec = FIELD_BY_ID[input_id]
-            message = _message(spec, error["type"], error["msg"], error.get("ctx") or {})
+            message = message_for(spec, error["type"], error["msg"])
             errors.setdefault(input_id, message)
         return FormErrors(errors)
     return FormErrors(errors) if errors else request

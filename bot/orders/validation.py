@@ -19,6 +19,7 @@ hands the patterns to the card, so the two sides cannot drift apart.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
@@ -333,19 +334,21 @@ def check_multi_line(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ClientRule:
-    """What an Adaptive Card input needs for its own check: `regex` and `errorMessage`."""
+    """One shape rule, both sides of it: the card's `regex` and `errorMessage`, and the
+    server's `clean` (the same pattern, then what a regex cannot check, normalised)."""
 
     regex: str
     error_message: str
+    clean: Callable[[str], str]
 
 
 CLIENT_RULES: MappingProxyType[str, ClientRule] = MappingProxyType(
     {
-        "nhs_number": ClientRule(NHS_NUMBER_PATTERN, NHS_NUMBER_MESSAGE),
-        "postcode": ClientRule(POSTCODE_PATTERN, POSTCODE_MESSAGE),
-        "phone": ClientRule(PHONE_PATTERN, PHONE_MESSAGE),
-        "ods_code": ClientRule(ODS_CODE_PATTERN, ODS_CODE_MESSAGE),
-        "nhs_mail": ClientRule(NHS_MAIL_PATTERN, NHS_MAIL_MESSAGE),
-        "registration": ClientRule(REGISTRATION_PATTERN, REGISTRATION_MESSAGE),
+        "nhs_number": ClientRule(NHS_NUMBER_PATTERN, NHS_NUMBER_MESSAGE, clean_nhs_number),
+        "postcode": ClientRule(POSTCODE_PATTERN, POSTCODE_MESSAGE, clean_postcode),
+        "phone": ClientRule(PHONE_PATTERN, PHONE_MESSAGE, clean_phone),
+        "ods_code": ClientRule(ODS_CODE_PATTERN, ODS_CODE_MESSAGE, clean_ods_code),
+        "nhs_mail": ClientRule(NHS_MAIL_PATTERN, NHS_MAIL_MESSAGE, clean_nhs_mail),
+        "registration": ClientRule(REGISTRATION_PATTERN, REGISTRATION_MESSAGE, clean_registration),
     }
 )

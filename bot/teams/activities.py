@@ -24,6 +24,10 @@ from bot.turns import (
 )
 
 ADAPTIVE_CARD_ACTION = "adaptiveCard/action"
+TASK_FETCH = "task/fetch"
+TASK_SUBMIT = "task/submit"
+#: The invokes of a Teams dialog (task module): open it, and each Action.Submit inside it.
+DIALOG_INVOKES = frozenset({TASK_FETCH, TASK_SUBMIT})
 ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 #: A file the user uploaded in a personal chat (stored in their OneDrive).
 FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
@@ -118,10 +122,22 @@ def _conversation(activity: Activity) -> Conversation:
 
 
 def card_action(activity: Activity) -> CardAction | None:
-    """The card action an activity carries, if any (Execute invoke or Submit message)."""
+    """The card action an activity carries, if any (Execute invoke, dialog invoke or Submit).
+
+    A dialog's invoke carries the Action.Submit's data (merged with the card's
+    inputs) in `value.data`, beside Teams' `value.context`. The `msteams` key
+    that asked Teams for the dialog is Teams' own and is dropped, as it is from
+    a Submit message (a client that could not open the dialog sends that).
+    """
     value = activity.value if isinstance(activity.value, Mapping) else None
     if value is None:
         return None
+    if activity.type == ActivityTypes.invoke and activity.name in DIALOG_INVOKES:
+        data = value.get("data")
+        if not isinstance(data, Mapping) or not isinstance(data.get("verb"), str):
+            return None
+        fields = {k: v for k, v in data.items() if k != "msteams"}
+        return CardAction(data["verb"], fields, card_activity_id=activity.reply_to_id, dialog=True)
     if activity.type == ActivityTypes.invoke and activity.name == ADAPTIVE_CARD_ACTION:
         action = value.get("action")
         if not isinstance(action, Mapping):
@@ -132,8 +148,9 @@ def card_action(activity: Activity) -> CardAction | None:
             return None
         return CardAction(verb, dict(data), execute=True, card_activity_id=activity.reply_to_id)
     if activity.type == ActivityTypes.message and isinstance(value.get("verb"), str):
+        fields = {k: v for k, v in value.items() if k != "msteams"}
         return CardAction(
-            value["verb"], dict(value), execute=False, card_activity_id=activity.reply_to_id
+            value["verb"], fields, execute=False, card_activity_id=activity.reply_to_id
         )
     return None
 

@@ -24,6 +24,7 @@ from bot.store import ActivityLog, StoreUnavailable
 from bot.store.conversations import Conversations
 from bot.teams.activities import (
     ADAPTIVE_CARD_ACTION,
+    DIALOG_INVOKES,
     bot_token,
     card_attachment_activity,
     invoke_card_body,
@@ -31,6 +32,7 @@ from bot.teams.activities import (
     tenant_of,
     to_incoming,
 )
+from bot.teams.dialogs import DIALOG_TITLE, continue_body, message_body
 from bot.teams.extension import (
     COMPOSE_EXTENSION_QUERY,
     search_message_body,
@@ -66,6 +68,8 @@ CANNOT_OPEN_PERSONAL_CHAT = (
     "Patient details never go in a channel or group chat. Please open a chat with me "
     "(select my name, then Chat) and type 'order' there."
 )
+# A dialog closed with its answer in the chat, but the answer could not be posted there.
+NOT_POSTED = "The answer could not be shown in the chat just now:"
 
 
 class IceBot(TeamsActivityHandler):
@@ -166,6 +170,8 @@ class IceBot(TeamsActivityHandler):
         activity = turn_context.activity
         if activity.name == COMPOSE_EXTENSION_QUERY:
             return await self._search(activity)
+        if activity.name in DIALOG_INVOKES:
+            return await self._dialog(turn_context)
         if activity.name != ADAPTIVE_CARD_ACTION:
             return await super().on_invoke_activity(turn_context)
         incoming = to_incoming(activity)
@@ -175,6 +181,51 @@ class IceBot(TeamsActivityHandler):
         outcome = await self._dispatch(incoming)
         body = await self._apply(turn_context, incoming, outcome)
         return InvokeResponse(status=200, body=body or invoke_message_body(ANSWERED_BELOW))
+
+    async def _dialog(self, turn_context: TurnContext) -> InvokeResponse:
+        """A Teams dialog's invoke (`task/fetch` opens it, `task/submit` is a button in it).
+
+        The handler's `update` is the dialog's next card; a text-only outcome
+        is shown in the dialog; anything else (a confirmation card for the
+        chat) is posted to the conversation and the dialog closes.
+        """
+        incoming = to_incoming(turn_context.activity)
+        if incoming.action is None:
+            return InvokeResponse(status=400, body=_invoke_error("The dialog action had no verb."))
+        incoming = await self._remember_personal_chat(turn_context, incoming)
+        outcome = await self._dispatch(incoming)
+        return InvokeResponse(
+            status=200, body=await self._answer_dialog(turn_context, incoming, outcome)
+        )
+
+    async def _answer_dialog(
+        self, turn_context: TurnContext, incoming: Incoming, outcome: Outcome
+    ) -> dict[str, Any] | None:
+        if _only_text(outcome):
+            return message_body(" ".join(r.text or "" for r in outcome.replies))
+        unposted = [reply for reply in outcome.replies if not await self._post(turn_context, reply)]
+        notice = None
+        if outcome.private:
+            notice = await self._send_private(turn_context, incoming, outcome.private)
+        if outcome.update is not None:
+            return continue_body(outcome.update, DIALOG_TITLE)
+        if unposted:
+            return message_body(" ".join([NOT_POSTED, *(reply.summary for reply in unposted)]))
+        return message_body(notice) if notice else None
+
+    async def _post(self, turn_context: TurnContext, reply: Reply) -> bool:
+        """Post one reply from a dialog; tell its `posted` callback where it went (or that it
+        did not). A dialog must still be answered when the chat cannot be reached."""
+        try:
+            response = await turn_context.send_activity(card_attachment_activity(reply))
+        except Exception as error:  # noqa: BLE001 - the dialog says so instead
+            log.warning("reply from a dialog not posted: %s", type(error).__name__)
+            if reply.posted is not None:
+                await reply.posted(None)
+            return False
+        if reply.posted is not None:
+            await reply.posted(response.id if response is not None else None)
+        return True
 
     async def _search(self, activity: Activity) -> InvokeResponse:
         """The message extension: the query goes to the router's search, never to a log."""
@@ -245,9 +296,13 @@ class IceBot(TeamsActivityHandler):
             # Answer a button with a short notice rather than a chat message.
             return invoke_message_body(" ".join(r.text or "" for r in outcome.replies))
         for reply in outcome.replies:
-            await turn_context.send_activity(card_attachment_activity(reply))
+            response = await turn_context.send_activity(card_attachment_activity(reply))
+            if reply.posted is not None:
+                await reply.posted(response.id if response is not None else None)
         if outcome.private:
-            await self._send_private(turn_context, incoming, outcome.private)
+            notice = await self._send_private(turn_context, incoming, outcome.private)
+            if notice:
+                await turn_context.send_activity(notice)
         if outcome.update is None:
             return None
         if action is not None and action.execute:
@@ -266,12 +321,15 @@ class IceBot(TeamsActivityHandler):
 
     async def _send_private(
         self, turn_context: TurnContext, incoming: Incoming, replies: list[Reply]
-    ) -> None:
-        """Send to the user's personal chat, creating it when we are in a channel or group."""
+    ) -> str | None:
+        """Send to the user's personal chat, creating it when we are in a channel or group.
+
+        Returns what to tell the user where they are (None in the personal chat itself).
+        """
         if incoming.conversation.is_personal:
             for reply in replies:
                 await turn_context.send_activity(card_attachment_activity(reply))
-            return
+            return None
         activity = turn_context.activity
         tenant = incoming.conversation.tenant_id
         params = ConversationParameters(
@@ -305,9 +363,8 @@ class IceBot(TeamsActivityHandler):
             )
         except Exception:  # noqa: BLE001 - e.g. the user has not installed the app personally
             log.warning("could not open a personal chat")
-            await turn_context.send_activity(CANNOT_OPEN_PERSONAL_CHAT)
-            return
-        await turn_context.send_activity(OPEN_PERSONAL_CHAT)
+            return CANNOT_OPEN_PERSONAL_CHAT
+        return OPEN_PERSONAL_CHAT
 
     async def _remember_conversation(
         self, turn_context: TurnContext, incoming: Incoming
@@ -363,9 +420,11 @@ def _only_text(outcome: Outcome) -> bool:
 
 
 def _notice_body(activity: Activity, text: str) -> dict[str, Any]:
-    """A short notice in the shape the invoke expects (search pane or card action)."""
+    """A short notice in the shape the invoke expects (search pane, dialog or card action)."""
     if activity.name == COMPOSE_EXTENSION_QUERY:
         return search_message_body(text)
+    if activity.name in DIALOG_INVOKES:
+        return message_body(text)
     return invoke_message_body(text)
 
 

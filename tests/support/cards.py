@@ -100,13 +100,24 @@ def card_text(card: Card) -> str:
     )
 
 
+def opens_dialog(action: Action) -> bool:
+    """An Action.Submit that asks Teams to open a dialog (`msteams.type` is `task/fetch`)."""
+    data = action.get("data")
+    return (
+        action.get("type") == "Action.Submit"
+        and isinstance(data, dict)
+        and data.get("msteams") == {"type": "task/fetch"}
+    )
+
+
 def buttons(card: Card) -> list[tuple[str, str, dict[str, Any]]]:
-    """(title, verb, data without the verb) for every Action.Execute on the card, in order."""
+    """(title, verb, data without the verb) for every Action.Execute on the card, and every
+    button that opens a dialog, in order."""
     found = []
     for action in iter_actions(card):
-        if action["type"] == "Action.Execute":
-            data = {k: v for k, v in action.get("data", {}).items() if k != "verb"}
-            found.append((action["title"], action["verb"], data))
+        if action["type"] == "Action.Execute" or opens_dialog(action):
+            data = {k: v for k, v in action["data"].items() if k not in ("verb", "msteams")}
+            found.append((action["title"], action["data"]["verb"], data))
     return found
 
 

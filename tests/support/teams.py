@@ -116,6 +116,27 @@ class Turn:
         return None
 
     @property
+    def dialog_card(self) -> dict[str, Any] | None:
+        """The card a dialog invoke's answer shows next (`task` of type `continue`)."""
+        task = self.body.get("task") if isinstance(self.body, dict) else None
+        if isinstance(task, dict) and task.get("type") == "continue":
+            return task["value"]["card"]["content"]
+        return None
+
+    @property
+    def dialog_message(self) -> str | None:
+        """The text a dialog invoke's answer shows (`task` of type `message`)."""
+        task = self.body.get("task") if isinstance(self.body, dict) else None
+        if isinstance(task, dict) and task.get("type") == "message":
+            return task["value"]
+        return None
+
+    @property
+    def dialog_closed(self) -> bool:
+        """A dialog invoke answered 200 with no body: Teams closes the dialog."""
+        return self.kind == "invoke" and self.status == 200 and self.body is None
+
+    @property
     def only_card(self) -> dict[str, Any]:
         cards = ([self.invoke_card] if self.invoke_card else []) + self.cards
         assert len(cards) == 1, f"expected one card, got {len(cards)}: {self}"
@@ -158,6 +179,21 @@ class BotHarness:
             activity(
                 self.service_url, type="invoke", name="adaptiveCard/action", value=value, **kwargs
             )
+        )
+
+    async def open_dialog(self, data: dict[str, Any], **kwargs: Any) -> Turn:
+        """Press a button that opens a Teams dialog (a `task/fetch` invoke with its data)."""
+        return await self._dialog("task/fetch", data, **kwargs)
+
+    async def submit_dialog(self, data: dict[str, Any], **kwargs: Any) -> Turn:
+        """Press an Action.Submit inside a dialog (a `task/submit` invoke), inputs merged in."""
+        return await self._dialog("task/submit", data, **kwargs)
+
+    async def _dialog(self, name: str, data: dict[str, Any], **kwargs: Any) -> Turn:
+        value = {"context": {"theme": "default"}, "data": data}
+        kwargs.setdefault("reply_to_id", "card-activity-1")
+        return await self.post(
+            activity(self.service_url, type="invoke", name=name, value=value, **kwargs)
         )
 
     async def submit(self, verb: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Turn:

@@ -1,0 +1,275 @@
+"""One declaration per request field, and everything derived from it agrees (issue 10, point 6).
+
+Each field is declared once in `bot/orders/fields.py`. These tests hold the
+derivations to it: the pydantic model (its fields, defaults and limits), the
+inputs on the dialog's and the chat's step cards (`maxLength`, `regex`,
+`errorMessage`, `isRequired`, choices), the review card, the email and its PDF.
+Before issue 10 a field was described in up to five places, and they
+disagreed: the card limited the NHS number, ODS code and registration to 20, 8
+and 12 characters while the model allowed 30.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from pypdf import PdfReader
+
+from bot.directory import load_directory
+from bot.mail.compose import compose_email
+from bot.mail.pdf import render_pdf
+from bot.orders.errors import FormErrors, validate_submission
+from bot.orders.fields import (
+    FIELD_BY_ID,
+    FIELDS,
+    SECTIONS,
+    STEP_BY_ID,
+    STEPS,
+    TOO_LONG_FOR_A_CARD,
+    FieldSpec,
+)
+from bot.orders.form import review_context, step_context
+from bot.orders.model import PARTS, RadiologyRequest
+from cards import CardRenderer
+from tests.support.cards import card_text
+from tests.test_order_model import valid_payload
+
+DIRECTORY = load_directory()
+TODAY = date(2026, 11, 29)
+NOW = datetime(2026, 11, 29, 10, 30, tzinfo=UTC)
+RENDERER = CardRenderer()
+
+#: Two requests that between them ask every question the form has.
+EVERYTHING_ASKED = {
+    # GSTT CT of the pelvis for a woman of 46: region, pregnancy, contrast; a paired part.
+    "ct": valid_payload(
+        trust="gstt",
+        department="radiology",
+        modality="ct",
+        examination="CT knee and pelvis",
+        laterality="left",
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-11-10",
+        contrast_allergies="None known",
+        address_line2="Flat 2",
+        interpreter_needed="yes",
+        interpreter_language="Polish",
+        mobility_needs="Wheelchair user",
+        reasonable_adjustments="Needs a hoist",
+    ),
+    # GSTT MRI: the MRI safety questions.
+    "mri": valid_payload(
+        trust="gstt",
+        department="radiology",
+        modality="mri",
+        contrast_allergies="Gadolinium: none known",
+        mri_device="yes",
+        mri_metal="no",
+        mri_implants="not_known",
+        mri_details="Pacemaker fitted 2019 (make unknown)",
+    ),
+}
+
+
+def request(name: str) -> RadiologyRequest:
+    checked = validate_submission(EVERYTHING_ASKED[name], directory=DIRECTORY, today=TODAY)
+    assert isinstance(checked, RadiologyRequest), checked
+    return checked
+
+
+def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if str(node.get("type", "")).startswith("Input."):
+                found[node["id"]] = node
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card.get("body", []))
+    return found
+
+
+def step_inputs(name: str) -> dict[str, dict[str, Any]]:
+    """Every input of the three steps for this request (step 3 opened, not summarised)."""
+    checked = request(name)
+    found: dict[str, dict[str, Any]] = {}
+    for step in STEPS:
+        context = step_context(
+            step.id,
+            form_id="f",
+            owner="u",
+            route=checked.route(DIRECTORY),
+            today=TODAY,
+            values=EVERYTHING_ASKED[name],
+            change=True,
+        )
+        found |= inputs_of(RENDERER.render("order_step", context))
+    return found
+
+
+def model_leaves(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    leaves: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            leaves |= model_leaves(annotation, f"{prefix}{name}.")
+        else:
+            leaves[f"{prefix}{name}"] = info
+    return leaves
+
+
+ASKED = {spec.id for spec in FIELDS if spec.step is not None}
+
+
+def test_every_declaration_is_whole() -> None:
+    assert len(FIELD_BY_ID) == len(FIELDS), "input ids are unique"
+    for spec in FIELDS:
+        assert spec.section in SECTIONS, spec.id
+        assert spec.step is None or spec.step in STEP_BY_ID, spec.id
+        assert spec.path.partition(".")[0] in PARTS or "." not in spec.path, spec.id
+        if spec.is_text:
+            assert spec.max_length > 0 and spec.budget >= spec.max_length, spec.id
+        if spec.kind in ("choice", "toggle"):
+            assert spec.choices, spec.id
+        if spec.pattern:
+            assert spec.kind == "text" and spec.rule is not None, spec.id
+
+
+def test_the_model_has_exactly_the_declared_fields() -> None:
+    leaves = model_leaves(RadiologyRequest)
+    assert set(leaves) - {"form_version"} == {spec.path for spec in FIELDS}
+    for spec in FIELDS:
+        always = spec.required and spec.when == "always"
+        assert leaves[spec.path].is_required() == always, spec.id
+
+
+@pytest.mark.parametrize("spec", [s for s in FIELDS if s.is_text and s.step], ids=lambda s: s.id)
+def test_the_model_refuses_one_character_over_the_declared_limit(spec: FieldSpec) -> None:
+    name = "mri" if spec.when == "mri" else "ct"
+    over = "9" * (spec.max_length + 1) if spec.pattern else "a" * (spec.max_length + 1)
+    errors = validate_submission(
+        {**EVERYTHING_ASKED[name], spec.id: over}, directory=DIRECTORY, today=TODAY
+    )
+    assert isinstance(errors, FormErrors) and spec.id in errors, spec.id
+    if not spec.pattern:
+        assert errors[spec.id] == f"{spec.label} is too long: at most {spec.max_length} characters"
+
+
+@pytest.mark.parametrize("spec", [s for s in FIELDS if s.is_text and s.step], ids=lambda s: s.id)
+def test_the_model_refuses_text_over_its_declared_card_budget(spec: FieldSpec) -> None:
+    if spec.pattern:
+        pytest.skip("a shape rule allows only ASCII: one byte a character")
+    name = "mri" if spec.when == "mri" else "ct"
+    heavy = "😀" * spec.max_length  # 12 escaped bytes each: far over any budget
+    errors = validate_submission(
+        {**EVERYTHING_ASKED[name], spec.id: heavy}, directory=DIRECTORY, today=TODAY
+    )
+    assert isinstance(errors, FormErrors) and errors.get(spec.id) == TOO_LONG_FOR_A_CARD
+
+
+def test_every_asked_field_is_an_input_on_its_own_step() -> None:
+    for name in EVERYTHING_ASKED:
+        checked = request(name)
+        for step in STEPS:
+            context = step_context(
+                step.id,
+                form_id="f",
+                owner="u",
+                route=checked.route(DIRECTORY),
+                today=TODAY,
+                values={**EVERYTHING_ASKED[name], "examination": "CT knee"},
+                change=True,
+            )
+            shown = set(inputs_of(RENDERER.render("order_step", context)))
+            assert {FIELD_BY_ID[i].step for i in shown} <= {step.id}, (name, step.id)
+    asked = set(step_inputs("ct")) | set(step_inputs("mri"))
+    # Laterality is asked when the examination names a paired part without its side.
+    lateral = {**EVERYTHING_ASKED["ct"], "examination": "CT knee"}
+    route = request("ct").route(DIRECTORY)
+    context = step_context("exam", form_id="f", owner="u", route=route, today=TODAY, values=lateral)
+    asked |= set(inputs_of(RENDERER.render("order_step", context)))
+    assert asked == ASKED
+
+
+def test_every_input_carries_its_declaration() -> None:
+    shown = step_inputs("ct") | step_inputs("mri")
+    for field_id, element in shown.items():
+        spec = FIELD_BY_ID[field_id]
+        assert element["label" if spec.kind != "toggle" else "title"] == spec.asks, field_id
+        if spec.kind != "toggle":
+            assert element["isRequired"] is spec.required, field_id
+        if spec.is_text:
+            assert element["maxLength"] == spec.max_length, field_id
+            assert ("isMultiline" in element) is (spec.kind == "multiline"), field_id
+        if spec.rule:
+            assert element["regex"] == spec.rule.regex, field_id
+            assert element["errorMessage"] == spec.rule.error_message, field_id
+        if spec.kind == "choice":
+            offered = [(c["value"], c["title"]) for c in element["choices"]]
+            assert offered == list(spec.choices), field_id
+        if spec.placeholder:
+            assert element["placeholder"] == spec.placeholder, field_id
+
+
+def test_the_bugs_in_the_old_limits_are_gone() -> None:
+    """The card said 20, 8 and 12; the model took 30. Now both say what the declaration does."""
+    limits = {"nhs_number": 20, "practice_ods": 8, "referrer_registration": 12}
+    shown = step_inputs("ct")
+    for field_id, limit in limits.items():
+        assert FIELD_BY_ID[field_id].max_length == shown[field_id]["maxLength"] == limit
+    # A number the card could never hold (25 characters) but the old model took.
+    spaced = "  ".join("9990000018") + "   "
+    assert len(spaced.strip()) == 28
+    over = validate_submission(
+        {**EVERYTHING_ASKED["ct"], "nhs_number": spaced}, directory=DIRECTORY, today=TODAY
+    )
+    assert isinstance(over, FormErrors) and "at most 20 characters" in over["nhs_number"]
+
+
+def _printed(name: str) -> dict[tuple[str, str], str]:
+    document = request(name).as_document("DT-20261129-0007", NOW, DIRECTORY)
+    return {(s.title, f.label): f.value for s in document.sections for f in s.fields}
+
+
+def test_every_field_is_printed_under_its_declared_section_and_label() -> None:
+    printed = _printed("ct") | _printed("mri")
+    for spec in FIELDS:
+        assert (spec.section, spec.printed_as) in printed, spec.id
+    assert _printed("ct")[("Request", "Laterality")] == "Left"
+    assert _printed("mri")[("Request", "Laterality")] == "Not applicable"
+    assert printed[("MRI safety", "Pacemaker or other implanted device")] == "Yes"
+    assert printed[("MRI safety", "Previous surgery with implants")] == "Not known"
+
+
+def test_the_review_card_the_email_and_the_pdf_show_every_field() -> None:
+    for name in EVERYTHING_ASKED:
+        checked = request(name)
+        document = checked.as_document("DT-20261129-0007", NOW, DIRECTORY)
+        review = card_text(
+            RENDERER.render(
+                "order_review",
+                review_context(checked, form_id="f", owner="u", directory=DIRECTORY, now=NOW),
+            )
+        )
+        email = compose_email(document, sender="bot@nhs.net", render_attachment=lambda _: b"")
+        text = email.get_body(preferencelist=("plain",)).get_content()
+        pdf = "\n".join(
+            page.extract_text() for page in PdfReader(io.BytesIO(render_pdf(document))).pages
+        )
+        for section in document.sections:
+            for line in section.fields:
+                if line.label in ("Reference", "Date/time requested"):
+                    continue  # the review shows "Allocated when you press Send"
+                assert line.label in review and line.value.splitlines()[0] in review, line
+                assert line.label in text and line.value.splitlines()[0] in text, line
+                assert line.label in pdf.replace("\n", " "), line
