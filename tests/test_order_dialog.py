@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from bot.orders.fields import PRACTICE_INPUTS, REFERRER_INPUTS
 from bot.store.outbox import OutboxRequest
-from tests.support.cards import assert_valid_card, card_text, iter_actions
+from tests.support.cards import assert_valid_card, card_text, inputs_of, iter_actions
 from tests.support.smtp import SmtpTestServer
 from tests.support.teams import BotHarness, Turn, find_action
 from tests.test_faults_store import count, database_path, short_busy_timeout, write_lock
@@ -37,32 +38,7 @@ STEP_2 = (
     "patient_phone",
     "interpreter_needed",
 )
-STEP_3 = (
-    "referrer_name",
-    "referrer_role",
-    "referrer_registration",
-    "practice_name",
-    "practice_ods",
-    "practice_email",
-    "practice_phone",
-)
-
-
-def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                found[node["id"]] = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card.get("body", []))
-    return found
+STEP_3 = (*REFERRER_INPUTS, *PRACTICE_INPUTS)
 
 
 def press(card: dict[str, Any], title: str) -> dict[str, Any]:

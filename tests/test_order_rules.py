@@ -87,6 +87,15 @@ def test_no_paired_part_means_laterality_is_not_applicable_whatever_was_carried(
     assert isinstance(request, RadiologyRequest) and request.laterality == "not_applicable"
 
 
+def test_a_side_named_for_a_part_not_on_the_list_is_kept() -> None:
+    """ "Left pisiform" is not on the list of paired parts, but its side is in the words:
+    the laterality sent says so, rather than "Not applicable" beside "left"."""
+    request = submit(**KCH_XRAY, examination="X-ray left pisiform", laterality="")
+    assert isinstance(request, RadiologyRequest) and request.laterality == "left"
+    unlisted = submit(**KCH_XRAY, examination="X-ray pisiform", laterality="")
+    assert isinstance(unlisted, RadiologyRequest) and unlisted.laterality == "not_applicable"
+
+
 def test_the_paired_parts_are_whole_words_in_lower_case() -> None:
     assert all(p == p.lower().strip() and p for p in PAIRED_BODY_PARTS)
     assert paired_part_in("handheld ultrasound") is None, "a part inside a word is not one"

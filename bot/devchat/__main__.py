@@ -8,9 +8,10 @@ the bot's replies go, takes a free port unless `--port` names one.
 
 Type a message; cards are shown as text with numbered buttons. Type a number to
 press that button; if the card has inputs you are asked for each (Enter keeps
-the value shown). `/sample N` presses button N with a complete test request
-filled in (a test-range NHS number, never a real patient): `order`, then
-`/sample 1` twice and `1` sends one. `/search kings us` searches as the
+the value shown). `/sample N` (or `/sample <button title>`) presses that
+button with a complete test request filled in (a test-range NHS number, never
+a real patient): `order`, `1`, then `/sample next` three times, `/sample review
+request` and `1` sends one. `/search kings us` searches as the
 message extension does from any chat's compose box. `/channel` and
 `/personal` switch conversation type (channel messages @mention the bot),
 `/quit` leaves. `/attach PATH [text]` attaches a local file (a completed
@@ -130,11 +131,12 @@ async def run(bot_url: str, port: int) -> int:
                 if not line:
                     continue
                 if line.startswith("/sample"):
-                    number = line.removeprefix("/sample").strip() or "1"
-                    if not number.isdigit():
-                        print("(usage: /sample N)")
-                        continue
-                    show(await session.press(int(number), session.sample_inputs()))
+                    which = line.removeprefix("/sample").strip() or "1"
+                    try:
+                        number = int(which) if which.isdigit() else session.button(which)
+                        show(await session.press(number, session.sample_inputs()))
+                    except LookupError as error:
+                        print(f"({error}; usage: /sample N or /sample <button title>)")
                     continue
                 try:
                     if line.startswith("/attach"):

@@ -211,7 +211,7 @@ class ChatSession:
         shown = self.dialog or self.last_card
         buttons = shown.card.buttons if shown and shown.card else []
         for number, action in enumerate(buttons, start=1):
-            if action.get("title") == title:
+            if str(action.get("title", "")).lower() == title.lower():
                 return number
         raise LookupError(f"no button {title!r}")
 

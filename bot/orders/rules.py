@@ -41,7 +41,8 @@ def applies(spec: FieldSpec, route: Route, values: Mapping[str, Any]) -> bool:
     if when == "always":
         return True
     if when == "paired_part":
-        return paired_part_in(_text(values, "examination")) is not None
+        examination = _text(values, "examination")
+        return paired_part_in(examination) is not None or side_in(examination) is not None
     if when == "ionising":
         return route.ionising
     if when == "pelvic_ionising":
@@ -64,15 +65,16 @@ def shown(spec: FieldSpec, route: Route, values: Mapping[str, Any]) -> bool:
 
 def settle(values: Mapping[str, str], route: Route) -> dict[str, str]:
     """A submission as this route asks it: answers to questions that do not apply are
-    dropped (an allergy note left over from a CT that became an ultrasound), and a
-    paired body part takes the side its examination names.
+    dropped (an allergy note left over from a CT that became an ultrasound), and the
+    laterality is the side the examination names, when it names one.
 
     The examination's words win over a side carried from an earlier step, so the
-    laterality sent can never contradict the examination sent with it.
+    laterality sent can never contradict the examination sent with it; a side
+    named for a part the bot does not know as paired ("left pisiform") is kept too.
     """
     settled = dict(values)
     side = side_in(settled.get("examination"))
-    if side is not None and paired_part_in(settled.get("examination")) is not None:
+    if side is not None:
         settled["laterality"] = side
     for spec in FIELDS:
         if spec.step is not None and not applies(spec, route, settled):

@@ -150,14 +150,14 @@ def assert_valid_card(card: Card) -> None:
         )
 
 
-def input_values(card: Card) -> dict[str, str]:
-    """Each input's value on a card, by id: what pressing a button on it submits."""
-    found: dict[str, str] = {}
+def inputs_of(card: Card) -> dict[str, dict[str, Any]]:
+    """Every input element on a card (at any depth: containers, columns), by id."""
+    found: dict[str, dict[str, Any]] = {}
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input.") and "value" in node:
-                found[str(node["id"])] = str(node["value"])
+            if str(node.get("type", "")).startswith("Input."):
+                found[str(node["id"])] = node
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -166,3 +166,8 @@ def input_values(card: Card) -> dict[str, str]:
 
     walk(card.get("body", []))
     return found
+
+
+def input_values(card: Card) -> dict[str, str]:
+    """Each input's value on a card, by id: what pressing a button on it submits."""
+    return {key: str(item["value"]) for key, item in inputs_of(card).items() if "value" in item}
