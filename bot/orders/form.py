@@ -590,7 +590,7 @@ def review_context(
     is shown cut short, with a note saying so. Send and Back still carry every
     value in full, and the email and PDF hold all of it. `failure` is a fault
     the user cannot fix (the store was unavailable): it heads the card, with
-    Send again beside it.
+    Send right under it.
     """
     route = request.route(directory)
     document = request.as_document(REVIEW_REFERENCE, now, directory)
