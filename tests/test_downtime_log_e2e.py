@@ -85,7 +85,7 @@ async def log_bot(make_bot, smtp: SmtpTestServer, clock: Clock) -> BotHarness:
 async def send_as(bot: BotHarness, user_id: str, user_name: str, card_id: str) -> str:
     """One KCH ultrasound request through the bot's form; returns its reference."""
     form = await open_form(bot, user_id=user_id, user_name=user_name)
-    data = {**find_action(form, "order.review")["data"], **PATIENT}
+    data = {**find_action(form, "order.next")["data"], **PATIENT}
     who = {"user_id": user_id, "user_name": user_name}
     review = (await bot.execute("order.review", data, **who)).only_card
     send = find_action(review, "order.send")["data"]

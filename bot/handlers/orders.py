@@ -15,7 +15,8 @@ it answers with the request as stored (issue 8).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -304,52 +305,15 @@ def register(router: Router) -> None:
             if closed := await already_used(cards, directory, outbox, settings, user, data):
                 return closed
             return _errors_card(cards, directory, user, data, checked, clock)
-        limit = RecentLimit(settings.max_requests_per_hour, clock() - _HOUR)
-        card = CardLocation(
-            user_id=user.id,
-            activity_id=None if action.dialog else action.card_activity_id,
-            conversation=dict(incoming.reply_reference or {}),
+        sending = Sending(
+            cards, directory, outbox, settings, incoming, action, clock, kick, confirmations
         )
-        try:
-            submission = await outbox.queue_request(
-                _new_request(checked, str(data["form_id"]), user, directory), card, limit
-            )
-        except TooManyRequests:
-            return Outcome.message(TOO_MANY.format(limit=limit.most))
-        except NotTheSender:
-            log.warning("request form step refused: the form was sent by another user")
-            return Outcome.message(NOT_YOURS)
-        except StoreUnavailable as error:
-            # One transaction: the request, its card and its notice commit together
-            # or not at all, so "nothing was sent" is true whenever it is said.
-            log.error("request could not be saved: %s", error)
-            return _review(cards, directory, user, data, checked, clock, failure=SAVE_FAILED)
-        if submission.duplicate:
-            # The form was used before: its stored request is the answer, and nothing
-            # of what this card carries now (details, practice) is kept.
-            log.info(
-                "request form already used reference=%s status=%s",
-                submission.reference,
-                submission.status,
-            )
-            return Outcome(update=stored_card(cards, directory, settings, submission))
-        log.info(
-            "request queued reference=%s practice=%s trust=%s department=%s",
-            submission.reference,
-            checked.practice.ods_code,
-            checked.trust,
-            checked.department,
-        )
-        try:
-            await _remember_details(profiles, user, checked)
-        except StoreUnavailable as error:  # only next time's prefill is lost
-            log.warning("practice details not remembered: %s", error)
-        confirmation = stored_card(cards, directory, settings, submission)
-        if not action.dialog:
-            kick()
-            return Outcome(update=confirmation)
-        return Outcome(
-            replies=[Reply(card=confirmation, posted=_track(confirmations, submission, card, kick))]
+        return await sending.queue(
+            _new_request(checked, str(data["form_id"]), user, directory),
+            remember=lambda: _remember_details(profiles, user, checked),
+            not_saved=lambda: _review(
+                cards, directory, user, data, checked, clock, failure=SAVE_FAILED
+            ),
         )
 
     @router.action(VERB_TEXT, fields=("reference",))
@@ -380,30 +344,124 @@ def register(router: Router) -> None:
         )
 
 
-def _track(
-    confirmations: Confirmations, submission: Submission, card: CardLocation, kick: Kick
-) -> Callable[[str | None], Any]:
-    """Once the dialog's confirmation is posted: record where, then wake the worker.
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """Send's one path, for the bot's own form and a completed form the user attached.
 
-    The worker is woken only now, so its "sent" finds the card to update. Should
-    the card not be posted (or its place not recorded), the request still goes:
-    the worker then posts the outcome as a new card.
+    Both Send handlers check their card their own way, then hand the request
+    here: ONE durable transaction (`Outbox.queue_request`: the request, the
+    hourly limit, where its card is and its notice, and for an attached form
+    the link to its held file), then "queued" from what was stored. A form
+    used before gets its stored request back (it is closed), never a second
+    request or a confirmation of what the card carries now.
+
+    From the chat, the card pressed becomes the confirmation in place. From a
+    Teams dialog (the bot's own form), the dialog closes and the confirmation
+    is posted in the chat: its activity id is recorded with the request
+    (`confirmations`) before the worker is woken, so the worker updates that
+    card to sent or failed as it does any other.
     """
 
-    async def posted(activity_id: str | None) -> None:
-        if activity_id:
-            try:
-                await confirmations.remember(
-                    submission.reference,
-                    user_id=card.user_id,
-                    activity_id=activity_id,
-                    conversation=card.conversation,
-                )
-            except StoreUnavailable as error:
-                log.warning("confirmation card not recorded: %s", error)
-        kick()
+    cards: CardRenderer
+    directory: Directory
+    outbox: Outbox
+    settings: Settings
+    incoming: Incoming
+    action: CardAction
+    clock: Clock
+    kick: Kick
+    confirmations: Confirmations | None = None
 
-    return posted
+    async def queue(
+        self,
+        request: NewRequest,
+        *,
+        remember: Callable[[], Awaitable[None]],
+        not_saved: Callable[[], Outcome],
+        detail: str = "",
+    ) -> Outcome:
+        """Queue `request` and answer with its confirmation card (or why nothing was queued).
+
+        `remember` keeps the practice's details for next time once queued;
+        `not_saved` is the answer when the store could not commit (nothing was
+        queued); `detail` adds safe facts to the log line (never patient data).
+        Raises FileGone, untouched, for the caller that holds files.
+        """
+        limit = RecentLimit(self.settings.max_requests_per_hour, self.clock() - _HOUR)
+        card = CardLocation(
+            user_id=request.user_id,
+            activity_id=None if self.action.dialog else self.action.card_activity_id,
+            conversation=dict(self.incoming.reply_reference or {}),
+        )
+        try:
+            submission = await self.outbox.queue_request(request, card, limit)
+        except TooManyRequests:
+            return Outcome.message(TOO_MANY.format(limit=limit.most))
+        except NotTheSender:
+            log.warning("request form step refused: the form was sent by another user")
+            return Outcome.message(NOT_YOURS)
+        except StoreUnavailable as error:
+            # One transaction: the request, its card and its notice commit together
+            # or not at all, so "nothing was sent" is true whenever it is said.
+            log.error("request could not be saved: %s", error)
+            return not_saved()
+        if submission.duplicate:
+            # The form was used before: its stored request is the answer, and nothing
+            # of what this card carries now (details, practice) is kept.
+            log.info(
+                "request form already used reference=%s status=%s",
+                submission.reference,
+                submission.status,
+            )
+            return self.stored(submission)
+        log.info(
+            "request queued reference=%s kind=%s practice=%s trust=%s department=%s%s",
+            submission.reference,
+            request.kind,
+            request.practice_ods,
+            request.trust,
+            request.department,
+            detail,
+        )
+        try:
+            await remember()
+        except StoreUnavailable as error:  # only next time's prefill is lost
+            log.warning("practice details not remembered: %s", error)
+        if self.action.dialog and self.confirmations is not None:
+            confirmation = stored_card(self.cards, self.directory, self.settings, submission)
+            return Outcome(replies=[Reply(card=confirmation, posted=self._track(submission, card))])
+        self.kick()
+        return self.stored(submission)
+
+    def stored(self, submission: Submission) -> Outcome:
+        return Outcome(update=stored_card(self.cards, self.directory, self.settings, submission))
+
+    def _track(
+        self, submission: Submission, card: CardLocation
+    ) -> Callable[[str | None], Awaitable[None]]:
+        """Once the dialog's confirmation is posted: record where, then wake the worker.
+
+        The worker is woken only now, so its "sent" finds the card to update.
+        Should the card not be posted (or its place not recorded), the request
+        still goes: the worker then posts the outcome as a new card.
+        """
+        confirmations = self.confirmations
+        assert confirmations is not None
+
+        async def posted(activity_id: str | None) -> None:
+            if activity_id:
+                try:
+                    await confirmations.remember(
+                        submission.reference,
+                        user_id=card.user_id,
+                        activity_id=activity_id,
+                        conversation=card.conversation,
+                    )
+                except StoreUnavailable as error:
+                    log.warning("confirmation card not recorded: %s", error)
+            self.kick()
+
+        return posted
 
 
 def refuse_step(user: User, conversation: Conversation, data: Mapping[str, Any]) -> Outcome | None:
@@ -446,6 +504,8 @@ async def already_used(
 ) -> Outcome | None:
     """The answer for a form that already made a request (it is closed); None if it has not.
 
+    For either kind of form: the bot's own, or a completed one the user attached.
+
     If the store cannot say, the step goes ahead: Send checks again inside its
     own transaction, so a form is never queued twice.
     """
@@ -475,6 +535,7 @@ def stored_card(
         payload=stored.payload,
         directory=directory,
         sent_at=stored.sent_at,
+        kind=stored.kind,
     )
     if stored.duplicate:
         modality = (stored.payload or {}).get("modality")
@@ -483,6 +544,7 @@ def stored_card(
             trust=stored.trust,
             modality=modality if isinstance(modality, str) else None,
             purged_after=None if stored.payload is not None else settings.retention_days,
+            kind=stored.kind,
         )
     return cards.render("order_confirmation", context)
 

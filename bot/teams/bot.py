@@ -192,7 +192,7 @@ class IceBot(TeamsActivityHandler):
         incoming = to_incoming(turn_context.activity)
         if incoming.action is None:
             return InvokeResponse(status=400, body=_invoke_error("The dialog action had no verb."))
-        incoming = await self._remember_personal_chat(turn_context, incoming)
+        incoming = await self._remember_conversation(turn_context, incoming)
         outcome = await self._dispatch(incoming)
         return InvokeResponse(
             status=200, body=await self._answer_dialog(turn_context, incoming, outcome)
