@@ -51,6 +51,7 @@ from bot.teams.bot import IceBot
 from bot.teams.broadcast import TeamsSender
 from bot.teams.connector import ConnectorPool, RetryPolicy, SharedSession
 from bot.teams.proactive import DeliveryNotifier
+from bot.telemetry import Backlog, Telemetry, build_telemetry
 from bot.web import messages_handler, no_stack_traces
 from cards import CardRenderer
 
@@ -111,13 +112,17 @@ def create_app(
     *,
     directory: Directory | None = None,
     clock: Callable[[], datetime] = utcnow,
+    telemetry: Telemetry | None = None,
 ) -> web.Application:
     """Build the web application; the database opens when the app starts.
 
     `clock` is "now" for handlers, incidents, the broadcast and the reminder
-    (tests move it forward; the mail outbox keeps the wall clock).
+    (tests move it forward; the mail outbox keeps the wall clock). `telemetry`
+    defaults to what the settings ask for (bot/telemetry.py); tests pass one
+    that keeps what it records in memory.
     """
     quiet_chatty_libraries()
+    telemetry = telemetry or build_telemetry(settings)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[no_stack_traces])
     app[SETTINGS] = settings
     connector_session = SharedSession()
@@ -127,6 +132,7 @@ def create_app(
         base_delay=settings.connector_retry_base_seconds,
         max_delay=settings.connector_retry_max_seconds,
         budget=settings.connector_retry_budget_seconds,
+        on_retry=telemetry.connector_retry,
     )
     authentication = build_authentication(settings, ConnectorPool(connector_session, retry=retry))
     adapter = build_adapter(authentication)
@@ -149,7 +155,8 @@ def create_app(
             HostPolicy(settings.file_download_hosts, dev_mode=settings.dev_mode),
             max_bytes=settings.file_max_bytes,
         )
-        router = build_router()
+        notices = Notices(db)
+        router = build_router(telemetry)
         resolved_directory = directory or load_directory()
         cards = CardRenderer()
         compose_process = ComposeProcess() if settings.mail_compose_process else None
@@ -166,7 +173,7 @@ def create_app(
             cards=cards,
             confirmation_context=delivery.confirmation,
             manual_text=delivery.manual_text,
-            notices=Notices(db),
+            notices=notices,
             outbox=outbox,
             retry_seconds=settings.notify_retry_seconds,
         )
@@ -230,6 +237,7 @@ def create_app(
             backoff_max=settings.mail_retry_max_seconds,
             max_attempts=settings.mail_max_attempts,
             poll_interval=settings.outbox_poll_seconds,
+            telemetry=telemetry,
         )
         bot_services: dict[str, Any] = {}
         bot = IceBot(
@@ -239,6 +247,7 @@ def create_app(
             activity_log=activity_log,
             conversations=conversations,
             make_reference=conversation_reference,
+            telemetry=telemetry,
         )
         state = Runtime(
             settings=settings,
@@ -279,7 +288,11 @@ def create_app(
         retell = asyncio.create_task(
             notifier.retell_forever(settings.notify_retry_seconds), name="notice-retry"
         )
-        tasks = [housekeeping, retell]
+        # The queue gauges, read from the store once a minute (nothing when telemetry is off).
+        gauges = asyncio.create_task(
+            telemetry.watch(partial(_backlog, outbox, notices)), name="telemetry-gauges"
+        )
+        tasks = [housekeeping, retell, gauges]
         if reminders is not None:
             tasks.append(asyncio.create_task(reminders.run_forever(), name="follow-ups"))
         try:
@@ -296,6 +309,7 @@ def create_app(
             await connector_session.close()
             await downloader.close()
             await db.close()
+            await telemetry.close()
 
     app.cleanup_ctx.append(runtime)
     app.router.add_post(
@@ -327,6 +341,11 @@ async def _housekeeping(state: Runtime, interval: float = 3600.0) -> None:
         except Exception as error:  # noqa: BLE001 - retried next hour; never kills the app
             log.error("housekeeping failed: %s", type(error).__name__)
         await asyncio.sleep(interval)
+
+
+async def _backlog(outbox: Outbox, notices: Notices) -> Backlog:
+    depth = await outbox.depth()
+    return Backlog(depth.queued, depth.sending, depth.oldest, await notices.untold())
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -22,6 +22,9 @@ CHATTY_LIBRARIES: tuple[str, ...] = (
     "aiosmtplib",
     "mail.log",  # aiosmtpd, when a local test relay runs in-process
     "urllib3",
+    # The Application Insights exporter (bot/telemetry.py): azure-core logs every
+    # export's request and response headers at INFO, once a minute.
+    "azure",
 )
 
 

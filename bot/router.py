@@ -30,6 +30,7 @@ from typing import Any, Literal
 from bot.nlu import Intent, Parsed, Slot, parse, parse_for
 from bot.privacy import looks_like_patient_data
 from bot.services import SERVICE_NAMES
+from bot.telemetry import Telemetry
 from bot.turns import Incoming, Outcome, SearchAnswer
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ class Router:
     """Maps parsed text, card verbs and search commands to handlers."""
 
     services: frozenset[str] = SERVICE_NAMES
+    #: Told which intent or verb each turn ran and how its handler ended (bot/telemetry.py).
+    telemetry: Telemetry = field(default_factory=Telemetry)
     _intents: dict[Intent, _Route] = field(default_factory=dict)
     _verbs: dict[str, _Route] = field(default_factory=dict)
     _searches: dict[str, tuple[SearchCommand, _Route]] = field(default_factory=dict)
@@ -230,7 +233,8 @@ class Router:
                 raise UnknownVerb(incoming.action.verb)
             data = dict(incoming.action.data)
             filled = route.card_values(data)
-            return await route.call({**filled, **base, "data": data, "action": incoming.action})
+            with self.telemetry.handling("action", incoming.action.verb):
+                return await route.call({**filled, **base, "data": data, "action": incoming.action})
 
         if incoming.attachments:
             # The text only names where the attached form goes ("kings ultrasound").
@@ -238,9 +242,10 @@ class Router:
         else:
             parsed = parse(incoming.text)
         log.debug("text routed to intent=%s", parsed.intent.value)
-        outcome = await self._run_intent(parsed, base, incoming.text)
-        if not incoming.conversation.is_personal and looks_like_patient_data(incoming.text):
-            return await self._remind_first(outcome, parsed, base, incoming.text)
+        with self.telemetry.handling("intent", parsed.intent.value):
+            outcome = await self._run_intent(parsed, base, incoming.text)
+            if not incoming.conversation.is_personal and looks_like_patient_data(incoming.text):
+                return await self._remind_first(outcome, parsed, base, incoming.text)
         return outcome
 
     async def _remind_first(
@@ -271,7 +276,8 @@ class Router:
             "user": incoming.user,
             "conversation": incoming.conversation,
         }
-        return await self._run_intent(Parsed(intent), base, incoming.text)
+        with self.telemetry.handling("intent", intent.value):
+            return await self._run_intent(Parsed(intent), base, incoming.text)
 
     async def dispatch_search(
         self, command_id: str, query: str, services: Mapping[str, Any]
@@ -281,7 +287,8 @@ class Router:
         if found is None:
             raise UnknownVerb(command_id)
         _, route = found
-        return await route.call({**services, "query": query})
+        with self.telemetry.handling("search", command_id):
+            return await route.call({**services, "query": query})
 
     async def _run_intent(self, parsed: Parsed, base: dict[str, Any], text: str) -> Outcome:
         route = self._intents.get(parsed.intent) or self._intents[FALLBACK_INTENT]

@@ -200,6 +200,14 @@ class Settings(DatabaseSettings):
         12, validation_alias=_alias("BROADCAST_MAX_ATTEMPTS", "broadcast_max_attempts"), ge=1
     )
 
+    #: Empty: no telemetry, and OpenTelemetry is not even imported (bot/telemetry.py).
+    applicationinsights_connection_string: str = Field(
+        "",
+        validation_alias=_alias(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING", "applicationinsights_connection_string"
+        ),
+    )
+
     @field_validator("allowed_tenant_ids", "admin_aad_object_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

@@ -82,7 +82,6 @@ LEFT_AT_DEFAULT: dict[str, str] = {
 PLATFORM_SETTINGS: dict[str, str] = {
     "WEBSITES_PORT": "App Service forwards requests to the container on this port",
     "WEBSITES_ENABLE_APP_SERVICE_STORAGE": "no shared /home mount: the bot keeps no files",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING": "Application Insights' standard name for its exporter",
     "PGSSLROOTCERT": "asyncpg's CA bundle for DATABASE_URL's ssl=verify-full",
 }
 

@@ -47,3 +47,13 @@ def test_the_store_imports_in_one_direction() -> None:
 def test_the_checks_above_see_imports() -> None:
     """Guards against vacuous passes: the parser does find SQLAlchemy where it is used."""
     assert "sqlalchemy.orm" in imports(BOT / "store" / "tables.py")
+
+
+def test_only_bot_telemetry_imports_opentelemetry() -> None:
+    """Handlers, the edge, the worker and the store report through `bot.telemetry` alone."""
+    users = {
+        path.relative_to(BOT).as_posix()
+        for path in BOT.rglob("*.py")
+        if any(m.startswith(("opentelemetry", "azure.monitor")) for m in imports(path))
+    }
+    assert users == {"telemetry.py"}

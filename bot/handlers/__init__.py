@@ -18,11 +18,12 @@ from bot.handlers import (
 )
 from bot.nlu import prepare as prepare_parser
 from bot.router import Router
+from bot.telemetry import Telemetry
 
 
-def build_router() -> Router:
+def build_router(telemetry: Telemetry | None = None) -> Router:
     """Register every handler; raises RegistrationError at start-up if one cannot be served."""
-    router = Router()
+    router = Router(telemetry=telemetry or Telemetry())
     for module in (
         situations,
         incidents,

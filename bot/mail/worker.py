@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from functools import partial
 from typing import Any, Literal
 
 from bot.mail.transport import MailTransport, PermanentDeliveryError, TemporaryDeliveryError
@@ -24,6 +25,7 @@ from bot.pacing import Pacer
 from bot.polling import PollingLoop
 from bot.store.db import utcnow
 from bot.store.outbox import ClaimedRequest, Outbox
+from bot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class OutboxWorker:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         owner: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._outbox = outbox
         self._transport = transport
@@ -83,6 +86,7 @@ class OutboxWorker:
         self._rng = rng or random.Random()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._pacer = Pacer(max_per_minute, clock, sleep)
+        self._telemetry = telemetry or Telemetry()
         self._sleep = sleep
         self._lease_until = clock()
         self._loop = PollingLoop(
@@ -103,7 +107,9 @@ class OutboxWorker:
                 self._lease_until = now + timedelta(seconds=self._lease_seconds)
                 if not claimed:
                     return handled
-                await self._deliver(claimed[0])
+                row = claimed[0]
+                with self._telemetry.send(row.reference, row.attempts, partial(_trace, row)):
+                    await self._deliver(row)
                 handled += 1
         return handled
 
@@ -243,6 +249,7 @@ class OutboxWorker:
             )
 
     def _log(self, row: ClaimedRequest, outcome: str, **extra: str) -> None:
+        self._telemetry.outcome(outcome)
         level = logging.WARNING if outcome not in ("sent", "retry") else logging.INFO
         details = "".join(f" {key}={value}" for key, value in extra.items() if value)
         log.log(
@@ -256,6 +263,15 @@ class OutboxWorker:
             row.attempts,
             details,
         )
+
+
+def _trace(row: ClaimedRequest) -> dict[str, str]:
+    """What a send's span says: the routing facts the log line has, never the payload."""
+    return {
+        "icebot.practice.ods": row.practice_ods,
+        "icebot.trust": row.trust,
+        "icebot.department": row.department,
+    }
 
 
 def _reason(error: Exception) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, case, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.db import Database
@@ -212,13 +212,31 @@ class Notices:
         async with self._db.reading() as session:
             return list(await session.scalars(statement))
 
+    async def untold(self) -> int:
+        """Outcomes (sent or failed) recorded that the user has not been told: the backlog.
+
+        Given-up notices count too: those users were never told.
+        """
+        outcome = OutboxRequest.status
+        statement = (
+            select(func.count())
+            .select_from(Notice)
+            .join(OutboxRequest, OutboxRequest.reference == Notice.reference)
+            .where(
+                outcome.in_((SENT, FAILED)),
+                _not_told(outcome),
+            )
+        )
+        async with self._db.reading() as session:
+            return int(await session.scalar(statement) or 0)
+
     async def get(self, reference: str) -> Notice | None:
         """The row as stored (for tests and operators' queries)."""
         async with self._db.reading() as session:
             return await session.get(Notice, reference)
 
 
-def _not_told(status: str) -> Any:
+def _not_told(status: Any) -> Any:
     return or_(Notice.status.is_(None), Notice.status != status, Notice.told_at.is_(None))
 
 

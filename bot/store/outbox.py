@@ -62,6 +62,7 @@ __all__ = [
     "NotTheSender",
     "Outbox",
     "OutboxRequest",
+    "QueueDepth",
     "RecentLimit",
     "ReferenceCounter",
     "RequestRecord",
@@ -129,6 +130,16 @@ class ClaimedRequest:
     kind: str = FORM
     #: The attached form's bytes (kind "file"); None for the bot's own form or once purged.
     attachment: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """How many requests are waiting or being sent, and since when (telemetry's gauges)."""
+
+    queued: int
+    sending: int
+    #: When the oldest of them was submitted; None when there are none.
+    oldest: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +508,25 @@ class Outbox:
                 )
             )
         return _maybe_aware(oldest)
+
+    async def depth(self) -> QueueDepth:
+        """Requests queued and sending, and the oldest one's submission time: one query."""
+        statement = (
+            select(OutboxRequest.status, func.count(), func.min(OutboxRequest.created_at))
+            .where(OutboxRequest.status.in_((QUEUED, SENDING)))
+            .group_by(OutboxRequest.status)
+        )
+        async with self._db.sessions() as session:
+            rows = {
+                status: (count, oldest)
+                for status, count, oldest in await session.execute(statement)
+            }
+        times = [_aware(oldest) for _, oldest in rows.values() if oldest is not None]
+        return QueueDepth(
+            queued=int(rows.get(QUEUED, (0, None))[0]),
+            sending=int(rows.get(SENDING, (0, None))[0]),
+            oldest=min(times, default=None),
+        )
 
     async def purge(self, now: datetime, retention_days: int) -> int:
         """Drop patient data from rows finished more than `retention_days` ago; count them.

@@ -24,6 +24,7 @@ from bot.store import ActivityLog, StoreUnavailable
 from bot.store.conversations import Conversations
 from bot.teams.activities import (
     ADAPTIVE_CARD_ACTION,
+    CONVERSATION_KINDS,
     DIALOG_INVOKES,
     bot_token,
     card_attachment_activity,
@@ -45,7 +46,9 @@ from bot.teams.installs import (
     installation_change,
     personal_record,
 )
+from bot.telemetry import Telemetry, closed
 from bot.turns import Incoming, Outcome, Reply
+from bot.web import HANDLED_INVOKES
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class IceBot(TeamsActivityHandler):
         conversations: Conversations,
         make_reference: Callable[[Activity], dict[str, Any]],
         on_removed: Callable[[str], None] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._router = router
         self._services = services
@@ -93,18 +97,27 @@ class IceBot(TeamsActivityHandler):
         self._conversations = conversations
         self._on_removed = on_removed
         self._make_reference = make_reference
+        self._telemetry = telemetry or Telemetry()
         # issue 4; tests swap the clock
         self.message_limiter = per_user_message_limiter(settings.max_messages_per_minute)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
+        with self._telemetry.turn(activity.type, lambda: trace_attributes(activity)):
+            await self._on_turn(turn_context)
+
+    async def _on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
         if not self._settings.tenant_allowed(tenant_of(activity)):
+            self._telemetry.outcome("refused")
             await self._refuse(turn_context)
             return
         if await self._over_message_limit(turn_context):
+            self._telemetry.outcome("rate_limited")
             return
         key = await self._claim(activity)
         if key is False:
+            self._telemetry.outcome("duplicate")
             log.info("duplicate activity ignored type=%s", activity.type)
             return
         try:
@@ -284,6 +297,7 @@ class IceBot(TeamsActivityHandler):
         try:
             return await self._router.dispatch(incoming, self._services)
         except UnknownVerb:
+            self._telemetry.outcome("unknown_verb")
             log.info("unknown card verb")
             return Outcome.message(STALE_BUTTON)
 
@@ -398,6 +412,24 @@ class IceBot(TeamsActivityHandler):
             await turn_context.send_activity(
                 Activity(type=ActivityTypes.invoke_response, value=response)
             )
+
+
+def trace_attributes(activity: Activity) -> dict[str, str]:
+    """What a turn's span says about the activity: ids and closed sets, never its text."""
+    conversation = activity.conversation
+    attributes = {
+        "icebot.conversation.kind": closed(
+            conversation.conversation_type if conversation else None, CONVERSATION_KINDS
+        ),
+        "icebot.invoke.name": closed(activity.name, HANDLED_INVOKES),
+    }
+    for name, value in (
+        ("icebot.tenant.id", tenant_of(activity)),
+        ("icebot.activity.id", activity.id),
+    ):
+        if isinstance(value, str) and value:
+            attributes[name] = value
+    return attributes
 
 
 def _dedupe_key(activity: Activity) -> tuple[str, str] | None:

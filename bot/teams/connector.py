@@ -154,6 +154,7 @@ class RetryPolicy(AsyncHTTPPolicy):
         budget: float = 10.0,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self._attempts = attempts
@@ -162,6 +163,8 @@ class RetryPolicy(AsyncHTTPPolicy):
         self._budget = budget
         self._sleep = sleep
         self._clock = clock
+        #: Told the reason (status code or error type) before each retry: telemetry.
+        self._on_retry = on_retry or _ignore
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
         deadline = self._clock() + self._budget
@@ -176,6 +179,7 @@ class RetryPolicy(AsyncHTTPPolicy):
                 if last or not self._fits(delay, deadline):
                     raise
                 log.warning("connector unreachable (%s); retrying", type(error).__name__)
+                self._on_retry(type(error).__name__)
                 await self._sleep(delay)
                 continue
             status = response.http_response.status_code
@@ -187,6 +191,7 @@ class RetryPolicy(AsyncHTTPPolicy):
                 log.warning("connector answered %d; no time left to retry", status)
                 return response
             log.warning("connector answered %d; retrying in %.1fs", status, delay)
+            self._on_retry(str(status))
             await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
@@ -195,6 +200,10 @@ class RetryPolicy(AsyncHTTPPolicy):
 
     def _backoff(self, attempt: int) -> float:
         return min(self._max, self._base * 2 ** (attempt - 1))
+
+
+def _ignore(_reason: str) -> None:
+    return None
 
 
 def retry_after(headers: Any) -> float | None:
