@@ -8,11 +8,7 @@ counts what a real aiosmtpd server accepted, by Message-ID.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,97 +18,40 @@ import pytest
 
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
-from tests.support.smtp import BLOCK, ScriptedSmtp, free_port
+from tests.support.processes import BotProcess, RemoteApp
+from tests.support.smtp import BLOCK, ScriptedSmtp
 from tests.support.teams import BotHarness
 from tests.test_faults_smtp import expected_message_id, reference_of
 from tests.test_order_e2e import send, until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
 LEASE = 2.0
 
 
-class RemoteApp:
-    """Enough of aiohttp's TestClient for BotHarness: POSTs to a bot in another process."""
-
-    def __init__(self, base: str, session: aiohttp.ClientSession) -> None:
-        self._base = base
-        self._session = session
-
-    async def post(self, path: str, **kwargs: Any) -> aiohttp.ClientResponse:
-        response = await self._session.post(self._base + path, **kwargs)
-        await response.read()
-        return response
-
-
-class BotProcess:
-    """`python app.py` in development mode with SMTP delivery, killed for real."""
+class CrashingBot(BotProcess):
+    """`python app.py` in development mode with SMTP delivery, on its own SQLite file."""
 
     def __init__(self, workdir: Path, smtp: ScriptedSmtp, *, smtp_timeout: float = 30) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(REPO),
-            "DEV_MODE": "true",
-            "PORT": str(self.port),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bot.db",
-            "MAIL_TRANSPORT": "smtp",
-            "MAIL_FROM": "ice-downtime@nhs.net",
-            "SMTP_HOST": smtp.host,
-            "SMTP_PORT": str(smtp.port),
-            "SMTP_STARTTLS": "false",
-            "SMTP_TIMEOUT_SECONDS": str(smtp_timeout),
-            "ALLOWED_TENANT_IDS": "",
-            "MAIL_RETRY_BASE_SECONDS": "0.2",
-            "MAIL_RETRY_MAX_SECONDS": "0.5",
-            "MAIL_MAX_ATTEMPTS": "1000",  # the relay is down on purpose; never give up here
-            "OUTBOX_POLL_SECONDS": "0.1",
-            "OUTBOX_LEASE_SECONDS": str(LEASE),
-            "LOG_LEVEL": "INFO",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.runs = 0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self, session: aiohttp.ClientSession) -> None:
-        self.process = self._spawn()
-        async with asyncio.timeout(30):
-            while True:
-                assert self.process.poll() is None, self.log_tail()
-                try:
-                    async with session.get(self.base + "/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        self.runs += 1
-        with (self.workdir / f"bot-{self.runs}.log").open("wb") as log:
-            return subprocess.Popen(
-                [sys.executable, str(REPO / "app.py")],
-                cwd=self.workdir,  # no .env here
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no finishing the send under way."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def log_tail(self) -> str:
-        logs = sorted(self.workdir.glob("bot-*.log"))
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
+        super().__init__(
+            workdir,
+            {
+                "DEV_MODE": "true",
+                "DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bot.db",
+                "MAIL_TRANSPORT": "smtp",
+                "MAIL_FROM": "ice-downtime@nhs.net",
+                "SMTP_HOST": smtp.host,
+                "SMTP_PORT": str(smtp.port),
+                "SMTP_STARTTLS": "false",
+                "SMTP_TIMEOUT_SECONDS": str(smtp_timeout),
+                "ALLOWED_TENANT_IDS": "",
+                "MAIL_RETRY_BASE_SECONDS": "0.2",
+                "MAIL_RETRY_MAX_SECONDS": "0.5",
+                "MAIL_MAX_ATTEMPTS": "1000",  # the relay is down on purpose; never give up here
+                "OUTBOX_POLL_SECONDS": "0.1",
+                "OUTBOX_LEASE_SECONDS": str(LEASE),
+            },
+        )
 
     def rows(self) -> dict[str, tuple[str, int]]:
         """reference -> (status, attempts), read straight from the bot's database file."""
@@ -137,8 +76,8 @@ def smtp() -> AsyncIterator[ScriptedSmtp]:
 
 
 @pytest.fixture
-def bot_process(tmp_path: Path, smtp: ScriptedSmtp) -> AsyncIterator[BotProcess]:
-    process = BotProcess(tmp_path, smtp)
+def bot_process(tmp_path: Path, smtp: ScriptedSmtp) -> AsyncIterator[CrashingBot]:
+    process = CrashingBot(tmp_path, smtp)
     try:
         yield process
     finally:
@@ -146,13 +85,13 @@ def bot_process(tmp_path: Path, smtp: ScriptedSmtp) -> AsyncIterator[BotProcess]
 
 
 def harness(
-    bot: BotProcess, session: aiohttp.ClientSession, connector: tuple[ConnectorStub, str]
+    bot: CrashingBot, session: aiohttp.ClientSession, connector: tuple[ConnectorStub, str]
 ) -> BotHarness:
     stub, service_url = connector
     return BotHarness(RemoteApp(bot.base, session), stub, service_url)  # type: ignore[arg-type]
 
 
-async def wait_for(condition: Callable[[], Any], seconds: float, bot: BotProcess) -> None:
+async def wait_for(condition: Callable[[], Any], seconds: float, bot: CrashingBot) -> None:
     try:
         await until(condition, seconds)
     except TimeoutError:

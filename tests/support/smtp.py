@@ -211,7 +211,7 @@ def document_from_payload(payload: dict[str, Any], reference: str, created_at: A
 
 # --- a scripted server, for the fault suites --------------------------------------
 
-STALL = "stall"  # hold the DATA reply past the client's timeout, then drop the message
+STALL = "stall"  # hold the DATA reply past the client's timeout (or until it hangs up); drop it
 BLOCK = "block"  # hold the DATA reply until the test calls release(), then accept
 
 
@@ -279,6 +279,9 @@ class ScriptedSmtp:
         self._attempts: list[Attempt] = []
         self._controller: Controller | None = None
         self.blocked = threading.Event()
+        #: Set when a DATA is stalled; `stalled_peers` holds each stalled client's (host, port).
+        self.stalled = threading.Event()
+        self.stalled_peers: list[tuple[str, int]] = []
         self._release = threading.Event()
         self._rcpt_scripts: dict[str, list[int] | int] = {}
         self.rcpt_refusals: list[tuple[str, int]] = []
@@ -366,6 +369,8 @@ class ScriptedSmtp:
             # Dropped: recorded now, because aiosmtpd cancels this handler when
             # the client hangs up, and a server that stalls never accepts.
             self._record(data, tls, "(no reply: stalled, message dropped)", rcpt_tos)
+            self.stalled_peers.append(session.peer)
+            self.stalled.set()
             await asyncio.sleep(self.stall_seconds)
             return "451 4.4.2 Timed out processing the message"
         if entry == BLOCK:
