@@ -309,8 +309,10 @@ def create_app(
             await connector_session.close()
             await downloader.close()
             await db.close()
-            await telemetry.close()
 
+    # Telemetry's own context, entered first so it is closed last: the worker's
+    # final send and the shutdown are still recorded, then the exporters flush.
+    app.cleanup_ctx.append(partial(_telemetry_lifetime, telemetry))
     app.cleanup_ctx.append(runtime)
     app.router.add_post(
         "/api/messages",
@@ -341,6 +343,13 @@ async def _housekeeping(state: Runtime, interval: float = 3600.0) -> None:
         except Exception as error:  # noqa: BLE001 - retried next hour; never kills the app
             log.error("housekeeping failed: %s", type(error).__name__)
         await asyncio.sleep(interval)
+
+
+async def _telemetry_lifetime(telemetry: Telemetry, _app: web.Application) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await telemetry.close()
 
 
 async def _backlog(outbox: Outbox, notices: Notices) -> Backlog:
