@@ -322,5 +322,7 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     assert {n.reference for n in notices if n.status == "sent" and n.told_at} == set(references)
 
     # The survivor still answers, and is ready.
+    answer = await harness(survivor, session, connector, channel_keys_server).say("help")
+    assert answer.status == 200 and answer.cards, answer
     async with session.get(survivor.base + "/readyz") as response:
         assert response.status == 200, await response.text()
