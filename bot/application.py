@@ -290,7 +290,7 @@ def create_app(
         )
         # The queue gauges, read from the store once a minute (nothing when telemetry is off).
         gauges = asyncio.create_task(
-            telemetry.watch(partial(_backlog, outbox, notices)), name="telemetry-gauges"
+            telemetry.watch(partial(_backlog, outbox, notices, queue)), name="telemetry-gauges"
         )
         tasks = [housekeeping, retell, gauges]
         if reminders is not None:
@@ -352,9 +352,10 @@ async def _telemetry_lifetime(telemetry: Telemetry, _app: web.Application) -> As
         await telemetry.close()
 
 
-async def _backlog(outbox: Outbox, notices: Notices) -> Backlog:
+async def _backlog(outbox: Outbox, notices: Notices, broadcasts: BroadcastQueue) -> Backlog:
     depth = await outbox.depth()
-    return Backlog(depth.queued, depth.sending, depth.oldest, await notices.untold())
+    untold, waiting = await notices.untold(), await broadcasts.waiting()
+    return Backlog(depth.queued, depth.sending, depth.oldest, untold, waiting)
 
 
 async def _health(request: web.Request) -> web.Response:

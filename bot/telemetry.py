@@ -51,6 +51,8 @@ class Backlog:
     oldest: datetime | None
     #: Outcomes (sent or failed) recorded that the user has not yet been told.
     notices: int
+    #: Proactive messages (announcements, reminders, ...) queued or being sent.
+    broadcasts: int
 
 
 ReadBacklog = Callable[[], Awaitable[Backlog]]
@@ -190,6 +192,12 @@ class OpenTelemetry(Telemetry):
             unit="{notice}",
             description="Outcomes recorded that the user has not yet been told",
         )
+        meter.create_observable_gauge(
+            "icebot.broadcasts.backlog",
+            callbacks=[self._broadcast_backlog],
+            unit="{message}",
+            description="Proactive messages (announcements, reminders) queued or being sent",
+        )
         # Created here, per instance: the unit (turn or send) being timed on this task.
         self._unit: ContextVar[_Unit | None] = ContextVar(f"icebot-unit-{id(self)}", default=None)
         self._backlog: Backlog | None = None
@@ -315,6 +323,10 @@ class OpenTelemetry(Telemetry):
     def _notice_backlog(self, _options: Any) -> list[Any]:
         backlog = self._backlog
         return [] if backlog is None else [self._observation(backlog.notices)]
+
+    def _broadcast_backlog(self, _options: Any) -> list[Any]:
+        backlog = self._backlog
+        return [] if backlog is None else [self._observation(backlog.broadcasts)]
 
     async def close(self) -> None:
         if self._owns_providers:

@@ -37,6 +37,13 @@ from tests.support.cards import card_text
 from tests.support.smtp import ScriptedSmtp, smtp_settings
 from tests.support.teams import BotHarness, activity
 from tests.test_faults_smtp import reference_of
+from tests.test_incidents_e2e import (
+    ADMIN,
+    EVERYWHERE,
+    declare,
+    incident_settings,
+    install_everywhere,
+)
 from tests.test_order_e2e import PATIENT, PATIENT_VALUES, send, until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,12 +140,21 @@ def recorded() -> Iterator[Recorded]:
 
 
 @pytest.fixture
-async def observed(connector, aiohttp_client, make_settings, scripted, recorded) -> BotHarness:
-    """The real app mailing `scripted`, its telemetry in `recorded`."""
+async def observe(connector, aiohttp_client, make_settings, recorded):
+    """Start the real app with these setting overrides, its telemetry in `recorded`."""
     stub, service_url = connector
-    settings = make_settings(**smtp_settings(scripted, notify_retry_seconds=600))
-    client = await aiohttp_client(create_app(settings, telemetry=recorded.telemetry))
-    return BotHarness(client, stub, service_url)
+
+    async def start(**overrides: Any) -> BotHarness:
+        app = create_app(make_settings(**overrides), telemetry=recorded.telemetry)
+        return BotHarness(await aiohttp_client(app), stub, service_url)
+
+    return start
+
+
+@pytest.fixture
+async def observed(observe, scripted) -> BotHarness:
+    """The real app mailing `scripted`."""
+    return await observe(**smtp_settings(scripted, notify_retry_seconds=600))
 
 
 def sent_card(bot: BotHarness, card_id: str) -> bool:
@@ -200,6 +216,8 @@ async def test_a_whole_order_leaves_no_patient_data_in_spans_or_metrics(
     assert recorded.total("icebot.mail.sends", outcome="sent", attempt="1") == 1
     assert recorded.total("icebot.mail.sends", outcome="failed", attempt="1") == 1
     assert recorded.total("icebot.connector.retries", reason="503") == 1
+    assert recorded.has("icebot.broadcasts.backlog")
+    assert recorded.total("icebot.broadcasts.backlog") == 0
 
 
 async def test_the_queue_gauges_follow_the_outbox(
@@ -225,6 +243,17 @@ async def test_the_queue_gauges_follow_the_outbox(
     assert {s.attributes["icebot.reference"] for s in sends} == {reference}
     assert [s.attributes["icebot.outcome"] for s in sends][-1] == "sent"
     assert {s.attributes["icebot.outcome"] for s in sends[:-1]} == {"retry"}
+
+
+async def test_the_broadcast_backlog_counts_announcements_not_yet_sent(
+    observe, recorded: Recorded
+) -> None:
+    """An outage declared to six conversations, sent at most one a minute here: five wait."""
+    bot = await observe(**incident_settings(broadcast_max_per_second=1 / 60))
+    await install_everywhere(bot)
+    await bot.say("hello", user_id=ADMIN)  # the admin's personal chat, registered by use
+    await declare(bot)
+    await until(lambda: recorded.total("icebot.broadcasts.backlog") == len(EVERYWHERE) - 1)
 
 
 async def test_a_failing_turn_records_the_error_type_and_never_its_message(
@@ -401,7 +430,12 @@ async def test_with_a_connection_string_an_order_reaches_application_insights_wi
         for m in e["data"]["baseData"]["metrics"]
     }
     assert {"icebot.turns", "icebot.card_actions", "icebot.mail.sends"} <= metrics
-    assert {"icebot.outbox.depth", "icebot.outbox.oldest_age", "icebot.notices.backlog"} <= metrics
+    assert {
+        "icebot.outbox.depth",
+        "icebot.outbox.oldest_age",
+        "icebot.notices.backlog",
+        "icebot.broadcasts.backlog",
+    } <= metrics
     send_request = next(
         e for e in ingestion.envelopes if e["data"]["baseData"].get("name") == "outbox send"
     )

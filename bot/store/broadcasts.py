@@ -279,6 +279,16 @@ class BroadcastQueue:
             failed=int(counts.get(FAILED, 0)),
         )
 
+    async def waiting(self) -> int:
+        """Proactive messages queued or being sent, every topic (telemetry's backlog gauge)."""
+        async with self._db.reading() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(BroadcastDelivery)
+                .where(BroadcastDelivery.status.in_((QUEUED, SENDING)))
+            )
+        return int(count or 0)
+
     async def rows(self, topic: str | None = None) -> list[BroadcastDelivery]:
         """Every row (for tests and operators' queries)."""
         statement = select(BroadcastDelivery).order_by(BroadcastDelivery.id)
