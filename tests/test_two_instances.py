@@ -5,11 +5,14 @@ survive, played for real: two `python app.py` processes with production
 settings (authentication on, RS256 channel tokens against a local JWKS,
 tenant allow-list, SMTP, compose child process) on one fresh PostgreSQL
 database migrated by the release step, one aiosmtpd server, one connector
-stub. Requests come in through both instances while the relay is down; when
-it comes back the first messages go, then one instance is killed with SIGKILL
-in the middle of sending a request (the server holds its DATA reply, so the
-kill lands mid-send, before any acceptance); the other instance finishes the
-queue, the orphaned request after its lease.
+stub. Requests come in through both instances while the relay is down, and an
+admin declares an ICE outage (drafted on one instance, confirmed on the other,
+the app installed through either: the announcement must reach each conversation
+once, whichever instance's broadcast worker sends it); when
+the relay comes back the first messages go, then one instance is killed with
+SIGKILL in the middle of sending a request (the server holds its DATA reply,
+so the kill lands mid-send, before any acceptance); the other instance
+finishes the queue, the orphaned request after its lease.
 
 The guarantee proven here is the plain one: each reference's Message-ID
 accepted by the server exactly once. The scenario does not reach the one
@@ -28,6 +31,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,7 @@ from tests.support.processes import REPO, BotProcess, RemoteApp
 from tests.support.smtp import STALL, ScriptedSmtp
 from tests.support.teams import TENANT, BotHarness, Turn, find_action
 from tests.test_faults_smtp import expected_message_id, reference_of
+from tests.test_incidents_e2e import ADMIN, EVERYWHERE, NOTE, announcements, install_everywhere
 from tests.test_order_e2e import PATIENT, open_form, until
 
 channel_keys_server = channel_jwt.channel_keys_server
@@ -69,6 +74,14 @@ LIMIT = 2
 #: 30 a minute for the one NHSmail account, split between the instances.
 INSTANCES = 2
 MAIL_PER_MINUTE = 30 // INSTANCES
+#: Who may declare an outage (production settings insist on an Entra object id).
+ADMIN_OBJECT_ID = "5f0c2d4e-8a1b-4c3d-9e7f-a1b2c3d4e5f6"
+AS_ADMIN: dict[str, Any] = {
+    "user_id": ADMIN,
+    "extra": {"from": {"id": ADMIN, "name": "ICE admin", "aadObjectId": ADMIN_OBJECT_ID}},
+}
+#: Four users who order once, and a fifth who orders four times.
+USERS = ("29:u1", "29:u2", "29:u3", "29:u4", "29:busy")
 
 
 @pytest.fixture
@@ -138,6 +151,7 @@ async def instances(
         "OUTBOX_POLL_SECONDS": "0.2",
         "OUTBOX_LEASE_SECONDS": str(LEASE),
         "MAX_REQUESTS_PER_HOUR": str(LIMIT),
+        "ADMIN_AAD_OBJECT_IDS": ADMIN_OBJECT_ID,
     }
     bots = [
         BotProcess(tmp_path, env, name=name, command=("-m", "tests.support.offline_app"))
@@ -250,11 +264,11 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     # 1. The relay is down. Four users order through alternate instances; a fifth
     #    user orders four times, alternating too, and is stopped at the hourly limit.
     cards: dict[str, str] = {}  # card id -> reference
-    for number, (bot, user) in enumerate([(a, "29:u1"), (b, "29:u2"), (a, "29:u3"), (b, "29:u4")]):
+    for number, (bot, user) in enumerate(zip([a, b, a, b], USERS[:4], strict=True)):
         turn = await order(bot, user, f"card-{number}")
         assert "Queued" in card_text(turn.only_card), turn
         cards[f"card-{number}"] = reference_of(turn.only_card)
-    limited = [await order(bot, "29:busy", f"busy-{n}") for n, bot in enumerate([a, b, a, b])]
+    limited = [await order(bot, USERS[4], f"busy-{n}") for n, bot in enumerate([a, b, a, b])]
     for turn in limited[:LIMIT]:
         cards[turn.reply_to_id or ""] = reference_of(turn.only_card)
     too_many = TOO_MANY.format(limit=LIMIT)
@@ -276,6 +290,16 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     )
     busy = await rows(store, "SELECT reference FROM requests WHERE user_id = '29:busy'")
     assert len(busy) == LIMIT
+
+    # Meanwhile ICE goes down: the app is installed in chats through one instance, the
+    # outage drafted on one and confirmed on the other; both broadcast workers share the queue.
+    await install_everywhere(b)
+    await a.say("hello", **AS_ADMIN)  # the admin's personal chat, registered by use
+    confirm = (await a.say(f"/outage {NOTE}", **AS_ADMIN)).only_card
+    data = find_action(confirm, "incident.confirm")["data"]
+    await b.execute("incident.confirm", data, **AS_ADMIN)
+    everywhere = EVERYWHERE | {f"a:personal-conversation-{user}" for user in USERS}
+    await wait_for(lambda: len(announcements(a)) >= len(everywhere), 20, instances)
 
     # 2. The relay is back: two messages are accepted, the third DATA is held with no
     #    reply. The instance sending it is killed with SIGKILL while it holds that row.
@@ -320,6 +344,13 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     assert {card: len(sent_updates(stub, card)) for card in cards} == dict.fromkeys(cards, 1)
     notices = await rows(store, "SELECT reference, status, told_at FROM notices")
     assert {n.reference for n in notices if n.status == "sent" and n.told_at} == set(references)
+
+    # The outage reached every conversation once, whichever instance sent it.
+    assert Counter(s.conversation_id for s in announcements(a)) == Counter(everywhere)
+    broadcast = await rows(
+        store, "SELECT status, count(*) AS n FROM broadcast_deliveries GROUP BY 1"
+    )
+    assert [(r.status, r.n) for r in broadcast] == [("sent", len(everywhere))]
 
     # The survivor still answers, and is ready.
     answer = await harness(survivor, session, connector, channel_keys_server).say("help")
