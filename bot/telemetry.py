@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Container, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -174,30 +175,13 @@ class OpenTelemetry(Telemetry):
         self._retries = meter.create_counter(
             "icebot.connector.retries", unit="{retry}", description="Connector calls retried"
         )
-        meter.create_observable_gauge(
-            "icebot.outbox.depth",
-            callbacks=[self._depth],
-            unit="{request}",
-            description="Requests queued or being sent (shared by every instance)",
-        )
-        meter.create_observable_gauge(
-            "icebot.outbox.oldest_age",
-            callbacks=[self._oldest_age],
-            unit="s",
-            description="Age of the oldest request still queued or sending",
-        )
-        meter.create_observable_gauge(
-            "icebot.notices.backlog",
-            callbacks=[self._notice_backlog],
-            unit="{notice}",
-            description="Outcomes recorded that the user has not yet been told",
-        )
-        meter.create_observable_gauge(
-            "icebot.broadcasts.backlog",
-            callbacks=[self._broadcast_backlog],
-            unit="{message}",
-            description="Proactive messages (announcements, reminders) queued or being sent",
-        )
+        for name, unit, description, points in GAUGES:
+            meter.create_observable_gauge(
+                name,
+                callbacks=[partial(self._observe, points)],
+                unit=unit,
+                description=description,
+            )
         # Created here, per instance: the unit (turn or send) being timed on this task.
         self._unit: ContextVar[_Unit | None] = ContextVar(f"icebot-unit-{id(self)}", default=None)
         self._backlog: Backlog | None = None
@@ -302,31 +286,12 @@ class OpenTelemetry(Telemetry):
                 log.warning("telemetry backlog read failed: %s", type(error).__name__)
             await asyncio.sleep(self._sample_seconds)
 
-    def _depth(self, _options: Any) -> list[Any]:
+    def _observe(self, points: Points, _options: Any) -> list[Any]:
+        """A gauge's values from the last backlog read; none when the last read failed."""
         backlog = self._backlog
         if backlog is None:
             return []
-        return [
-            self._observation(backlog.queued, {"status": "queued"}),
-            self._observation(backlog.sending, {"status": "sending"}),
-        ]
-
-    def _oldest_age(self, _options: Any) -> list[Any]:
-        backlog = self._backlog
-        if backlog is None:
-            return []
-        age = (
-            0.0 if backlog.oldest is None else (datetime.now(UTC) - backlog.oldest).total_seconds()
-        )
-        return [self._observation(max(age, 0.0))]
-
-    def _notice_backlog(self, _options: Any) -> list[Any]:
-        backlog = self._backlog
-        return [] if backlog is None else [self._observation(backlog.notices)]
-
-    def _broadcast_backlog(self, _options: Any) -> list[Any]:
-        backlog = self._backlog
-        return [] if backlog is None else [self._observation(backlog.broadcasts)]
+        return [self._observation(value, attributes) for value, attributes in points(backlog)]
 
     async def close(self) -> None:
         if self._owns_providers:
@@ -337,6 +302,44 @@ class OpenTelemetry(Telemetry):
         tracer_provider.force_flush(5000)
         tracer_provider.shutdown()
         meter_provider.shutdown(timeout_millis=5000)
+
+
+Points = Callable[[Backlog], list[tuple[float, dict[str, str]]]]
+
+
+def _oldest_age(backlog: Backlog) -> float:
+    if backlog.oldest is None:
+        return 0.0
+    return max((datetime.now(UTC) - backlog.oldest).total_seconds(), 0.0)
+
+
+#: The gauges: name, unit, description, and the values (with attributes) each reports.
+GAUGES: tuple[tuple[str, str, str, Points], ...] = (
+    (
+        "icebot.outbox.depth",
+        "{request}",
+        "Requests queued or being sent (shared by every instance)",
+        lambda b: [(b.queued, {"status": "queued"}), (b.sending, {"status": "sending"})],
+    ),
+    (
+        "icebot.outbox.oldest_age",
+        "s",
+        "Age of the oldest request still queued or sending",
+        lambda b: [(_oldest_age(b), {})],
+    ),
+    (
+        "icebot.notices.backlog",
+        "{notice}",
+        "Outcomes recorded that the user has not yet been told",
+        lambda b: [(b.notices, {})],
+    ),
+    (
+        "icebot.broadcasts.backlog",
+        "{message}",
+        "Proactive messages (announcements, reminders) queued or being sent",
+        lambda b: [(b.broadcasts, {})],
+    ),
+)
 
 
 def build_telemetry(settings: Settings) -> Telemetry:
