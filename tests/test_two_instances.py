@@ -174,9 +174,9 @@ def harness(
 
 
 async def order(bot: BotHarness, user: str, card_id: str) -> Turn:
-    """One user's whole order through one instance: `order`, KCH ultrasound, Review, Send."""
+    """One user's whole order through one instance: `order`, KCH ultrasound, every value, Send."""
     form = await open_form(bot, user_id=user)
-    data = {**find_action(form, "order.review")["data"], **PATIENT}
+    data = {**find_action(form, "order.next")["data"], **PATIENT}
     review = (await bot.execute("order.review", data, user_id=user)).only_card
     send_data = find_action(review, "order.send")["data"]
     return await bot.execute("order.send", send_data, reply_to_id=card_id, user_id=user)
