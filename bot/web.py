@@ -238,9 +238,9 @@ def messages_handler(
     *,
     authentication: BotFrameworkAuthentication,
     adapter: CloudAdapter,
-    bot: Callable[[], Bot],
+    bot: Bot,
 ) -> Handler:
-    """The `/api/messages` endpoint; `bot` is looked up per request so startup can build it."""
+    """The `/api/messages` endpoint: checked, authenticated, then the adapter runs `bot`."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/json":
@@ -262,7 +262,7 @@ def messages_handler(
         ):
             log.warning("authentication failed: signing key not endorsed for Teams")
             return web.Response(status=401)
-        invoke_response = await adapter.process_activity(auth, activity, bot().on_turn)
+        invoke_response = await adapter.process_activity(auth, activity, bot.on_turn)
         if invoke_response is not None:
             return _invoke_json(invoke_response, activity.name)
         return web.Response(status=200)

@@ -105,7 +105,7 @@ async def declare(bot: BotHarness, command: str) -> None:
 
 async def drained(bot: BotHarness, seconds: float = 15.0) -> None:
     """Wait until the broadcast queue has nothing left to send (sends are in the background)."""
-    queue = bot.client.server.app[RUNTIME].broadcaster._queue
+    queue = bot.client.server.app[RUNTIME].broadcasts.queue
     async with asyncio.timeout(seconds):
         while any(r.status in ("queued", "sending") for r in await queue.rows()):  # noqa: ASYNC110 - polls the database
             await asyncio.sleep(0.05)
@@ -264,7 +264,7 @@ async def test_after_retention_the_log_keeps_reference_times_department_and_outc
     await all_sent(bot, 1)
     await settle(0.3)
     runtime = bot.client.server.app[RUNTIME]
-    assert await runtime.outbox.purge(utcnow() + timedelta(seconds=1), 0) == 1
+    assert await runtime.services.outbox.purge(utcnow() + timedelta(seconds=1), 0) == 1
 
     for command in ("practice log", "my requests"):
         text = card_text((await bot.say(command)).only_card)
@@ -320,7 +320,7 @@ async def test_the_reminder_fires_at_the_configured_hour_once(
 ) -> None:
     reference = await send_as(log_bot, SAM, "Sam", "card-1")
     await all_sent(log_bot, 1)
-    reminders = log_bot.client.server.app[RUNTIME].reminders
+    reminders = log_bot.client.server.app[RUNTIME].broadcasts.reminders
     sam_chat = f"a:personal-conversation-{SAM}"
 
     clock.offset = timedelta(hours=71, minutes=59)
@@ -343,7 +343,7 @@ async def test_follow_up_hours_zero_turns_the_reminder_off(
     make_bot, smtp: SmtpTestServer, clock: Clock
 ) -> None:
     bot = await make_bot(clock=clock, **mail(smtp, follow_up_hours=0))
-    assert bot.client.server.app[RUNTIME].reminders is None
+    assert bot.client.server.app[RUNTIME].broadcasts.reminders is None
 
 
 async def test_the_log_email_goes_at_once_not_at_the_next_poll(
@@ -354,7 +354,8 @@ async def test_the_log_email_goes_at_once_not_at_the_next_poll(
     await declare(bot, "/outage ICE down")
     await send_as(bot, SAM, "Sam Receptionist", "card-1")
     await all_sent(bot, 1)
-    bot.client.server.app[RUNTIME].worker._loop._poll_interval = 60.0  # an idle worker sleeps
+    worker = bot.client.server.app[RUNTIME].delivery.worker
+    worker._loop._poll_interval = 60.0  # an idle worker sleeps
     await settle(0.2)
     card = (await bot.say("practice log")).only_card
     await bot.execute("log.email", find_action(card, "log.email")["data"])

@@ -49,7 +49,7 @@ def expected_message_id(reference: str, sender: str = "ice-downtime@nhs.net") ->
 
 
 async def record(bot: BotHarness, reference: str) -> RequestRecord:
-    found = await bot.client.app[RUNTIME].outbox.get(reference)
+    found = await bot.client.app[RUNTIME].services.outbox.get(reference)
     assert found is not None
     return found
 

@@ -270,9 +270,9 @@ async def test_retention_purges_the_file_with_the_request(
     async with asyncio.timeout(5):
         while not await sent():  # noqa: ASYNC110 - the worker records "sent" in its own time
             await asyncio.sleep(0.05)
-    assert await runtime.outbox.purge(utcnow(), 14) == 0  # not yet: kept RETENTION_DAYS
+    assert await runtime.services.outbox.purge(utcnow(), 14) == 0  # not yet: kept RETENTION_DAYS
     assert (await rows(bot, ReceivedFile)())[0].content == FORM
-    assert await runtime.outbox.purge(utcnow() + timedelta(days=15), 14) == 1
+    assert await runtime.services.outbox.purge(utcnow() + timedelta(days=15), 14) == 1
     (purged,) = await rows(bot, ReceivedFile)()
     assert purged.content is None and purged.name is None and purged.purged_at is not None
     assert purged.size == len(FORM) and purged.reference  # kept for reconciliation
@@ -282,7 +282,7 @@ async def test_a_form_attached_but_never_sent_is_deleted_after_a_day(
     bot: BotHarness, sharepoint: FileServer
 ) -> None:
     await attach(bot, sharepoint.url("form.pdf"), "kings us")
-    files = bot.client.app[RUNTIME].files
+    files = bot.client.app[RUNTIME].services.files
     assert await files.forget_abandoned(utcnow()) == 0
     assert await files.forget_abandoned(utcnow() + ABANDONED_AFTER + timedelta(seconds=1)) == 1
     assert await rows(bot, ReceivedFile)() == []
@@ -298,8 +298,8 @@ async def test_help_and_the_steps_card_say_a_completed_form_can_be_attached(
     help_text = card_text((await bot.say("help")).only_card)
     assert "Attach it" in help_text and "personal chat" in help_text
     runtime = bot.client.app[RUNTIME]
-    steps = runtime.cards.render("downtime_steps", directory=runtime.directory)
+    steps = runtime.services.cards.render("downtime_steps", directory=runtime.services.directory)
     text = card_text(steps)
     assert "Attach it in your personal chat" in text
-    for trust in runtime.directory.trusts:  # the BCP's form names and places, in its words
+    for trust in runtime.services.directory.trusts:  # the BCP's form names and places, in its words
         assert trust.form_text in text

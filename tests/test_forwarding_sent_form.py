@@ -129,7 +129,10 @@ async def test_a_purged_forwarded_request_says_its_details_are_no_longer_held(
     runtime = bot.client.app[RUNTIME]
     retention = runtime.settings.retention_days
     await until(lambda: bot.connector.updates)
-    assert await runtime.outbox.purge(utcnow() + timedelta(days=retention + 1), retention) == 1
+    assert (
+        await runtime.services.outbox.purge(utcnow() + timedelta(days=retention + 1), retention)
+        == 1
+    )
     for verb in ("forward.review", "forward.send"):
         turn = await bot.execute(verb, data, reply_to_id=f"c-{verb}")
         text = assert_closed(turn.only_card, reference, status="Sent at")
@@ -219,7 +222,7 @@ async def test_radiology_refused_for_good_delivers_the_form_to_nobody(
     await until(lambda: failure_messages(bot), 10)
     await settle()
     assert scripted.attempts == [], "no DATA at all: the practice got no copy"
-    record = await bot.client.app[RUNTIME].outbox.get(reference)
+    record = await bot.client.app[RUNTIME].services.outbox.get(reference)
     assert record is not None and record.status == "failed"
     assert len(failure_messages(bot)) == 1
 

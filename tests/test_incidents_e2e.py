@@ -125,7 +125,7 @@ async def declare(bot: BotHarness, note: str = NOTE) -> Turn:
 
 
 async def deliveries(bot: BotHarness) -> list[BroadcastDelivery]:
-    return await bot.client.server.app[RUNTIME].broadcaster._queue.rows()
+    return await bot.client.server.app[RUNTIME].broadcasts.queue.rows()
 
 
 async def rows_of(bot: BotHarness, table: Any) -> list[Any]:

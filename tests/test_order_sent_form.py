@@ -114,7 +114,10 @@ async def test_a_purged_request_says_its_details_are_no_longer_held(
     send_data, reference = await sent_form(mail_bot, smtp)
     runtime = mail_bot.client.app[RUNTIME]
     retention = runtime.settings.retention_days
-    assert await runtime.outbox.purge(utcnow() + timedelta(days=retention + 1), retention) == 1
+    assert (
+        await runtime.services.outbox.purge(utcnow() + timedelta(days=retention + 1), retention)
+        == 1
+    )
     turn = await mail_bot.execute("order.review", {**send_data, **OTHER_DETAILS}, reply_to_id="c3")
     text = assert_closed(turn.only_card, reference, status="Sent at")
     assert f"deleted {retention} days after" in text and "no longer held" in text

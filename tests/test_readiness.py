@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text, update
 
-from bot.application import RUNTIME, Runtime
+from bot.application import RUNTIME
+from bot.services import Runtime
 from bot.store.db import utcnow
 from bot.store.outbox import OutboxRequest
 from tests.support.postgres import postgres_url, scratch_postgres
@@ -105,7 +106,7 @@ async def test_a_database_not_at_the_head_fails_the_migrations_check(
 async def queue(bot: BotHarness, form_id: str, age: timedelta, status: str = "queued") -> None:
     """A request submitted `age` ago, left in `status`, not due again for a day."""
     state = runtime(bot)
-    submitted = await state.outbox.submit(
+    submitted = await state.services.outbox.submit(
         form_id=form_id,
         user_id="29:readiness-user",
         practice_ods="G85001",

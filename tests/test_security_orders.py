@@ -350,7 +350,7 @@ async def test_rewritten_owner_on_an_unsent_form_is_only_the_attackers_own_reque
     assert len(await rows(mail_bot)) == 1
     await delivered(mail_bot, smtp, 1)
     runtime = mail_bot.client.app[RUNTIME]
-    confirmation = await runtime.confirmations.get(reference)
+    confirmation = await runtime.services.confirmations.get(reference)
     assert confirmation is not None and confirmation.user_id == ATTACKER
 
 
@@ -989,7 +989,7 @@ async def test_mutated_review_and_send_never_5xx_nor_email_an_invalid_request(
         and isinstance(payload.get("form_id"), str)
         and 0 < len(payload["form_id"]) <= 64
         and isinstance(
-            validate_submission(payload, directory=runtime.directory, today=today),
+            validate_submission(payload, directory=runtime.services.directory, today=today),
             RadiologyRequest,
         )
     )

@@ -26,7 +26,7 @@ USER = "29:outsider"
 
 
 async def remembered_borough(harness: BotHarness, user_id: str) -> str | None:
-    return await harness.client.server.app[RUNTIME].profiles.borough(user_id)
+    return await harness.client.server.app[RUNTIME].services.profiles.borough(user_id)
 
 
 async def saved_reference(harness: BotHarness, user_id: str) -> dict | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -17,7 +19,7 @@ from botframework.connector.auth import BotFrameworkAuthentication
 
 from bot.settings import Settings
 from bot.teams.activities import invoke_message_body
-from bot.teams.connector import ConnectorPool, PooledAuthentication
+from bot.teams.connector import ConnectorPool, PooledAuthentication, RetryPolicy, SharedSession
 from bot.teams.fastjson import model_json
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,37 @@ class SdkConfiguration:
     APP_PASSWORD: str
     APP_TYPE: str
     APP_TENANTID: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """The way out to Teams: the adapter, and the one HTTP session every client shares."""
+
+    session: SharedSession
+    authentication: BotFrameworkAuthentication
+    adapter: CloudAdapter
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+def build_connector(settings: Settings, on_retry: Callable[[str], None]) -> Connector:
+    """Authentication and adapter for `settings`, their clients pooled on one session.
+
+    Nothing is opened here: the session is made on the first call to Teams.
+    `on_retry` hears each connector retry (telemetry counts them).
+    """
+    session = SharedSession()
+    retry = partial(
+        RetryPolicy,
+        attempts=settings.connector_retry_attempts,
+        base_delay=settings.connector_retry_base_seconds,
+        max_delay=settings.connector_retry_max_seconds,
+        budget=settings.connector_retry_budget_seconds,
+        on_retry=on_retry,
+    )
+    authentication = build_authentication(settings, ConnectorPool(session, retry=retry))
+    return Connector(session, authentication, build_adapter(authentication))
 
 
 def build_authentication(settings: Settings, pool: ConnectorPool) -> BotFrameworkAuthentication:

@@ -8,7 +8,7 @@ data to a personal chat) and nothing about the procedure itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +19,7 @@ from botbuilder.schema import Activity, ActivityTypes, ConversationParameters
 from bot.nlu import Intent
 from bot.ratelimit import per_user_message_limiter
 from bot.router import Router, UnknownVerb
+from bot.services import Services
 from bot.settings import Settings
 from bot.store import ActivityLog, StoreUnavailable
 from bot.store.conversations import Conversations
@@ -82,7 +83,7 @@ class IceBot(TeamsActivityHandler):
         self,
         *,
         router: Router,
-        services: Mapping[str, Any],
+        services: Services,
         settings: Settings,
         activity_log: ActivityLog,
         conversations: Conversations,
@@ -91,7 +92,8 @@ class IceBot(TeamsActivityHandler):
         telemetry: Telemetry | None = None,
     ) -> None:
         self._router = router
-        self._services = services
+        #: What handlers may ask for, as the router passes it (name -> object).
+        self._services = services.by_name()
         self._settings = settings
         self._activity_log = activity_log
         self._conversations = conversations
