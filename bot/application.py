@@ -37,9 +37,10 @@ from bot.incidents.downtime_log import DowntimeLog, with_log_notices
 from bot.incidents.follow_up import FollowUpScheduler
 from bot.incidents.messages import BroadcastComposer
 from bot.logsafety import quiet_chatty_libraries
+from bot.mail.process import ComposeProcess
 from bot.mail.transport import build_transport
 from bot.mail.worker import OutboxWorker
-from bot.orders.delivery import ComposeProcess, OrderDelivery
+from bot.orders.delivery import OrderDelivery
 from bot.readiness import Readiness, readiness_body
 from bot.router import Router
 from bot.services import Broadcasts, Delivery, Runtime, Services
@@ -293,11 +294,13 @@ def _build_delivery(
         build_transport(settings),
         order_delivery.render_email,
         with_log_notices(notifier, downtime_log, clock),
+        backoff=Backoff(
+            base=settings.mail_retry_base_seconds,
+            cap=settings.mail_retry_max_seconds,
+            max_attempts=settings.mail_max_attempts,
+        ),
         max_per_minute=settings.mail_max_per_minute,
         lease_seconds=settings.outbox_lease_seconds,
-        backoff_base=settings.mail_retry_base_seconds,
-        backoff_max=settings.mail_retry_max_seconds,
-        max_attempts=settings.mail_max_attempts,
         poll_interval=settings.outbox_poll_seconds,
         telemetry=telemetry,
     )

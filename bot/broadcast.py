@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.backoff import Backoff
+from bot.backoff import STORE_WRITE, Backoff, Sleep, retrying
 from bot.pacing import Pacer
 from bot.polling import PollingLoop
 from bot.store.broadcasts import BroadcastQueue, ClaimedDelivery
@@ -41,8 +41,6 @@ from bot.store.db import utcnow
 from bot.turns import Reply
 
 log = logging.getLogger(__name__)
-
-Sleep = Callable[[float], Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,23 +246,22 @@ class BroadcastWorker:
         is retried until the lease runs out.
         """
         until = self._clock() + timedelta(seconds=self._lease_seconds)
-        pause = 0.05
-        while True:
-            try:
-                owned = await write()
-                break
-            except Exception as error:  # noqa: BLE001 - a store fault; retried within the lease
-                if self._clock() + timedelta(seconds=pause) >= until:
-                    log.error(
-                        "broadcast %s-not-recorded topic=%s subject=%s error=%s",
-                        outcome,
-                        row.topic,
-                        row.subject,
-                        type(error).__name__,
-                    )
-                    return
-            await self._sleep(pause)
-            pause = min(pause * 2, 2.0)
+        try:
+            owned = await retrying(
+                write,
+                STORE_WRITE,
+                may_wait=lambda pause: self._clock() + timedelta(seconds=pause) < until,
+                sleep=self._sleep,
+            )
+        except Exception as error:  # noqa: BLE001 - a store fault outlasting the lease
+            log.error(
+                "broadcast %s-not-recorded topic=%s subject=%s error=%s",
+                outcome,
+                row.topic,
+                row.subject,
+                type(error).__name__,
+            )
+            return
         log.log(
             level if owned else logging.WARNING,
             "broadcast %s%s topic=%s subject=%s delivery=%d attempt=%d%s",

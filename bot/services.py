@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # annotations only: importing these here would make an import
     from bot.incidents.board import IncidentBoard
     from bot.incidents.downtime_log import DowntimeLog
     from bot.incidents.follow_up import FollowUpScheduler
+    from bot.mail.process import ComposeProcess
     from bot.mail.worker import OutboxWorker
-    from bot.orders.delivery import ComposeProcess
     from bot.readiness import Readiness
     from bot.router import Router
     from bot.settings import Settings

@@ -1,8 +1,10 @@
-"""The one retry policy (bot/backoff.py): exponential, jittered, capped, Retry-After, a limit."""
+"""The one retry implementation (bot/backoff.py): exponential, jittered or not, capped,
+Retry-After as a floor or as asked, a limit; and `retrying`, the one retry loop."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backoff import Backoff, parse_retry_after
+from bot.backoff import STORE_WRITE, Backoff, TryAgain, parse_retry_after, retrying
 
 
 def policy(**overrides: object) -> Backoff:
@@ -58,10 +60,98 @@ def test_attempts_run_out_at_the_limit() -> None:
     assert [backoff.exhausted(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
 
 
-@pytest.mark.parametrize(("base", "cap", "attempts"), [(0, 1, 1), (2, 1, 1), (1, 2, 0), (-1, 2, 3)])
+@pytest.mark.parametrize(("base", "cap", "attempts"), [(-1, 2, 3), (1, -1, 1), (1, 2, 0)])
 def test_nonsense_policies_are_refused(base: float, cap: float, attempts: int) -> None:
     with pytest.raises(ValueError):
         Backoff(base=base, cap=cap, max_attempts=attempts)
+
+
+def test_a_zero_base_retries_at_once_and_a_cap_below_the_base_caps_every_step() -> None:
+    """CONNECTOR_RETRY_BASE_SECONDS=0 is allowed (retry at once); MAIL_RETRY_MAX_SECONDS below
+    its base means every pause is the maximum."""
+    assert [policy(base=0.0).delay(n) for n in (1, 2, 3)] == [0.0, 0.0, 0.0]
+    assert [policy(base=30.0, cap=10.0).step(n) for n in (1, 2, 3)] == [10.0, 10.0, 10.0]
+
+
+def test_without_jitter_each_delay_is_its_step() -> None:
+    backoff = policy(jitter=False)
+    assert [backoff.delay(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+
+
+def test_a_replacing_retry_after_is_waited_as_asked_up_to_its_cap() -> None:
+    """The connector's rule: within a turn, "Retry-After: 0" means now, and a long one is cut."""
+    backoff = policy(jitter=False, retry_after="replace", retry_after_cap=4.0)
+    assert backoff.delay(3, retry_after=0.0) == 0.0
+    assert backoff.delay(1, retry_after=120.0) == 4.0
+    assert backoff.delay(3) == 8.0
+
+
+def test_no_attempt_limit_is_never_exhausted() -> None:
+    assert not policy(max_attempts=None).exhausted(10**6)
+
+
+class _Flaky:
+    """Fails `failures` times (with `error`), then answers."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return "done"
+
+
+class _Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def test_retrying_pauses_by_the_backoff_until_the_call_answers() -> None:
+    call, sleeps, heard = _Flaky(3, OSError("down")), _Sleeps(), []
+    answer = await retrying(
+        call,
+        STORE_WRITE,
+        sleep=sleeps,
+        on_retry=lambda error, pause: heard.append((type(error).__name__, pause)),
+    )
+    assert answer == "done" and call.calls == 4
+    assert sleeps.waits == [0.05, 0.1, 0.2]
+    assert heard == [("OSError", 0.05), ("OSError", 0.1), ("OSError", 0.2)]
+
+
+async def test_retrying_raises_the_last_error_when_the_attempts_run_out() -> None:
+    call, sleeps = _Flaky(10, OSError("down")), _Sleeps()
+    with pytest.raises(OSError):
+        await retrying(call, replace(STORE_WRITE, max_attempts=3), sleep=sleeps)
+    assert call.calls == 3 and len(sleeps.waits) == 2
+
+
+async def test_retrying_stops_when_the_next_pause_may_not_be_taken() -> None:
+    """A lease or a turn's budget about to run out: the pause is not taken, the error stands."""
+    call, sleeps = _Flaky(10, OSError("down")), _Sleeps()
+    with pytest.raises(OSError):
+        await retrying(call, STORE_WRITE, may_wait=lambda pause: pause < 0.15, sleep=sleeps)
+    assert sleeps.waits == [0.05, 0.1] and call.calls == 3
+
+
+async def test_retrying_lets_other_errors_through_at_once() -> None:
+    call, sleeps = _Flaky(1, ValueError("a bug, not a fault")), _Sleeps()
+    with pytest.raises(ValueError):
+        await retrying(call, STORE_WRITE, retry_on=OSError, sleep=sleeps)
+    assert call.calls == 1 and sleeps.waits == []
+
+
+async def test_retrying_waits_as_a_try_again_asks() -> None:
+    call, sleeps = _Flaky(1, TryAgain("HTTP 429", retry_after=7.0)), _Sleeps()
+    assert await retrying(call, policy(jitter=False), sleep=sleeps) == "done"
+    assert sleeps.waits == [7.0]
 
 
 @pytest.mark.parametrize(

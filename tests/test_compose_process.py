@@ -16,7 +16,8 @@ import pytest
 
 from bot.devchat.samples import SAMPLE_REQUEST
 from bot.directory import load_directory
-from bot.orders.delivery import ComposeProcess, compose_request
+from bot.mail.process import ComposeProcess
+from bot.orders.delivery import compose_request
 from bot.orders.errors import validate_submission
 from bot.orders.model import RadiologyRequest
 
@@ -73,7 +74,7 @@ def test_a_killed_child_never_fails_a_request(process: ComposeProcess) -> None:
 PARENT = """
 import sys
 from datetime import UTC, datetime
-from bot.orders.delivery import ComposeProcess
+from bot.mail.process import ComposeProcess
 
 def nothing() -> bytes:
     return b"ok"
@@ -119,7 +120,7 @@ NO_CHILD = """
 import logging
 import multiprocessing
 import sys
-from bot.orders.delivery import ComposeProcess
+from bot.mail.process import ComposeProcess
 
 def compose() -> bytes:
     return b"composed"

@@ -49,6 +49,30 @@ def test_the_checks_above_see_imports() -> None:
     assert "sqlalchemy.orm" in imports(BOT / "store" / "tables.py")
 
 
+def test_mail_knows_nothing_of_teams_handlers_or_incidents() -> None:
+    """Delivery's layers: mail, then the order side (bot/orders/delivery.py), then Teams."""
+    for path in sorted((BOT / "mail").glob("*.py")):
+        above = {
+            m
+            for m in imports(path)
+            if m.startswith(("bot.teams", "bot.handlers", "bot.incidents", "botbuilder"))
+        }
+        assert above == set(), path.name
+    order_side = imports(BOT / "orders" / "delivery.py")
+    assert not any(m.startswith(("bot.teams", "botbuilder")) for m in order_side)
+
+
+def test_the_worker_is_imported_only_where_the_app_is_built() -> None:
+    """What the worker says (`DeliveryEvent`) and the compose child are their own modules, so
+    the order side, the Teams edge and the downtime log need nothing of the worker itself."""
+    users = {
+        path.relative_to(BOT).as_posix()
+        for path in BOT.rglob("*.py")
+        if "bot.mail.worker" in imports(path)
+    }
+    assert users == {"application.py", "services.py"}
+
+
 def test_only_bot_telemetry_imports_opentelemetry() -> None:
     """Handlers, the edge, the worker and the store report through `bot.telemetry` alone."""
     users = {

@@ -16,9 +16,12 @@ import pypdf
 import pytest
 from sqlalchemy.dialects import postgresql
 
+from bot.backoff import Backoff
 from bot.mail.compose import compose_email
+from bot.mail.events import DeliveryEvent
 from bot.mail.transport import SmtpTransport, TemporaryDeliveryError
-from bot.mail.worker import DeliveryEvent, OutboxWorker, Pacer
+from bot.mail.worker import OutboxWorker
+from bot.pacing import Pacer
 from bot.store.outbox import Outbox, candidates, format_reference
 from tests.support.smtp import SAMPLE_PATIENT, SmtpTestServer, document_from_payload, sample_payload
 
@@ -95,14 +98,15 @@ def make_worker(outbox, smtp, events, clock, **overrides) -> OutboxWorker:
     options = {
         "max_per_minute": 30,
         "lease_seconds": 60,
-        "backoff_base": 1.0,
-        "backoff_max": 4.0,
-        "max_attempts": 5,
         "poll_interval": 30.0,
         "clock": clock,
         "sleep": clock.sleep,
-        "rng": random.Random(7),
     }
+    backoff = {"base": 1.0, "cap": 4.0, "max_attempts": 5, "rng": random.Random(7)}
+    for name in list(backoff):
+        if name in overrides:
+            backoff[name] = overrides.pop(name)
+    options["backoff"] = Backoff(**backoff)
     options.update(overrides)
     transport = options.pop("transport", None) or SmtpTransport(
         host=smtp.host, port=smtp.port, starttls=False, timeout=2
@@ -397,11 +401,17 @@ def test_pacer_sliding_window():
     assert pacer.delay() == 0
 
 
-def test_backoff_grows_with_jitter_and_is_capped(outbox, smtp, events, clock):
-    worker = make_worker(outbox, smtp, events, clock, backoff_base=10, backoff_max=100)
-    for attempts, step in [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (12, 100)]:
-        for _ in range(20):
-            assert step / 2 <= worker.backoff(attempts) <= step
+async def test_each_retry_waits_the_mail_backoff_growing_to_its_cap(outbox, smtp, events, clock):
+    """The worker schedules each retry by its Backoff (bot/backoff.py): jittered, capped."""
+    worker = make_worker(outbox, smtp, events, clock, base=10, cap=100, max_attempts=99)
+    sub = await submit(outbox)
+    smtp.stop()
+    for step in (10, 20, 40, 80, 100, 100):
+        assert await worker.run_once() == 1
+        record = await outbox.get(sub.reference)
+        wait = (record.next_attempt_at - clock()).total_seconds()
+        assert step / 2 <= wait <= step, (record.attempts, wait)
+        clock.advance(wait)
 
 
 # --- the running loop ---------------------------------------------------------------

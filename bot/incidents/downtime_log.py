@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from bot.directory import Directory
 from bot.incidents.views import csv_rows, summary_of, when
+from bot.mail.events import DeliveryEvent, Notify
 from bot.mail.practice_log import csv_text
-from bot.mail.worker import DeliveryEvent, Notify
 from bot.store import Profiles
 from bot.store.broadcasts import LOG_EMAIL, BroadcastQueue
 from bot.store.conversations import Conversations

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from functools import partial
-from typing import Any, Literal
 
+from bot.backoff import STORE_WRITE, Backoff, Sleep, retrying
+from bot.mail.events import DeliveryEvent, Notify
 from bot.mail.transport import MailTransport, PermanentDeliveryError, TemporaryDeliveryError
 from bot.pacing import Pacer
 from bot.polling import PollingLoop
@@ -32,22 +31,6 @@ log = logging.getLogger(__name__)
 #: The email for a claimed request: its `kind` decides how it is composed, from its
 #: payload (and, for kind "file", the held file in `attachment`).
 Render = Callable[[ClaimedRequest], EmailMessage]
-Sleep = Callable[[float], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryEvent:
-    """What the user is told: no patient data, only what the card and message need."""
-
-    reference: str
-    user_id: str
-    status: Literal["sent", "failed"]
-    mailbox: str
-    sent_at: datetime | None = None
-    reason: str | None = None
-
-
-Notify = Callable[[DeliveryEvent], Awaitable[None]]
 
 
 class OutboxWorker:
@@ -60,16 +43,13 @@ class OutboxWorker:
         render: Render,
         notify: Notify,
         *,
+        backoff: Backoff,
         max_per_minute: int = 30,
         lease_seconds: float = 300.0,
-        backoff_base: float = 30.0,
-        backoff_max: float = 900.0,
-        max_attempts: int = 8,
         poll_interval: float = 10.0,
         batch_size: int = 30,
         clock: Callable[[], datetime] = utcnow,
         sleep: Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
         owner: str | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
@@ -77,13 +57,12 @@ class OutboxWorker:
         self._transport = transport
         self._render = render
         self._notify = notify
+        #: Over minutes, jittered: MAIL_RETRY_BASE_SECONDS doubling to MAIL_RETRY_MAX_SECONDS,
+        #: MAIL_MAX_ATTEMPTS in all (bot/backoff.py).
+        self._backoff = backoff
         self._lease_seconds = lease_seconds
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._max_attempts = max_attempts
         self._batch_size = batch_size
         self._clock = clock
-        self._rng = rng or random.Random()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self._pacer = Pacer(max_per_minute, clock, sleep)
         self._telemetry = telemetry or Telemetry()
@@ -176,10 +155,10 @@ class OutboxWorker:
             await self._tell(event)
 
     async def _retry_or_fail(self, row: ClaimedRequest, reason: str, message_id: str) -> None:
-        if row.attempts >= self._max_attempts:
+        if self._backoff.exhausted(row.attempts):
             await self._fail(row, f"gave up after {row.attempts} attempts: {reason}", message_id)
             return
-        delay = self.backoff(row.attempts)
+        delay = self._backoff.delay(row.attempts)
         await self._outbox.mark_retry(
             row.reference,
             owner=self.owner,
@@ -215,26 +194,19 @@ class OutboxWorker:
         seconds) until the lease runs out; only then is the row left to be
         claimed again (at-least-once: the same Message-ID). None means not recorded.
         """
-        pause = 0.05
-        while True:
-            try:
-                return await write()
-            except Exception as error:  # noqa: BLE001 - a store fault; retried within the lease
-                if self._clock() >= self._lease_until:
-                    self._log(row, f"{outcome}-not-recorded", error=type(error).__name__)
-                    return None
-                self._log(row, f"{outcome}-record-retry", error=type(error).__name__)
-            await self._sleep(pause)
-            pause = min(pause * 2, 2.0)
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential, capped, with jitter so retries after an outage do not arrive together.
-
-        "Equal jitter": half the step is fixed so the delay always grows, half
-        random so many requests queued during an outage spread out.
-        """
-        step = min(self._backoff_max, self._backoff_base * 2 ** max(0, attempts - 1))
-        return step / 2 + self._rng.uniform(0, step / 2)
+        try:
+            return await retrying(
+                write,
+                STORE_WRITE,
+                may_wait=lambda _pause: self._clock() < self._lease_until,
+                on_retry=lambda error, _pause: self._log(
+                    row, f"{outcome}-record-retry", error=type(error).__name__
+                ),
+                sleep=self._sleep,
+            )
+        except Exception as error:  # noqa: BLE001 - a store fault outlasting the lease
+            self._log(row, f"{outcome}-not-recorded", error=type(error).__name__)
+            return None
 
     async def _tell(self, event: DeliveryEvent) -> None:
         """The outcome is already recorded; a failed notification must not change it."""

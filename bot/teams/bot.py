@@ -47,6 +47,7 @@ from bot.teams.installs import (
     installation_change,
     personal_record,
 )
+from bot.teams.posting import replace_or_send
 from bot.telemetry import Telemetry, closed
 from bot.turns import Incoming, Outcome, Reply
 from bot.web import HANDLED_INVOKES
@@ -323,16 +324,8 @@ class IceBot(TeamsActivityHandler):
             return None
         if action is not None and action.execute:
             return invoke_card_body(outcome.update)
-        replacement = card_attachment_activity(Reply(card=outcome.update))
-        if action is not None and action.card_activity_id:
-            replacement.id = action.card_activity_id
-            try:
-                await turn_context.update_activity(replacement)
-                return None
-            except Exception:  # noqa: BLE001 - the card may be gone; post a new one instead
-                log.warning("card update failed; sending the card as a new message")
-                replacement.id = None
-        await turn_context.send_activity(replacement)
+        pressed = action.card_activity_id if action is not None else None
+        await replace_or_send(turn_context, pressed, outcome.update)
         return None
 
     async def _send_private(

@@ -19,10 +19,9 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ConversationReference
 
-from bot.backoff import parse_retry_after
 from bot.broadcast import Gone, Refused, Retry, SendResult, Sent
 from bot.teams.activities import card_attachment_activity
-from bot.teams.connector import RETRY_STATUSES
+from bot.teams.connector import RETRY_STATUSES, retry_after
 from bot.turns import Reply
 
 log = logging.getLogger(__name__)
@@ -77,8 +76,7 @@ def classify(error: BaseException) -> SendResult:
     if status in GONE_STATUSES:
         return Gone(status)
     if status in LATER_STATUSES or status >= 500:
-        headers = getattr(response, "headers", None)
-        wait = parse_retry_after(headers.get("Retry-After") if headers is not None else None)
+        wait = retry_after(getattr(response, "headers", None))
         return Retry(f"HTTP {status}", retry_after=wait, throttled=status == 429)
     return Refused(f"HTTP {status}")
 

@@ -41,13 +41,12 @@ from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Req
 from msrest.pipeline.universal import RawDeserializer
 from msrest.universal_http.aiohttp import AioHttpClientResponse
 
-from bot.backoff import parse_retry_after
+from bot.backoff import Backoff, Sleep, TryAgain, parse_retry_after, retrying
 from bot.teams.fastjson import FastActivitySerializer
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
-Sleep = Callable[[float], Awaitable[Any]]
 
 
 class SharedSession:
@@ -141,6 +140,11 @@ class RetryPolicy(AsyncHTTPPolicy):
     would end past the budget is not taken: the last answer (or error) stands,
     and the caller's own fallback runs (the apology, or the notice re-tell).
 
+    The pauses are `bot/backoff.py`'s, with this policy's numbers
+    (CONNECTOR_RETRY_*): `base_delay` doubling to `max_delay`, no jitter (one
+    caller, within one turn), and Teams' Retry-After taken as asked, up to
+    `max_delay`.
+
     One instance per client pipeline: msrest links each policy to the next
     one of its pipeline, so a shared instance would send every client's calls
     through the last client's token policy.
@@ -157,9 +161,14 @@ class RetryPolicy(AsyncHTTPPolicy):
         on_retry: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
-        self._attempts = attempts
-        self._base = base_delay
-        self._max = max_delay
+        self._backoff = Backoff(
+            base=base_delay,
+            cap=max_delay,
+            max_attempts=attempts,
+            jitter=False,
+            retry_after="replace",
+            retry_after_cap=max_delay,
+        )
         self._budget = budget
         self._sleep = sleep
         self._clock = clock
@@ -168,38 +177,49 @@ class RetryPolicy(AsyncHTTPPolicy):
 
     async def send(self, request: Request, **kwargs: Any) -> Response:
         deadline = self._clock() + self._budget
-        for attempt in range(1, self._attempts + 1):
-            last = attempt == self._attempts
-            try:
-                response = await self.next.send(
-                    request, **kwargs, connector_timeout=max(deadline - self._clock(), 0.001)
-                )
-            except (aiohttp.ClientConnectionError, TimeoutError) as error:
-                delay = self._backoff(attempt)
-                if last or not self._fits(delay, deadline):
-                    raise
-                log.warning("connector unreachable (%s); retrying", type(error).__name__)
-                self._on_retry(type(error).__name__)
-                await self._sleep(delay)
-                continue
+
+        async def attempt() -> Response:
+            response: Response = await self.next.send(
+                request, **kwargs, connector_timeout=max(deadline - self._clock(), 0.001)
+            )
             status = response.http_response.status_code
-            if status not in RETRY_STATUSES or last:
-                return response
-            delay = retry_after(response.http_response.headers)
-            delay = min(self._backoff(attempt) if delay is None else delay, self._max)
-            if not self._fits(delay, deadline):
-                log.warning("connector answered %d; no time left to retry", status)
-                return response
+            if status in RETRY_STATUSES:
+                raise _Transient(response, retry_after(response.http_response.headers))
+            return response
+
+        def fits(delay: float) -> bool:
+            return self._clock() + delay < deadline
+
+        try:
+            return await retrying(
+                attempt,
+                self._backoff,
+                retry_on=(aiohttp.ClientConnectionError, TimeoutError, _Transient),
+                may_wait=fits,
+                on_retry=self._retrying,
+                sleep=self._sleep,
+            )
+        except _Transient as transient:
+            status = transient.response.http_response.status_code
+            log.warning("connector answered %d; no retry left", status)
+            return transient.response
+
+    def _retrying(self, error: Exception, delay: float) -> None:
+        if isinstance(error, _Transient):
+            status = error.response.http_response.status_code
             log.warning("connector answered %d; retrying in %.1fs", status, delay)
             self._on_retry(str(status))
-            await self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+        else:
+            log.warning("connector unreachable (%s); retrying", type(error).__name__)
+            self._on_retry(type(error).__name__)
 
-    def _fits(self, delay: float, deadline: float) -> bool:
-        return self._clock() + delay < deadline
 
-    def _backoff(self, attempt: int) -> float:
-        return min(self._max, self._base * 2 ** (attempt - 1))
+class _Transient(TryAgain):
+    """A connector answer worth retrying (RETRY_STATUSES), kept to return if no retry is left."""
+
+    def __init__(self, response: Response, wait: float | None) -> None:
+        super().__init__(f"HTTP {response.http_response.status_code}", retry_after=wait)
+        self.response = response
 
 
 def _ignore(_reason: str) -> None:

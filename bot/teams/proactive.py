@@ -20,21 +20,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ConversationReference
 
-from bot.mail.worker import DeliveryEvent
+from bot.backoff import STORE_WRITE, Backoff, retrying
+from bot.mail.events import DeliveryEvent
 from bot.orders.delivery import by_hand_message
 from bot.store.confirmations import Confirmation, Confirmations, NoticeClaim, Notices
 from bot.store.db import utcnow
 from bot.store.outbox import FAILED, SENT, Outbox
-from bot.teams.activities import card_attachment_activity
-from bot.turns import Reply
+from bot.teams.posting import replace_or_send
 from cards import CardRenderer
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ Clock = Callable[[], datetime]
 #: Attempts at telling one outcome (the worker's first included) before giving up
 #: and logging `notify-given-up`. With the default 60 s base: about four hours.
 NOTICE_MAX_ATTEMPTS = 10
-#: Cap on the pause between attempts.
-NOTICE_BACKOFF_MAX = timedelta(hours=1)
+#: Cap on the pause between attempts, in seconds.
+NOTICE_BACKOFF_MAX = 3600.0
 #: How long an attempt holds its claim. Longer than one attempt can take (three
 #: connector calls, each up to 4 tries of 15 s plus pauses), so a slow attempt
 #: is never duplicated; a process that died mid-attempt is retried after it.
@@ -86,9 +87,15 @@ class DeliveryNotifier:
         self._manual_text = manual_text
         self._notices = notices
         self._outbox = outbox
-        self._retry_seconds = retry_seconds
-        # Read at construction, not import, so a test can lower the module constant.
+        # NOTIFY_RETRY_SECONDS doubling to an hour, no jitter (one notice per request).
+        # NOTICE_MAX_ATTEMPTS is read at construction, not import, so a test can lower it.
         self._max_attempts = max_attempts or NOTICE_MAX_ATTEMPTS
+        self._backoff = Backoff(
+            base=retry_seconds,
+            cap=NOTICE_BACKOFF_MAX,
+            max_attempts=self._max_attempts,
+            jitter=False,
+        )
         self._clock = clock
 
     async def __call__(self, event: DeliveryEvent) -> None:
@@ -146,7 +153,7 @@ class DeliveryNotifier:
             # apologise to the user for a turn they never took.
             if not told.card:
                 try:
-                    await _replace_or_send(turn_context, confirmation.activity_id, card)
+                    await replace_or_send(turn_context, confirmation.activity_id, card)
                     told.card = True
                 except Exception as error:  # noqa: BLE001 - reported below, after the text
                     failures.append(f"card: {type(error).__name__}")
@@ -180,12 +187,12 @@ class DeliveryNotifier:
         """
         now = self._clock()
         complete = not failures and told.card and (told.message or event.status != FAILED)
-        pause_for = timedelta(0) if complete or retry_now else self.backoff(claim.attempts)
-        next_attempt_at = now + pause_for
-        pause = 0.05
-        for attempt in range(6):
-            try:
-                await self._notices.record(
+        pause_for = 0.0 if complete or retry_now else self._backoff.delay(claim.attempts)
+        next_attempt_at = now + timedelta(seconds=pause_for)
+        try:
+            await retrying(
+                partial(
+                    self._notices.record,
                     claim,
                     now=now,
                     card_told=told.card,
@@ -193,31 +200,24 @@ class DeliveryNotifier:
                     told=complete,
                     next_attempt_at=next_attempt_at,
                     error=", ".join(failures) or None,
-                )
-                break
-            except Exception as error:
-                if attempt == 5:
-                    log.error(
-                        "notice not recorded reference=%s status=%s error=%s",
-                        event.reference,
-                        event.status,
-                        type(error).__name__,
-                    )
-                    raise
-            await asyncio.sleep(pause)
-            pause *= 2
-        if not complete and not retry_now and claim.attempts >= self._max_attempts:
+                ),
+                replace(STORE_WRITE, max_attempts=6),
+            )
+        except Exception as error:
+            log.error(
+                "notice not recorded reference=%s status=%s error=%s",
+                event.reference,
+                event.status,
+                type(error).__name__,
+            )
+            raise
+        if not complete and not retry_now and self._backoff.exhausted(claim.attempts):
             log.error(
                 "notify-given-up reference=%s status=%s attempts=%d",
                 event.reference,
                 event.status,
                 claim.attempts,
             )
-
-    def backoff(self, attempts: int) -> timedelta:
-        """Pause after the `attempts`-th failed attempt: the base doubling, capped."""
-        step = self._retry_seconds * 2 ** max(0, attempts - 1)
-        return min(NOTICE_BACKOFF_MAX, timedelta(seconds=step))
 
     # the retry task -------------------------------------------------------------------
     async def retell_due(self) -> int:
@@ -264,21 +264,6 @@ class _Told:
 
     card: bool
     message: bool
-
-
-async def _replace_or_send(
-    turn_context: TurnContext, activity_id: str | None, card: Mapping[str, Any]
-) -> None:
-    activity = card_attachment_activity(Reply(card=card))
-    if activity_id:
-        activity.id = activity_id
-        try:
-            await turn_context.update_activity(activity)
-            return
-        except Exception:  # noqa: BLE001 - the card may be gone; the user still must be told
-            log.warning("confirmation card update failed; sending a new card")
-            activity.id = None
-    await turn_context.send_activity(activity)
 
 
 def _failure_message(event: DeliveryEvent, manual: str | None) -> str:
