@@ -1,4 +1,9 @@
-"""Fixtures shared by the whole suite: settings, the connector stub, the running bot."""
+"""Every fixture of the suite, each defined once: settings, the connector stub, the running
+bot, SMTP servers, clocks, the store, the file servers.
+
+Helpers that are not fixtures live in `tests/support/`; no test module imports
+from another (`tests/test_suite_shape.py` checks both).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.application import create_app
-from bot.devchat.connector import ConnectorStub
 from bot.settings import Settings
 from bot.store.db import Base, Database, utcnow
 from bot.store.migrations import upgrade
+from bot.store.outbox import Outbox
+from tests.support.clock import Clock, Ticks
+from tests.support.connector import Outage, RecordingConnector
+from tests.support.files import FileServer, serve_files
+from tests.support.forwarding import FORM, mail_settings
 from tests.support.smtp import ScriptedSmtp, SmtpTestServer, smtp_settings
+from tests.support.sqlite_faults import short_busy_timeout as shortened_busy_timeout
 from tests.support.teams import TENANT, BotHarness
 
 # The PDF stack is imported lazily in the outbox worker's thread, and hypothesis
@@ -74,10 +85,17 @@ def make_settings(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Settin
 
 
 @pytest.fixture
-async def connector(aiohttp_server) -> tuple[ConnectorStub, str]:
-    stub = ConnectorStub()
+async def connector(aiohttp_server) -> tuple[RecordingConnector, str]:
+    """The connector stub the bot replies to, and its service URL (tests/support/connector.py)."""
+    stub = RecordingConnector()
     server = await aiohttp_server(stub.app())
     return stub, str(server.make_url("")).rstrip("/") + "/"
+
+
+@pytest.fixture
+def outage(connector: tuple[RecordingConnector, str]) -> Outage:
+    """The connector's outage switch: while down, the calls it names fail."""
+    return connector[0].outage
 
 
 @pytest.fixture
@@ -117,10 +135,54 @@ async def mail_bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
 
 
 @pytest.fixture
+async def forwarding_bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
+    """`mail_bot`, also fetching attached forms from the loopback file servers."""
+    return await make_bot(**mail_settings(smtp))
+
+
+@pytest.fixture
 def scripted() -> Iterator[ScriptedSmtp]:
     """A real SMTP server whose replies the test scripts (tests/support/smtp.py)."""
     with ScriptedSmtp() as server:
         yield server
+
+
+@pytest.fixture
+async def sharepoint(aiohttp_server) -> FileServer:
+    """A loopback file server on an allowed host, holding a completed form as `form.pdf`."""
+    return await serve_files(aiohttp_server, {"form.pdf": FORM})
+
+
+@pytest.fixture
+async def elsewhere(aiohttp_server) -> FileServer:
+    """A server on another loopback address: not on the list, so never to be asked."""
+    return await serve_files(aiohttp_server, {"form.pdf": FORM}, host="127.0.0.2")
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP client, for talking to bots started as processes."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """UTC "now" that moves only when the test (or something sleeping on it) moves it."""
+    return Clock()
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    """Monotonic seconds that move only when the test moves them."""
+    return Ticks()
+
+
+@pytest.fixture
+def short_busy_timeout() -> Iterator[None]:
+    """SQLite waits at most 0.3 s for a lock, so a held lock is a store fault at once."""
+    with shortened_busy_timeout():
+        yield
 
 
 @pytest.fixture
@@ -150,6 +212,12 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
         await database.create_schema()
         yield database
         await database.close()
+
+
+@pytest.fixture
+def outbox(db: Database, clock: Clock) -> Outbox:
+    """The requests table on `db`, on the test's clock."""
+    return Outbox(db, clock=clock)
 
 
 @contextlib.asynccontextmanager

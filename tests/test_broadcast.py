@@ -25,21 +25,9 @@ from bot.store.db import Database
 from bot.store.incidents import Draft, Incidents
 from bot.teams.broadcast import classify
 from bot.turns import Reply
+from tests.support.clock import Clock
 
 NOW = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-        self.slept: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 class Teams:
@@ -96,7 +84,7 @@ async def statuses(queue: BroadcastQueue) -> dict[str, str]:
 
 async def test_each_conversation_gets_it_once_and_the_activity_id_is_kept(db: Database) -> None:
     parts = await setup(db, 3)
-    clock, teams = Clock(), Teams()
+    clock, teams = Clock(NOW), Teams()
     assert await worker(parts, teams, clock).run_once() == 3
     assert await worker(parts, teams, clock).run_once() == 0
     assert sorted(teams.sent) == ["a:0", "a:1", "a:2"]
@@ -106,21 +94,21 @@ async def test_each_conversation_gets_it_once_and_the_activity_id_is_kept(db: Da
 async def test_gone_removes_the_conversation_and_drops_the_delivery(db: Database) -> None:
     parts = await setup(db, 2)
     teams = Teams({"a:1": [Gone(403)]})
-    await worker(parts, teams, Clock()).run_once()
+    await worker(parts, teams, Clock(NOW)).run_once()
     assert await statuses(parts[1]) == {"a:0": "sent", "a:1": "dropped"}
     assert await parts[0].get("a:1") is None
 
 
 async def test_a_429_waits_its_retry_after_and_pauses_the_worker(db: Database) -> None:
     parts = await setup(db, 2)
-    clock = Clock()
+    clock = Clock(NOW)
     teams = Teams({"a:0": [Retry("HTTP 429", retry_after=30, throttled=True)]})
     sender = worker(parts, teams, clock)
     await sender.run_once()
     assert await statuses(parts[1]) == {"a:0": "queued", "a:1": "queued"}, "a:1 waits too"
     assert teams.sent == []
     handled = await sender.run_once()  # waits out the pause, then sends both
-    assert handled == 2 and sum(clock.slept) >= 30
+    assert handled == 2 and sum(clock.sleeps) >= 30
     assert await statuses(parts[1]) == {"a:0": "sent", "a:1": "sent"}
 
 
@@ -128,7 +116,7 @@ async def test_a_5xx_backs_off_that_delivery_only_and_gives_up_at_the_limit(
     db: Database,
 ) -> None:
     parts = await setup(db, 2)
-    clock = Clock()
+    clock = Clock(NOW)
     teams = Teams({"a:0": [Retry("HTTP 503")] * 5})
     sender = worker(parts, teams, clock)
     await sender.run_once()
@@ -143,20 +131,20 @@ async def test_a_5xx_backs_off_that_delivery_only_and_gives_up_at_the_limit(
 
 async def test_refused_fails_at_once(db: Database) -> None:
     parts = await setup(db, 1)
-    await worker(parts, Teams({"a:0": [Refused("HTTP 400")]}), Clock()).run_once()
+    await worker(parts, Teams({"a:0": [Refused("HTTP 400")]}), Clock(NOW)).run_once()
     assert await statuses(parts[1]) == {"a:0": "failed"}
 
 
 async def test_a_tenant_no_longer_allowed_is_not_told(db: Database) -> None:
     parts = await setup(db, 1)
     teams = Teams()
-    await worker(parts, teams, Clock(), tenant_allowed=lambda _tenant: False).run_once()
+    await worker(parts, teams, Clock(NOW), tenant_allowed=lambda _tenant: False).run_once()
     assert teams.sent == [] and await statuses(parts[1]) == {"a:0": "dropped"}
 
 
 async def test_the_pace_holds_sends_to_the_rate(db: Database) -> None:
     parts = await setup(db, 6)
-    clock, teams = Clock(), Teams()
+    clock, teams = Clock(NOW), Teams()
     sender = worker(parts, teams, clock, per_second=2)
     while await sender.run_once():
         pass
@@ -165,7 +153,7 @@ async def test_the_pace_holds_sends_to_the_rate(db: Database) -> None:
 
 
 def test_pacer_at_a_rate_below_one_a_second() -> None:
-    clock = Clock()
+    clock = Clock(NOW)
     pacer = Pacer.at_rate(0.5, clock, clock.sleep)
     pacer.record()
     assert pacer.delay() == pytest.approx(2.0)

@@ -15,6 +15,7 @@ from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import ConnectorFactory, MicrosoftAppCredentials
 
 from bot.teams.connector import ConnectorPool, RetryPolicy, SharedSession, retry_after
+from tests.support.clock import Ticks
 from tests.support.teams import BotHarness
 
 
@@ -115,36 +116,21 @@ class _Next:
         return answer
 
 
-class _Clock:
-    """Monotonic time that moves only when the policy sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.waits: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-
 async def test_retry_policy_honours_retry_after_and_backs_off_without_it() -> None:
-    clock = _Clock()
+    clock = Ticks(100.0)
     policy = RetryPolicy(attempts=3, base_delay=0.5, max_delay=4.0, sleep=clock.sleep, clock=clock)
     policy.next = _Next([_Answer(429, {"Retry-After": "0"}), _Answer(503), _Answer(200)])
     result = await policy.send(object())
     assert result.http_response.status_code == 200
-    assert clock.waits == [0.0, 1.0]
+    assert clock.sleeps == [0.0, 1.0]
     policy.next = _Next([_Answer(429, {"Retry-After": "120"}), _Answer(404)])
     assert (await policy.send(object())).http_response.status_code == 404
-    assert clock.waits[-1] == 4.0  # capped
+    assert clock.sleeps[-1] == 4.0  # capped
 
 
 async def test_retry_policy_stops_when_the_next_pause_would_pass_the_budget() -> None:
     """A turn must answer before Teams sends it again (~15 s): the budget bounds the retries."""
-    clock = _Clock()
+    clock = Ticks(100.0)
     policy = RetryPolicy(
         attempts=4, base_delay=0.5, max_delay=10.0, budget=5.0, sleep=clock.sleep, clock=clock
     )
@@ -153,13 +139,13 @@ async def test_retry_policy_stops_when_the_next_pause_would_pass_the_budget() ->
     )
     result = await policy.send(object())
     assert result.http_response.status_code == 429  # the answer stands; the caller falls back
-    assert clock.waits == [3.0]
+    assert clock.sleeps == [3.0]
     assert scripted.timeouts == [5.0, 2.0]  # each try gets only what is left
     assert len(scripted.answers) == 1  # the third try was never made
 
 
 async def test_retry_policy_raises_an_unreachable_connector_once_out_of_budget() -> None:
-    clock = _Clock()
+    clock = Ticks(100.0)
     policy = RetryPolicy(
         attempts=4, base_delay=2.0, max_delay=10.0, budget=3.0, sleep=clock.sleep, clock=clock
     )
@@ -168,7 +154,7 @@ async def test_retry_policy_raises_an_unreachable_connector_once_out_of_budget()
     )
     with pytest.raises(TimeoutError):
         await policy.send(object())
-    assert clock.waits == [2.0]  # the 4 s pause after the second failure would not fit
+    assert clock.sleeps == [2.0]  # the 4 s pause after the second failure would not fit
     assert len(scripted.answers) == 1
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,15 +22,12 @@ from bot.application import RUNTIME
 from bot.store.db import utcnow
 from bot.store.outbox import OutboxRequest
 from tests.support.cards import assert_valid_card, card_text
+from tests.support.clock import ShiftedClock
+from tests.support.incidents import ADMIN, incident_settings
+from tests.support.orders import PATIENT, PATIENT_VALUES, open_form
 from tests.support.smtp import SmtpTestServer
 from tests.support.teams import BotHarness, find_action
-from tests.test_incidents_e2e import (
-    ADMIN,
-    incident_settings,
-    settle,
-    until,
-)
-from tests.test_order_e2e import PATIENT, PATIENT_VALUES, open_form
+from tests.support.waiting import settle, until
 
 PRACTICE = "test.practice@nhs.net"
 NAMES = ("Testpatient", "Alexandra")  # the patient's names: never in a list, card or CSV
@@ -39,25 +35,9 @@ SAM = "29:user-1"  # Sam Receptionist (the harness's default user)
 KIM = "29:user-2"
 
 
-class Clock:
-    """A clock the test moves; starts at the wall clock so the outbox's times compare."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utcnow() + self.offset
-
-
 @pytest.fixture
-def smtp() -> Iterator[SmtpTestServer]:
-    with SmtpTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def shifted_clock() -> ShiftedClock:
+    return ShiftedClock()
 
 
 def mail(smtp: SmtpTestServer, **overrides: Any) -> dict[str, Any]:
@@ -78,8 +58,8 @@ def mail(smtp: SmtpTestServer, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def log_bot(make_bot, smtp: SmtpTestServer, clock: Clock) -> BotHarness:
-    return await make_bot(clock=clock, **mail(smtp))
+async def log_bot(make_bot, smtp: SmtpTestServer, shifted_clock: ShiftedClock) -> BotHarness:
+    return await make_bot(clock=shifted_clock, **mail(smtp))
 
 
 async def send_as(bot: BotHarness, user_id: str, user_name: str, card_id: str) -> str:
@@ -256,9 +236,9 @@ async def test_the_practice_log_emails_as_csv_to_the_practice_with_the_right_row
 
 
 async def test_after_retention_the_log_keeps_reference_times_department_and_outcome(
-    make_bot, smtp: SmtpTestServer, clock: Clock
+    make_bot, smtp: SmtpTestServer, shifted_clock: ShiftedClock
 ) -> None:
-    bot = await make_bot(clock=clock, **mail(smtp, retention_days=0))
+    bot = await make_bot(clock=shifted_clock, **mail(smtp, retention_days=0))
     await declare(bot, "/outage ICE down")
     reference = await send_as(bot, SAM, "Sam Receptionist", "card-1")
     await all_sent(bot, 1)
@@ -316,16 +296,16 @@ async def test_restored_sends_each_requester_their_own_list_once(
 
 
 async def test_the_reminder_fires_at_the_configured_hour_once(
-    log_bot: BotHarness, smtp: SmtpTestServer, clock: Clock
+    log_bot: BotHarness, smtp: SmtpTestServer, shifted_clock: ShiftedClock
 ) -> None:
     reference = await send_as(log_bot, SAM, "Sam", "card-1")
     await all_sent(log_bot, 1)
     reminders = log_bot.client.server.app[RUNTIME].broadcasts.reminders
     sam_chat = f"a:personal-conversation-{SAM}"
 
-    clock.offset = timedelta(hours=71, minutes=59)
+    shifted_clock.offset = timedelta(hours=71, minutes=59)
     assert await reminders.run_once() == 0
-    clock.offset = timedelta(hours=72, minutes=1)
+    shifted_clock.offset = timedelta(hours=72, minutes=1)
     assert await reminders.run_once() == 1
     await until(lambda: cards_to(log_bot, sam_chat, "Reminder: requests you sent"))
     assert await reminders.run_once() == 0, "each request is reminded about once"
@@ -340,17 +320,17 @@ async def test_the_reminder_fires_at_the_configured_hour_once(
 
 
 async def test_follow_up_hours_zero_turns_the_reminder_off(
-    make_bot, smtp: SmtpTestServer, clock: Clock
+    make_bot, smtp: SmtpTestServer, shifted_clock: ShiftedClock
 ) -> None:
-    bot = await make_bot(clock=clock, **mail(smtp, follow_up_hours=0))
+    bot = await make_bot(clock=shifted_clock, **mail(smtp, follow_up_hours=0))
     assert bot.client.server.app[RUNTIME].broadcasts.reminders is None
 
 
 async def test_the_log_email_goes_at_once_not_at_the_next_poll(
-    make_bot, smtp: SmtpTestServer, clock: Clock
+    make_bot, smtp: SmtpTestServer, shifted_clock: ShiftedClock
 ) -> None:
     """Like Send, Email the log wakes the mail worker: it does not wait for the poll."""
-    bot = await make_bot(clock=clock, **mail(smtp))
+    bot = await make_bot(clock=shifted_clock, **mail(smtp))
     await declare(bot, "/outage ICE down")
     await send_as(bot, SAM, "Sam Receptionist", "card-1")
     await all_sent(bot, 1)

@@ -11,58 +11,23 @@ that records every call it answered, faults included.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
+from tests.support.connector import Call, RecordingConnector
+from tests.support.orders import expected_message_id, failure_messages, record, reference_of, send
 from tests.support.smtp import ScriptedSmtp, smtp_settings
 from tests.support.teams import BotHarness
-from tests.test_faults_smtp import (
-    expected_message_id,
-    failure_messages,
-    record,
-    reference_of,
-    settle,
-)
-from tests.test_order_e2e import send, until
+from tests.support.waiting import settle, until
 
 pytestmark = pytest.mark.faults
 
 
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    status: int
-    at: float
-
-
-@pytest.fixture
-async def connector(aiohttp_server) -> tuple[ConnectorStub, str]:
-    """Overrides conftest's: the same stub, plus a log of every call and its answer."""
-    stub = ConnectorStub()
-    calls: list[Call] = []
-
-    @web.middleware
-    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-        response = await handler(request)
-        calls.append(Call(request.method, request.path, response.status, time.monotonic()))
-        return response
-
-    app = stub.app()
-    app.middlewares.append(count)
-    stub.calls = calls  # type: ignore[attr-defined]
-    server = await aiohttp_server(app)
-    return stub, str(server.make_url("")).rstrip("/") + "/"
-
-
 def calls(bot: BotHarness) -> list[Call]:
-    return list(bot.connector.calls)  # type: ignore[attr-defined]
+    assert isinstance(bot.connector, RecordingConnector)
+    return list(bot.connector.calls)
 
 
 def sent_cards(bot: BotHarness) -> list[Any]:

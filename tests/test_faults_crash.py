@@ -18,11 +18,11 @@ import pytest
 
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
+from tests.support.orders import expected_message_id, reference_of, send
 from tests.support.processes import BotProcess, RemoteApp
 from tests.support.smtp import BLOCK, ScriptedSmtp
 from tests.support.teams import BotHarness
-from tests.test_faults_smtp import expected_message_id, reference_of
-from tests.test_order_e2e import send, until
+from tests.support.waiting import until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -61,23 +61,8 @@ class CrashingBot(BotProcess):
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
-        yield client
-
-
-@pytest.fixture
-def smtp() -> AsyncIterator[ScriptedSmtp]:
-    server = ScriptedSmtp()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def bot_process(tmp_path: Path, smtp: ScriptedSmtp) -> AsyncIterator[CrashingBot]:
-    process = CrashingBot(tmp_path, smtp)
+def bot_process(tmp_path: Path, scripted: ScriptedSmtp) -> AsyncIterator[CrashingBot]:
+    process = CrashingBot(tmp_path, scripted)
     try:
         yield process
     finally:
@@ -112,8 +97,9 @@ def sent_updates(stub: ConnectorStub, card_id: str) -> list[Any]:
 
 
 async def test_killed_with_requests_queued_delivers_each_exactly_once_after_restart(
-    bot_process, smtp, session, connector
+    bot_process, scripted, session, connector
 ) -> None:
+    scripted.stop()
     await bot_process.start(session)  # SMTP is down: nothing can leave
     bot = harness(bot_process, session, connector)
     cards = ("card-1", "card-2", "card-3")
@@ -125,17 +111,17 @@ async def test_killed_with_requests_queued_delivers_each_exactly_once_after_rest
     assert set(bot_process.rows()) == set(references)
 
     bot_process.kill()
-    smtp.start()
+    scripted.start()
     await bot_process.start(session)
 
     expected = sorted(expected_message_id(r) for r in references)
-    await wait_for(lambda: len(smtp.accepted_ids()) >= len(expected), 20, bot_process)
+    await wait_for(lambda: len(scripted.accepted_ids()) >= len(expected), 20, bot_process)
     await past_lease()
     # Exactly once, in the plain sense: the relay was down the whole time the
     # first process lived, so no attempt ever reached DATA before the kill, and
     # each request was accepted once, by Message-ID, and recorded sent once.
-    assert sorted(smtp.accepted_ids()) == expected
-    assert len(smtp.attempts) == len(expected)
+    assert sorted(scripted.accepted_ids()) == expected
+    assert len(scripted.attempts) == len(expected)
     assert {r: s for r, (s, _) in bot_process.rows().items()} == dict.fromkeys(references, "sent")
     stub, _ = connector
     await wait_for(lambda: all(sent_updates(stub, c) for c in cards), 10, bot_process)
@@ -143,7 +129,7 @@ async def test_killed_with_requests_queued_delivers_each_exactly_once_after_rest
 
 
 async def test_killed_while_sending_is_delivered_after_restart_with_one_message_id(
-    bot_process, smtp, session, connector
+    bot_process, scripted, session, connector
 ) -> None:
     """What "exactly once" means when the process dies inside DATA.
 
@@ -164,26 +150,26 @@ async def test_killed_while_sending_is_delivered_after_restart_with_one_message_
       process did. No attempt after the acknowledged one, ever;
     - the user is told "sent" once.
     """
-    smtp.script(BLOCK)
-    smtp.start()
+    scripted.script(BLOCK)
+    scripted.start()
     await bot_process.start(session)
     bot = harness(bot_process, session, connector)
     _, turn = await send(bot, reply_to_id="card-7")
     reference = reference_of(turn.only_card)
     message_id = expected_message_id(reference)
 
-    await wait_for(smtp.blocked.is_set, 15, bot_process)  # the bot is inside DATA
+    await wait_for(scripted.blocked.is_set, 15, bot_process)  # the bot is inside DATA
     bot_process.kill()
-    smtp.release()  # the server accepts; nobody is listening for its reply
-    await wait_for(lambda: smtp.accepted_ids() == [message_id], 10, bot_process)
+    scripted.release()  # the server accepts; nobody is listening for its reply
+    await wait_for(lambda: scripted.accepted_ids() == [message_id], 10, bot_process)
     assert bot_process.rows()[reference][0] == "sending"  # the bot never recorded it
 
     await bot_process.start(session)
     await wait_for(lambda: bot_process.rows()[reference][0] == "sent", LEASE + 15, bot_process)
     await past_lease()
 
-    assert smtp.accepted_ids() == [message_id, message_id]
-    assert len(smtp.attempts) == 2
+    assert scripted.accepted_ids() == [message_id, message_id]
+    assert len(scripted.attempts) == 2
     assert bot_process.rows()[reference] == ("sent", 2)
     stub, _ = connector
     await wait_for(lambda: sent_updates(stub, "card-7"), 10, bot_process)

@@ -13,54 +13,30 @@ and counted at that server. For each fault the same three things hold:
 
 from __future__ import annotations
 
-import asyncio
-import re
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.application import RUNTIME
 from bot.store.outbox import RequestRecord
 from tests.support.cards import card_text
+from tests.support.orders import (
+    KCH_US,
+    expected_message_id,
+    failure_messages,
+    record,
+    reference_of,
+    send,
+    wait_queued_after,
+)
 from tests.support.smtp import STALL, ScriptedSmtp, smtp_settings
 from tests.support.teams import BotHarness
 from tests.support.tls import self_signed_certificate
-from tests.test_order_e2e import KCH_US, send, until
+from tests.support.waiting import settle, until
 
 pytestmark = pytest.mark.faults
-
-REFERENCE = re.compile(r"DT-\d{8}-\d{4}")
-
-
-# --- helpers ---------------------------------------------------------------------
-
-
-def reference_of(card: dict[str, Any]) -> str:
-    found = REFERENCE.search(card_text(card))
-    assert found, "the confirmation card carries the request reference"
-    return found.group(0)
-
-
-def expected_message_id(reference: str, sender: str = "ice-downtime@nhs.net") -> str:
-    return f"<{reference}.ice-downtime@{sender.partition('@')[2]}>"
-
-
-async def record(bot: BotHarness, reference: str) -> RequestRecord:
-    found = await bot.client.app[RUNTIME].services.outbox.get(reference)
-    assert found is not None
-    return found
-
-
-async def settle(seconds: float = 0.6) -> None:
-    """Give the worker time to do something it must not do (a resend, another attempt).
-
-    Several poll intervals and backoff caps of the bots below; nothing is
-    asserted about timing, only that a wrong extra action would have had time.
-    """
-    await asyncio.sleep(seconds)
 
 
 def sent_updates(bot: BotHarness, activity_id: str) -> list[Any]:
@@ -71,20 +47,9 @@ def sent_updates(bot: BotHarness, activity_id: str) -> list[Any]:
     ]
 
 
-def failure_messages(bot: BotHarness) -> list[str]:
-    return [s.text for s in bot.connector.sent if "could NOT be emailed" in (s.text or "")]
-
-
 def assert_each_once(ids: Iterable[str]) -> None:
     ids = list(ids)
     assert len(ids) == len(set(ids)), f"a Message-ID was accepted twice: {ids}"
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedSmtp]:
-    """conftest's server, but a stall lasts 2 s (the stall test sets a 0.5 s SMTP timeout)."""
-    with ScriptedSmtp(stall_seconds=2.0) as server:
-        yield server
 
 
 async def delivered_once(bot: BotHarness, server: ScriptedSmtp, reference: str) -> RequestRecord:
@@ -118,6 +83,7 @@ async def test_connection_refused_is_retried_and_delivered_once(make_bot, script
 
 async def test_server_stalling_mid_data_times_out_and_is_retried_once(make_bot, scripted) -> None:
     bot = await make_bot(**smtp_settings(scripted, smtp_timeout_seconds=0.5))
+    scripted.stall_seconds = 2.0
     scripted.script(STALL)  # replies 2 s later: four times the bot's SMTP timeout
     _, turn = await send(bot)
     reference = reference_of(turn.only_card)
@@ -176,15 +142,6 @@ def server_tls(pair: tuple[Path, Path]) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*pair)
     return context
-
-
-async def wait_queued_after(bot: BotHarness, reference: str, attempts: int) -> RequestRecord:
-    async with asyncio.timeout(10):
-        while True:
-            row = await record(bot, reference)
-            if row.attempts >= attempts and row.status == "queued":
-                return row
-            await asyncio.sleep(0.02)
 
 
 async def test_untrusted_tls_certificate_is_temporary_and_nothing_goes_in_clear(

@@ -9,90 +9,28 @@ lock held for a second is already "past the busy timeout".
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.pool import Pool
 
-from bot.application import RUNTIME
 from bot.store.outbox import OutboxRequest, ReferenceCounter
 from tests.support.cards import card_text
-from tests.support.smtp import BLOCK, smtp_settings
-from tests.support.teams import BotHarness, find_action
-from tests.test_faults_smtp import (
+from tests.support.orders import (
     expected_message_id,
     record,
     reference_of,
-    settle,
+    review,
     wait_queued_after,
 )
-from tests.test_order_e2e import review, until
+from tests.support.smtp import BLOCK, smtp_settings
+from tests.support.sqlite_faults import count, database_path, write_lock
+from tests.support.teams import BotHarness, find_action
+from tests.support.waiting import settle, until
 
-pytestmark = pytest.mark.faults
-
-BUSY_TIMEOUT_MS = 300
-
-
-@pytest.fixture(autouse=True)
-def short_busy_timeout() -> Iterator[None]:
-    """Every SQLite connection the bot checks out waits at most 0.3 s for a lock."""
-
-    def shorten(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if "sqlite" in type(dbapi_connection).__module__ or "sqlite" in repr(dbapi_connection):
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.close()
-
-    event.listen(Pool, "checkout", shorten)
-    try:
-        yield
-    finally:
-        event.remove(Pool, "checkout", shorten)
-
-
-class WriteLock:
-    """Another connection holding the database's write lock until released."""
-
-    def __init__(self, path: Path) -> None:
-        # check_same_thread off: taken in a worker thread, released from the test.
-        self._connection = sqlite3.connect(
-            path, isolation_level=None, timeout=5, check_same_thread=False
-        )
-        self._connection.execute("BEGIN EXCLUSIVE")
-
-    def release(self) -> None:
-        self._connection.execute("ROLLBACK")
-        self._connection.close()
-
-
-@contextlib.asynccontextmanager
-async def write_lock(path: Path) -> AsyncIterator[WriteLock]:
-    # Taken off the event loop: the bot's own transactions need the loop to
-    # commit, so waiting for the lock on the loop would wait on ourselves.
-    lock = await asyncio.to_thread(WriteLock, path)
-    try:
-        yield lock
-    finally:
-        lock.release()
-
-
-def database_path(bot: BotHarness) -> Path:
-    url = bot.client.app[RUNTIME].settings.database_url
-    return Path(url.removeprefix("sqlite+aiosqlite:///"))
-
-
-async def count(bot: BotHarness, table: Any) -> int:
-    async with bot.client.app[RUNTIME].db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(table)))
-
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("short_busy_timeout")]
 
 # --- submission --------------------------------------------------------------------
 

@@ -33,7 +33,6 @@ from tests.support.files import (
     PDF,
     PNG,
     FileServer,
-    serve_files,
     word_package,
 )
 from tests.support.tls import self_signed_certificate
@@ -113,17 +112,6 @@ def test_host_policy(url: str, dev_mode: bool, refusal: str | None) -> None:
 
 
 # --- the downloader over real HTTP -------------------------------------------------------
-
-
-@pytest.fixture
-async def sharepoint(aiohttp_server) -> FileServer:
-    return await serve_files(aiohttp_server)
-
-
-@pytest.fixture
-async def elsewhere(aiohttp_server) -> FileServer:
-    """A server on another loopback address: not on the list, so never to be asked."""
-    return await serve_files(aiohttp_server, {"form.pdf": PDF}, host="127.0.0.2")
 
 
 def downloader(max_bytes: int = 1024 * 1024, **kwargs: Any) -> FileDownloader:

@@ -27,22 +27,19 @@ from bot.store.db import utcnow
 from bot.store.files import ReceivedFile
 from bot.store.outbox import OutboxRequest
 from tests.support.cards import assert_valid_card
-from tests.support.files import PATIENT_FILE_NAME, PDF, FileServer, serve_files
+from tests.support.files import PATIENT_FILE_NAME, PDF, FileServer
+from tests.support.forwarding import FORM, PRACTICE, attach, mail_settings, routed, rows
+from tests.support.orders import (
+    KCH_US,
+    assert_form_closed,
+    expected_message_id,
+    failure_messages,
+    reference_of,
+)
+from tests.support.payloads import bcp_mailboxes
 from tests.support.smtp import ScriptedSmtp, SmtpTestServer
 from tests.support.teams import BotHarness, find_action
-from tests.test_faults_smtp import expected_message_id, failure_messages, reference_of, settle
-from tests.test_forwarding_e2e import (
-    FORM,
-    KCH_US,
-    PRACTICE,
-    attach,
-    mail_settings,
-    routed,
-    rows,
-    until,
-)
-from tests.test_order_model import _bcp_mailboxes
-from tests.test_order_sent_form import assert_closed as assert_form_closed
+from tests.support.waiting import settle, until
 
 DIRECTORY = load_directory()
 #: What a card left in the chat might carry on a second press: another trust, another practice.
@@ -55,27 +52,17 @@ OTHER_CHOICE = {
 }
 
 
-@pytest.fixture
-async def sharepoint(aiohttp_server) -> FileServer:
-    return await serve_files(aiohttp_server, {"form.pdf": FORM})
-
-
-@pytest.fixture
-async def bot(make_bot, smtp: SmtpTestServer) -> BotHarness:
-    return await make_bot(**mail_settings(smtp))
-
-
 async def sent_form(
-    bot: BotHarness, sharepoint: FileServer, smtp: SmtpTestServer | None
+    forwarding_bot: BotHarness, sharepoint: FileServer, smtp: SmtpTestServer | None
 ) -> tuple[dict[str, Any], str]:
     """Attach, route to KCH ultrasound, Send: the Send button's data and the reference."""
-    _, review = await routed(bot, sharepoint.url("form.pdf"))
+    _, review = await routed(forwarding_bot, sharepoint.url("form.pdf"))
     data = find_action(review.only_card, "forward.send")["data"]
-    turn = await bot.execute("forward.send", data, reply_to_id="card-9")
+    turn = await forwarding_bot.execute("forward.send", data, reply_to_id="card-9")
     reference = reference_of(turn.invoke_card or turn.only_card)
     if smtp is not None:
         await until(lambda: len(smtp.received) == 1)
-        await until(lambda: bot.connector.updates)
+        await until(lambda: forwarding_bot.connector.updates)
     return data, reference
 
 
@@ -88,73 +75,75 @@ def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
 
 
 async def test_a_sent_form_answers_review_edit_and_send_with_the_request_as_stored(
-    bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
+    forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
     """Issue 8's repro, for a forwarded form: the card left in the chat is pressed again
     with another trust and practice. Before, Review and Edit answered with a line of text
     and Send's confirmation was built from what the card carried."""
-    data, reference = await sent_form(bot, sharepoint, smtp)
+    data, reference = await sent_form(forwarding_bot, sharepoint, smtp)
     changed = {**data, **OTHER_CHOICE}
     for verb in ("forward.review", "forward.edit", "forward.send"):
-        for press in (bot.execute, bot.submit):
+        for press in (forwarding_bot.execute, forwarding_bot.submit):
             turn = await press(verb, changed, reply_to_id=f"card-{verb}")
             text = assert_closed(turn.only_card, reference, status="Sent at")
             assert KCH_US in text and "Ultrasound" in text, (verb, text)  # as sent
             assert "PDF" in text
             for typed in ("Other Surgery", "other.surgery", "gst-tr.radiologyreferrals", "G85002"):
                 assert typed not in str(turn.only_card), (verb, typed)
-    assert len(await rows(bot, OutboxRequest)()) == 1
+    assert len(await rows(forwarding_bot, OutboxRequest)()) == 1
     (received,) = smtp.received
     assert received.message["To"] == KCH_US
     assert set(received.rcpt_tos) == {KCH_US, PRACTICE["practice_email"]}
 
 
 async def test_a_queued_forwarded_form_is_never_shown_as_sent(
-    bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
+    forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
     smtp.stop()  # the request stays queued
-    data, reference = await sent_form(bot, sharepoint, None)
-    turn = await bot.execute("forward.review", {**data, **OTHER_CHOICE}, reply_to_id="c2")
+    data, reference = await sent_form(forwarding_bot, sharepoint, None)
+    turn = await forwarding_bot.execute(
+        "forward.review", {**data, **OTHER_CHOICE}, reply_to_id="c2"
+    )
     text = assert_closed(turn.only_card, reference, status="Queued")
     assert "Sent at" not in text and "Emailed to" not in text
-    assert len(await rows(bot, OutboxRequest)()) == 1
+    assert len(await rows(forwarding_bot, OutboxRequest)()) == 1
     smtp.start()
     await until(lambda: len(smtp.received) == 1)
 
 
 async def test_a_purged_forwarded_request_says_its_details_are_no_longer_held(
-    bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
+    forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
-    data, reference = await sent_form(bot, sharepoint, smtp)
-    runtime = bot.client.app[RUNTIME]
+    data, reference = await sent_form(forwarding_bot, sharepoint, smtp)
+    runtime = forwarding_bot.client.app[RUNTIME]
     retention = runtime.settings.retention_days
-    await until(lambda: bot.connector.updates)
+    await until(lambda: forwarding_bot.connector.updates)
     assert (
         await runtime.services.outbox.purge(utcnow() + timedelta(days=retention + 1), retention)
         == 1
     )
     for verb in ("forward.review", "forward.send"):
-        turn = await bot.execute(verb, data, reply_to_id=f"c-{verb}")
+        turn = await forwarding_bot.execute(verb, data, reply_to_id=f"c-{verb}")
         text = assert_closed(turn.only_card, reference, status="Sent at")
         assert f"deleted {retention} days after" in text and "no longer held" in text
         assert "completed form attached" in text and KCH_US in text and "PDF" not in text
 
 
 async def test_a_forwarded_form_someone_else_sent_is_not_shown_to_another_user(
-    bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
+    forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
-    data, _ = await sent_form(bot, sharepoint, smtp)
+    data, _ = await sent_form(forwarding_bot, sharepoint, smtp)
     for verb in ("forward.review", "forward.edit", "forward.send"):
-        turn = await bot.execute(verb, {**data, "owner": "29:other"}, user_id="29:other")
+        turn = await forwarding_bot.execute(verb, {**data, "owner": "29:other"}, user_id="29:other")
         assert turn.body["value"].startswith("Only the person who started this request")
         assert "DT-" not in str(turn.body)
-    assert len(await rows(bot, OutboxRequest)()) == 1
+    assert len(await rows(forwarding_bot, OutboxRequest)()) == 1
 
 
 # --- the practice's reply mailbox ---------------------------------------------------
 
 
-@pytest.mark.parametrize("mailbox", _bcp_mailboxes())
+@pytest.mark.parametrize("mailbox", bcp_mailboxes())
 def test_the_practice_mailbox_of_a_forwarded_form_cannot_be_one_the_bcp_names(
     mailbox: str,
 ) -> None:
@@ -169,21 +158,21 @@ def test_the_practice_mailbox_of_a_forwarded_form_cannot_be_one_the_bcp_names(
 
 
 async def test_a_bcp_mailbox_as_the_practice_is_refused_next_to_the_field_and_not_queued(
-    bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
+    forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
-    first = (await attach(bot, sharepoint.url("form.pdf"), "kings us")).only_card
+    first = (await attach(forwarding_bot, sharepoint.url("form.pdf"), "kings us")).only_card
     data = {**find_action(first, "forward.review")["data"], **PRACTICE}
     data |= {"trust": "kch", "modality": "ultrasound", "practice_email": KCH_US}
     for verb in ("forward.review", "forward.send"):  # Send re-checks: a forged card gains nothing
-        card = (await bot.execute(verb, data)).only_card
+        card = (await forwarding_bot.execute(verb, data)).only_card
         assert_valid_card(card)
         inputs = [e.get("id") for e in card["body"]]
         error = card["body"][inputs.index("practice_email") + 1]  # right under the field
         assert error["style"] == "attention"
         assert "not your practice's" in error["items"][0]["text"]
         assert find_action(card, "forward.review")  # the routing card again
-    assert await rows(bot, OutboxRequest)() == []
-    (held,) = await rows(bot, ReceivedFile)()
+    assert await rows(forwarding_bot, OutboxRequest)() == []
+    (held,) = await rows(forwarding_bot, ReceivedFile)()
     assert held.reference is None
 
 
@@ -216,15 +205,15 @@ async def test_radiology_refused_for_a_while_copies_the_practice_once_with_the_f
 async def test_radiology_refused_for_good_delivers_the_form_to_nobody(
     make_bot, scripted: ScriptedSmtp, sharepoint: FileServer
 ) -> None:
-    bot = await make_bot(**mail_settings(scripted, mail_max_attempts=1))
+    forwarding_bot = await make_bot(**mail_settings(scripted, mail_max_attempts=1))
     scripted.refuse_recipient(KCH_US, 550)
-    _, reference = await sent_form(bot, sharepoint, None)
-    await until(lambda: failure_messages(bot), 10)
+    _, reference = await sent_form(forwarding_bot, sharepoint, None)
+    await until(lambda: failure_messages(forwarding_bot), 10)
     await settle()
     assert scripted.attempts == [], "no DATA at all: the practice got no copy"
-    record = await bot.client.app[RUNTIME].services.outbox.get(reference)
+    record = await forwarding_bot.client.app[RUNTIME].services.outbox.get(reference)
     assert record is not None and record.status == "failed"
-    assert len(failure_messages(bot)) == 1
+    assert len(failure_messages(forwarding_bot)) == 1
 
 
 def test_the_sample_form_is_a_pdf() -> None:

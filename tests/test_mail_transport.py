@@ -32,12 +32,6 @@ def message(reference: str = "DT-20261129-0007"):
     return compose_email(doc, sender=SENDER, render_attachment=lambda _doc: b"%PDF-1.4 test")
 
 
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
-
-
 def plain(server: SmtpTestServer, **kwargs) -> SmtpTransport:
     return SmtpTransport(host=server.host, port=server.port, starttls=False, timeout=5, **kwargs)
 

@@ -11,78 +11,33 @@ nothing asserts on timing.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bot.application import RUNTIME
-from bot.devchat.connector import ConnectorStub, Sent
+from bot.devchat.connector import Sent
 from bot.store.confirmations import Confirmations, Notice, Notices
 from bot.store.db import Database
 from bot.store.outbox import Outbox
 from bot.teams import proactive
 from tests.support.cards import card_text
-from tests.support.smtp import ScriptedSmtp
-from tests.support.teams import BotHarness
-from tests.test_faults_smtp import (
+from tests.support.orders import (
+    KCH_US,
     expected_message_id,
     failure_messages,
     record,
     reference_of,
-    settle,
-    smtp_settings,
+    send,
 )
-from tests.test_order_e2e import KCH_US, send, until
+from tests.support.smtp import ScriptedSmtp, smtp_settings
+from tests.support.teams import BotHarness
+from tests.support.waiting import settle, until
 
 pytestmark = pytest.mark.faults
 
 RETRY = 0.1  # NOTIFY_RETRY_SECONDS in these tests
-
-
-@dataclass
-class Outage:
-    """Teams' side: while `status` is set, calls with a method in `methods` get it back."""
-
-    status: int | None = None
-    methods: frozenset[str] = frozenset({"PUT", "POST"})
-    #: Every call (method, status answered), outage or not.
-    calls: list[tuple[str, int]] = field(default_factory=list)
-
-    def down(self, status: int = 503, methods: tuple[str, ...] = ("PUT", "POST")) -> None:
-        self.status, self.methods = status, frozenset(methods)
-
-    def up(self) -> None:
-        self.status = None
-
-
-@pytest.fixture
-def outage() -> Outage:
-    return Outage()
-
-
-@pytest.fixture
-async def connector(aiohttp_server, outage: Outage) -> tuple[ConnectorStub, str]:
-    """Overrides conftest's: the same stub, behind the outage switch."""
-    stub = ConnectorStub()
-
-    @web.middleware
-    async def switch(request: web.Request, handler: Any) -> web.StreamResponse:
-        if outage.status is not None and request.method in outage.methods:
-            response: web.StreamResponse = web.json_response(
-                {"error": {"code": "Outage"}}, status=outage.status
-            )
-        else:
-            response = await handler(request)
-        outage.calls.append((request.method, response.status))
-        return response
-
-    app = stub.app()
-    app.middlewares.append(switch)
-    server = await aiohttp_server(app)
-    return stub, str(server.make_url("")).rstrip("/") + "/"
 
 
 def settings(server: ScriptedSmtp, **overrides: Any) -> dict[str, Any]:
@@ -276,7 +231,8 @@ async def test_a_deleted_card_gets_a_new_card_and_counts_as_told(
     (card,) = new_cards(bot, mark)
     assert reference in card_text(card.card) and "failed" in card_text(card.card).lower()
     assert len(failure_messages(bot)) == 1
-    assert [c for c in outage.calls if c[0] == "PUT"] == [("PUT", 404)]  # tried once, not again
+    put = [(c.method, c.status) for c in bot.connector.calls if c.method == "PUT"]
+    assert put == [("PUT", 404)]  # tried once, not again
     assert len(lines(logs, reference, "user told")) == 1
     assert (await notice(bot, reference)).told_at is not None
 
@@ -287,15 +243,15 @@ async def test_retries_stop_after_the_last_attempt_and_say_so(
     monkeypatch.setattr(proactive, "NOTICE_MAX_ATTEMPTS", 3)
     bot = await make_bot(**settings(scripted, notify_retry_seconds=0.05))
     reference = await queued(bot, scripted)
-    mark = len(outage.calls)
+    mark = len(bot.connector.calls)
     scripted.script(550)
     outage.down(403)  # refused, not retried by the connector client: fast attempts
     scripted.start()
     await until(lambda: lines(logs, reference, "notify-given-up"), 15)
-    calls = len(outage.calls)
+    calls = len(bot.connector.calls)
     await settle(1.0)  # twenty retry passes
 
-    assert len(outage.calls) == calls  # nothing more once given up
+    assert len(bot.connector.calls) == calls  # nothing more once given up
     assert calls - mark == 3 * 3  # three attempts of update, replacement card, message
     assert len(lines(logs, reference, "notify-given-up")) == 1
     given_up = await notice(bot, reference)

@@ -28,9 +28,10 @@ from hypothesis import strategies as st
 from bot.orders.fields import FIELDS
 from cards.render import MAX_CARD_BYTES
 from tests.support.cards import assert_valid_card, card_size, card_text, input_values
+from tests.support.orders import PATIENT
 from tests.support.smtp import SmtpTestServer, smtp_settings
 from tests.support.teams import BotHarness, Turn, find_action
-from tests.test_order_e2e import PATIENT, until
+from tests.support.waiting import until
 
 #: Every free-text input at its character limit (the card's maxLength), and whether it
 #: may hold line breaks, from the declarations. Coded fields (NHS number, postcode, ...)
@@ -74,8 +75,9 @@ EXAMPLES = settings(
 
 
 @pytest.fixture
-async def mail_bot(make_bot, smtp: SmtpTestServer) -> AsyncIterator[BotHarness]:
-    """conftest's, with no limit on how many requests one user sends (examples add up)."""
+async def examples_bot(make_bot, smtp: SmtpTestServer) -> AsyncIterator[BotHarness]:
+    """conftest's `mail_bot`, with no limit on how many requests one user sends (examples
+    add up)."""
     unlimited = {"max_messages_per_minute": 10**6, "max_requests_per_hour": 10**6}
     bot = await make_bot(**smtp_settings(smtp, smtp_timeout_seconds=5, **unlimited))
     yield bot
@@ -109,11 +111,11 @@ def checked_card(turn: Turn) -> dict[str, Any]:
 @EXAMPLES
 @given(values=st.fixed_dictionaries({k: field_text(*spec) for k, spec in FREE_TEXT.items()}))
 async def test_every_field_at_its_limit_in_any_alphabet_reviews_and_sends(
-    mail_bot: BotHarness, smtp: SmtpTestServer, values: dict[str, str]
+    examples_bot: BotHarness, smtp: SmtpTestServer, values: dict[str, str]
 ) -> None:
     owner, form_id = "29:1" + "a" * 80, uuid.uuid4().hex  # as long as Teams' user ids run
     data = review_data(form_id, owner, values)
-    card = checked_card(await mail_bot.execute("order.review", data, user_id=owner))
+    card = checked_card(await examples_bot.execute("order.review", data, user_id=owner))
     if not _is_review(card):
         # Refused at the field: each message says so, next to a free-text field, and the
         # step gives back what fits. That is what the user submits again.
@@ -123,13 +125,13 @@ async def test_every_field_at_its_limit_in_any_alphabet_reviews_and_sends(
         shown = held(card)
         values = {key: shown[key] for key in values}
         data = review_data(form_id, owner, values)
-        card = checked_card(await mail_bot.execute("order.review", data, user_id=owner))
+        card = checked_card(await examples_bot.execute("order.review", data, user_id=owner))
         assert _is_review(card), card_text(card)
 
     send = find_action(card, "order.send")["data"]
     assert {key: send[key] for key in values} == {k: v.strip() for k, v in values.items()}
     before = len(smtp.received)
-    queued = checked_card(await mail_bot.execute("order.send", send, user_id=owner))
+    queued = checked_card(await examples_bot.execute("order.send", send, user_id=owner))
     assert "Queued" in card_text(queued) and "DT-" in card_text(queued)
     await until(lambda: len(smtp.received) > before, seconds=30)
     body = smtp.received[-1].message.get_body(preferencelist=("plain",)).get_content()
@@ -152,7 +154,7 @@ def _is_review(card: dict[str, Any]) -> bool:
 
 
 async def test_the_issues_repro_reviews_and_sends(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    examples_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     """1,000 x 漢 and 500 x 漢, and every field full of backslashes: no "Sorry"."""
     for values in (
@@ -164,13 +166,13 @@ async def test_the_issues_repro_reviews_and_sends(
     ):
         owner = "29:user-1"
         data = review_data(uuid.uuid4().hex, owner, values)
-        turn = await mail_bot.execute("order.review", data, user_id=owner)
+        turn = await examples_bot.execute("order.review", data, user_id=owner)
         card = checked_card(turn)
         assert "Sorry" not in card_text(card)
         if not _is_review(card):
             shown = held(card)
             card = checked_card(
-                await mail_bot.execute(
+                await examples_bot.execute(
                     "order.review",
                     review_data(data["form_id"], owner, {k: shown[k] for k in values}),
                     user_id=owner,
@@ -178,7 +180,7 @@ async def test_the_issues_repro_reviews_and_sends(
             )
         assert _is_review(card), card_text(card)
         send = find_action(card, "order.send")["data"]
-        queued = checked_card(await mail_bot.execute("order.send", send, user_id=owner))
+        queued = checked_card(await examples_bot.execute("order.send", send, user_id=owner))
         assert "Queued" in card_text(queued)
     await until(lambda: len(smtp.received) == 2, seconds=30)
 

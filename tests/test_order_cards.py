@@ -44,7 +44,7 @@ from tests.support.cards import (
     card_validator,
     iter_actions,
 )
-from tests.test_order_model import GSTT_CT, INPUT_IDS, KCH_FLUORO, KCH_XRAY, valid_payload
+from tests.support.payloads import GSTT_CT, INPUT_IDS, KCH_FLUORO, KCH_XRAY, valid_payload
 
 DIRECTORY = load_directory()
 TODAY = date(2026, 11, 29)

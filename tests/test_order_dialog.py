@@ -18,12 +18,11 @@ import pytest
 from bot.orders.fields import PRACTICE_INPUTS, REFERRER_INPUTS
 from bot.store.outbox import OutboxRequest
 from tests.support.cards import assert_valid_card, card_text, inputs_of, iter_actions
+from tests.support.orders import KCH_US, PATIENT, PATIENT_VALUES
 from tests.support.smtp import SmtpTestServer
+from tests.support.sqlite_faults import count, database_path, write_lock
 from tests.support.teams import BotHarness, Turn, find_action
-from tests.test_faults_store import count, database_path, short_busy_timeout, write_lock
-from tests.test_order_e2e import KCH_US, PATIENT, PATIENT_VALUES, until
-
-__all__ = ["short_busy_timeout"]  # the fixture, for the store-fault test below
+from tests.support.waiting import until
 
 STEP_1 = ("examination", "priority", "clinical_history", "clinical_question")
 STEP_2 = (
@@ -221,6 +220,7 @@ async def test_an_error_found_at_send_opens_the_step_that_has_it(bot: BotHarness
     assert await count(bot, OutboxRequest) == 0
 
 
+@pytest.mark.usefixtures("short_busy_timeout")
 async def test_a_store_fault_at_send_says_nothing_was_sent_and_offers_send_again_at_the_top(
     bot: BotHarness,
 ) -> None:

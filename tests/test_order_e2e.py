@@ -4,103 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from bot.application import RUNTIME
-from bot.store.outbox import OutboxRequest
 from tests.support.cards import assert_valid_card, card_text
-from tests.support.smtp import SmtpTestServer
-from tests.support.teams import BotHarness, Turn, find_action
-
-KCH_US = "kch-tr.us.reception_dh@nhs.net"
-PATIENT = {
-    "examination": "Ultrasound abdomen",
-    "laterality": "not_applicable",
-    "priority": "urgent",
-    "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
-    "clinical_question": "Gallstones? Biliary dilatation?",
-    "patient_surname": "Testpatient",
-    "patient_forenames": "Alexandra",
-    "patient_dob": "1980-05-04",
-    "nhs_number": "999 000 0018",
-    "patient_sex": "female",
-    "address_line1": "1 Test Street",
-    "address_town": "London",
-    "postcode": "se1 7eh",
-    "patient_phone": "07400 123456",
-    "interpreter_needed": "no",
-    "referrer_name": "Dr Sam Test",
-    "referrer_role": "GP",
-    "referrer_registration": "1234567",
-    "practice_name": "Test Medical Practice",
-    "practice_ods": "g85001",
-    "practice_email": "test.practice@nhs.net",
-    "practice_phone": "020 7188 7188",
-}
-PATIENT_VALUES = (
-    "Testpatient",
-    "Alexandra",
-    "9990000018",
-    "999 000 0018",
-    "07400 123456",
-    "1 Test Street",
-    "SE1 7EH",
-    "1980-05-04",
-    "04/05/1980",
-    "Gallstones",
+from tests.support.orders import (
+    KCH_US,
+    PATIENT,
+    PATIENT_VALUES,
+    open_form,
+    outbox_rows,
+    review,
+    send,
 )
-
-
-async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - polls state owned by other tasks and threads
-            await asyncio.sleep(0.02)
-
-
-async def choose_card(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
-    """`order`, then New request as a client without dialogs sends it: the choose card."""
-    start = (await bot.say("order", **kwargs)).only_card
-    assert_valid_card(start)
-    new_request = find_action(start, "order.start")
-    choose = (await bot.submit("order.start", new_request["data"], **kwargs)).only_card
-    assert_valid_card(choose)
-    return choose
-
-
-async def open_form(bot: BotHarness, **kwargs: Any) -> dict[str, Any]:
-    """`order`, New request, then KCH + Ultrasound: returns step 1's card."""
-    base = find_action(await choose_card(bot, **kwargs), "order.choose")["data"]
-    data = {**base, "trust": "kch", "modality": "ultrasound"}
-    form = (await bot.execute("order.choose", data, **kwargs)).only_card
-    assert_valid_card(form)
-    return form
-
-
-async def review(bot: BotHarness, **changes: Any) -> Turn:
-    """Every value at once (`order.review`, as a whole form from before the steps sent it)."""
-    form = await open_form(bot)
-    data = {**find_action(form, "order.next")["data"], **PATIENT, **changes}
-    return await bot.execute("order.review", data)
-
-
-async def send(bot: BotHarness, reply_to_id: str = "card-7") -> tuple[dict[str, Any], Turn]:
-    review_card = (await review(bot)).only_card
-    send_data = find_action(review_card, "order.send")["data"]
-    return send_data, await bot.execute("order.send", send_data, reply_to_id=reply_to_id)
-
-
-def outbox_rows(bot: BotHarness) -> Callable[[], Any]:
-    runtime = bot.client.app[RUNTIME]
-
-    async def count() -> int:
-        async with runtime.db.sessions() as session:
-            return int(await session.scalar(select(func.count()).select_from(OutboxRequest)))
-
-    return count
+from tests.support.smtp import SmtpTestServer
+from tests.support.teams import BotHarness, find_action
+from tests.support.waiting import until
 
 
 async def test_kch_ultrasound_request_is_emailed_and_the_card_says_sent(

@@ -36,7 +36,7 @@ from bot.orders.form import review_context, step_context
 from bot.orders.model import PARTS, RadiologyRequest
 from cards import CardRenderer
 from tests.support.cards import card_text, inputs_of
-from tests.test_order_model import valid_payload
+from tests.support.payloads import valid_payload
 
 DIRECTORY = load_directory()
 TODAY = date(2026, 11, 29)

@@ -17,59 +17,20 @@ from hypothesis import strategies as st
 from bot.directory import load_directory
 from bot.nlu import parse
 from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
-from bot.orders.fields import FIELDS
 from bot.orders.model import RadiologyRequest, form_values, remembered_details
 from bot.orders.routing import resolve_route
 from bot.orders.rules import pregnancy_required
+from tests.support.payloads import (
+    GSTT_CT,
+    INPUT_IDS,
+    KCH_FLUORO,
+    KCH_XRAY,
+    bcp_mailboxes,
+    valid_payload,
+)
 
 DIRECTORY = load_directory()
 TODAY = date(2026, 11, 29)
-INPUT_IDS = [spec.id for spec in FIELDS]
-
-
-def valid_payload(**changes: Any) -> dict[str, Any]:
-    """A complete KCH ultrasound request as the form card submits it (test-range NHS number)."""
-    payload: dict[str, Any] = {
-        "verb": "order.review",
-        "form_id": "form-1",
-        "owner": "29:user-1",
-        "trust": "kch",
-        "department": "ultrasound",
-        "modality": "ultrasound",
-        "examination": "Ultrasound abdomen",
-        "laterality": "not_applicable",
-        "priority": "routine",
-        "clinical_history": "Right upper quadrant pain for 3 weeks, deranged LFTs.",
-        "clinical_question": "Gallstones? Biliary dilatation?",
-        "patient_surname": "Testpatient",
-        "patient_forenames": "Alex",
-        "patient_dob": "1980-05-04",
-        "nhs_number": "999 000 0018",
-        "patient_sex": "female",
-        "address_line1": "1 Test Street",
-        "address_line2": "",
-        "address_town": "London",
-        "postcode": "se1 7eh",
-        "patient_phone": "07400 123456",
-        "interpreter_needed": "no",
-        "interpreter_language": "",
-        "mobility_needs": "",
-        "reasonable_adjustments": "",
-        "referrer_name": "Dr Sam Test",
-        "referrer_role": "GP",
-        "referrer_registration": "1234567",
-        "practice_name": "Test Medical Practice",
-        "practice_ods": "g85001",
-        "practice_email": "Test.Practice@nhs.net",
-        "practice_phone": "020 7188 7188",
-    }
-    payload.update(changes)
-    return payload
-
-
-GSTT_CT = {"trust": "gstt", "department": "radiology", "modality": "ct"}
-KCH_FLUORO = {"trust": "kch", "department": "fluoroscopy", "modality": "fluoroscopy"}
-KCH_XRAY = {"trust": "kch", "department": "xray", "modality": "xray"}
 
 
 def submit(**changes: Any) -> RadiologyRequest | FormErrors:
@@ -455,15 +416,7 @@ def test_non_mapping_submissions_are_a_form_error(data: Any) -> None:
     assert isinstance(result, FormErrors) and list(result) == [FORM_ERROR]
 
 
-def _bcp_mailboxes() -> list[str]:
-    """Every nhs.net mailbox the BCP names: radiology, results, IT service desks."""
-    named = [str(d.mailbox) for t in DIRECTORY.trusts for d in t.departments]
-    named += [str(box.mailbox) for box in DIRECTORY.results]
-    named += [str(desk.email) for desk in DIRECTORY.service_desks]
-    return [address for address in named if address.lower().endswith("@nhs.net")]
-
-
-@pytest.mark.parametrize("mailbox", _bcp_mailboxes())
+@pytest.mark.parametrize("mailbox", bcp_mailboxes())
 def test_practice_reply_mailbox_cannot_be_a_mailbox_the_bcp_names(mailbox: str) -> None:
     """Issue 8: a radiology or no-reply results mailbox was accepted as the practice's,
     so rejections and results would have gone to the hospital instead of the practice."""
@@ -478,6 +431,6 @@ def test_practice_reply_mailbox_cannot_be_a_mailbox_the_bcp_names(mailbox: str) 
 
 def test_the_bcp_names_radiology_and_results_mailboxes() -> None:
     """Control for the test above: it covers both kinds the issue names."""
-    named = {address.lower() for address in _bcp_mailboxes()}
+    named = {address.lower() for address in bcp_mailboxes()}
     assert "kch-tr.us.reception_dh@nhs.net" in named
     assert "gst-tr.icedowntimeradiologyresults@nhs.net" in named

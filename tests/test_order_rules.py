@@ -21,7 +21,7 @@ from bot.orders.model import RadiologyRequest
 from bot.orders.routing import resolve_route
 from bot.orders.rules import FORM_VERSION, settle
 from bot.vocabulary import PAIRED_BODY_PARTS, paired_part_in, side_in
-from tests.test_order_model import valid_payload
+from tests.support.payloads import valid_payload
 
 DIRECTORY = load_directory()
 TODAY = date(2026, 11, 29)

@@ -11,7 +11,6 @@ as sent. Everything runs over HTTP with the real outbox worker and SMTP server.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -19,10 +18,11 @@ import pytest
 
 from bot.application import RUNTIME
 from bot.store.db import utcnow
-from tests.support.cards import assert_valid_card, card_text, input_values, iter_actions
+from tests.support.cards import assert_valid_card, input_values
+from tests.support.orders import PATIENT, assert_form_closed, outbox_rows, reference_of, review
 from tests.support.smtp import SmtpTestServer
 from tests.support.teams import BotHarness, Turn, find_action
-from tests.test_order_e2e import PATIENT, outbox_rows, review, until
+from tests.support.waiting import until
 
 OTHER_DETAILS = {
     "nhs_number": "999 000 0042",
@@ -31,38 +31,16 @@ OTHER_DETAILS = {
 }
 
 
-def verbs(card: dict[str, Any]) -> list[str]:
-    return [str((a.get("data") or {}).get("verb") or a.get("verb")) for a in iter_actions(card)]
-
-
-def reference_in(card: dict[str, Any]) -> str:
-    found = re.search(r"DT-\d{8}-\d{4}", card_text(card))
-    assert found, card_text(card)
-    return found.group(0)
-
-
 async def sent_form(bot: BotHarness, smtp: SmtpTestServer | None) -> tuple[dict[str, Any], str]:
     """Send one request; the review card's Send data (the form) and its reference."""
     review_card = (await review(bot)).only_card
     send_data = find_action(review_card, "order.send")["data"]
     turn = await bot.execute("order.send", send_data, reply_to_id="card-7")
-    reference = reference_in(turn.only_card)
+    reference = reference_of(turn.only_card)
     if smtp is not None:
         await until(lambda: len(smtp.received) == 1)
         await until(lambda: bot.connector.updates)
     return send_data, reference
-
-
-def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
-    """The card a used form answers with: the stored request, one way on, nothing to send."""
-    assert_valid_card(card)
-    text = card_text(card)
-    assert reference in text and "nothing new was queued" in text
-    assert status in text, text
-    # One way on (a new request, named as everywhere else), and "What happens next".
-    assert verbs(card) == ["order.start", "info.show"], verbs(card)
-    assert "New request" in [a.get("title") for a in iter_actions(card)]
-    return text
 
 
 async def test_a_sent_form_answers_review_edit_and_send_with_the_request_as_sent(
@@ -73,7 +51,7 @@ async def test_a_sent_form_answers_review_edit_and_send_with_the_request_as_sent
     for verb in ("order.review", "order.edit", "order.send"):
         for press in (mail_bot.execute, mail_bot.submit):
             turn = await press(verb, changed, reply_to_id=f"card-{verb}")
-            text = assert_closed(turn.only_card, reference, status="Sent at")
+            text = assert_form_closed(turn.only_card, reference, status="Sent at")
             assert "*** *** 0018" in text, (verb, text)  # what was sent, not what was typed
             for typed in ("0042", "Otherperson", "pelvis"):
                 assert typed not in str(turn.only_card), (verb, typed)
@@ -91,7 +69,7 @@ async def test_an_invalid_resend_of_a_sent_form_still_shows_what_was_sent(
     broken = {**send_data, "nhs_number": "123", "postcode": "nowhere"}
     for verb in ("order.review", "order.send"):
         turn = await mail_bot.execute(verb, broken, reply_to_id=f"card-{verb}")
-        assert "*** *** 0018" in assert_closed(turn.only_card, reference, status="Sent at")
+        assert "*** *** 0018" in assert_form_closed(turn.only_card, reference, status="Sent at")
     assert await outbox_rows(mail_bot)() == 1
 
 
@@ -101,7 +79,7 @@ async def test_a_queued_form_is_never_shown_as_sent(
     smtp.stop()  # the request stays queued
     send_data, reference = await sent_form(mail_bot, None)
     turn = await mail_bot.execute("order.send", {**send_data, **OTHER_DETAILS}, reply_to_id="c2")
-    text = assert_closed(turn.only_card, reference, status="Queued")
+    text = assert_form_closed(turn.only_card, reference, status="Queued")
     assert "Sent at" not in text and "Emailed to" not in text and "*** *** 0018" in text
     assert await outbox_rows(mail_bot)() == 1
     smtp.start()
@@ -119,7 +97,7 @@ async def test_a_purged_request_says_its_details_are_no_longer_held(
         == 1
     )
     turn = await mail_bot.execute("order.review", {**send_data, **OTHER_DETAILS}, reply_to_id="c3")
-    text = assert_closed(turn.only_card, reference, status="Sent at")
+    text = assert_form_closed(turn.only_card, reference, status="Sent at")
     assert f"deleted {retention} days after" in text and "no longer held" in text
     assert "NHS number" not in text and "kch-tr.us.reception_dh@nhs.net" in text
 
@@ -141,7 +119,7 @@ async def test_start_a_new_request_opens_a_fresh_form_for_the_same_route(
     values = {**data, **PATIENT, **OTHER_DETAILS}
     new_review = (await mail_bot.execute("order.review", values)).only_card
     sent = await mail_bot.execute("order.send", find_action(new_review, "order.send")["data"])
-    assert reference_in(sent.only_card) != reference
+    assert reference_of(sent.only_card) != reference
     assert await outbox_rows(mail_bot)() == 2
 
 

@@ -23,28 +23,12 @@ from bot.mail.transport import SmtpTransport, TemporaryDeliveryError
 from bot.mail.worker import OutboxWorker
 from bot.pacing import Pacer
 from bot.store.outbox import Outbox, candidates, format_reference
-from tests.support.smtp import SAMPLE_PATIENT, SmtpTestServer, document_from_payload, sample_payload
+from tests.support.clock import START, Clock
+from tests.support.smtp import SAMPLE_PATIENT, document_from_payload, sample_payload
 
 SENDER = "ice.downtime.bot@nhs.net"
 MAILBOX = "kch-tr.us.reception_dh@nhs.net"
 PRACTICE = "camberwell.test@nhs.net"
-START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.advance(seconds)
 
 
 class Events:
@@ -69,24 +53,8 @@ def quick_render(row):
     return compose_email(doc, sender=SENDER, render_attachment=lambda _doc: b"%PDF-1.4 test")
 
 
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 # The `db` fixture (tests/conftest.py) runs each test on SQLite and, when
 # TEST_POSTGRES_URL names a throwaway database, on PostgreSQL too.
-
-
-@pytest.fixture
-def outbox(db, clock):
-    return Outbox(db, clock=clock)
-
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
 
 
 @pytest.fixture

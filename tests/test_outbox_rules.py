@@ -19,8 +19,8 @@ from sqlalchemy import text
 
 from bot.store.db import Database
 from bot.store.outbox import NotTheSender, Outbox, RecentLimit, TooManyRequests
+from tests.support.clock import START, Clock
 
-START = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 LEASE = 60
 MAILBOX = "kch-tr.us.reception_dh@nhs.net"
 PAYLOAD = {"patient": {"surname": "Testpatient"}}
@@ -32,27 +32,6 @@ REQUEST = {
     "mailbox": MAILBOX,
     "payload": PAYLOAD,
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def outbox(db: Database, clock: Clock) -> Outbox:
-    return Outbox(db, clock=clock)
 
 
 async def submit(

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from bot.application import RUNTIME
 from bot.ratelimit import SlidingWindowLimiter
 from tests.support.cards import assert_valid_card
+from tests.support.hostile import NASTY_STRINGS, json_values
 from tests.support.teams import BotHarness, activity
 
 pytestmark = pytest.mark.security
@@ -40,45 +41,8 @@ SHARED_APP = settings(
     database=None,
 )
 
-NASTY_STRINGS = [
-    "",
-    " ",
-    '"',
-    "'\"{}[]\\",
-    '{"type": "AdaptiveCard"}',
-    "}}{{ raw }}{% if %}",
-    "\\u0000\\n",
-    "\x00\x01\x1f\x7f",
-    "\r\nBcc: attacker@example.com\r\n",
-    "<script>alert(1)</script>",
-    "<at>ICE Downtime</at>",
-    "**bold** _it_ [link](javascript:alert(1)) ![img](http://x/y.png) `code`",
-    "# heading\n- list\n1. item\n> quote",
-    "\ud800",  # lone surrogate: valid JSON escape, not encodable as UTF-8
-    "\udfff\ud800x",
-    "\U0001f600\u202e\u200b\ufeff",
-    "\u0301" * 50,
-    "%s %d {0} {text}",
-    "help" + "\u0000",
-]
 HUGE = "x" * 150_000  # under MAX_BODY_BYTES (256 KiB) with the rest of the activity
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=40),
-    st.sampled_from(NASTY_STRINGS),
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: st.one_of(
-        st.lists(children, max_size=4),
-        st.dictionaries(st.text(max_size=12), children, max_size=4),
-    ),
-    max_leaves=12,
-)
 hostile = st.one_of(
     json_values,
     st.just(HUGE),

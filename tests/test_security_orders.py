@@ -41,11 +41,12 @@ from bot.store.outbox import OutboxRequest
 from bot.teams.bot import REFUSAL
 from tests.support import jwt as channel_jwt
 from tests.support.cards import assert_valid_card, card_text, iter_actions
+from tests.support.hostile import NASTY_STRINGS, json_values
 from tests.support.jwt import APP_ID, ChannelKeys
+from tests.support.orders import KCH_US, PATIENT, PATIENT_VALUES
 from tests.support.smtp import Received, SmtpTestServer, smtp_settings
 from tests.support.teams import BotHarness, Turn, activity, find_action
-from tests.test_order_e2e import KCH_US, PATIENT, PATIENT_VALUES, until
-from tests.test_security_hostile_input import NASTY_STRINGS, json_values
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.security
 
@@ -99,7 +100,7 @@ def make_mail_bot(smtp: SmtpTestServer, make_bot) -> Callable[..., Awaitable[Bot
 
 
 @pytest.fixture
-async def mail_bot(make_mail_bot) -> BotHarness:
+async def unthrottled_bot(make_mail_bot) -> BotHarness:
     return await make_mail_bot()
 
 
@@ -253,14 +254,14 @@ def error_under(card: dict[str, Any], input_id: str) -> str | None:
 
 @pytest.mark.parametrize("how", ["execute", "submit"])
 async def test_another_user_is_refused_at_every_step(
-    mail_bot: BotHarness, smtp: SmtpTestServer, how: str
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer, how: str
 ) -> None:
     """Every step (choose, next, change, review, back, edit, send) with the victim's card
     data, from another user id."""
-    press = presses(mail_bot)[how]
-    choose = find_action(await choose_card(mail_bot), "order.choose")["data"]
-    form = await form_card(mail_bot)
-    review = await review_card(mail_bot)
+    press = presses(unthrottled_bot)[how]
+    choose = find_action(await choose_card(unthrottled_bot), "order.choose")["data"]
+    form = await form_card(unthrottled_bot)
+    review = await review_card(unthrottled_bot)
     steps = [
         ("order.choose", {**choose, "trust": "kch", "modality": "ultrasound"}),
         ("order.next", review_data(form)),
@@ -274,32 +275,32 @@ async def test_another_user_is_refused_at_every_step(
         turn = await press(verb, data, user_id=ATTACKER)
         assert refusal_text(turn) == NOT_YOURS, verb
         assert patient_values_in([s.body for s in turn.sent]) == [], verb
-    assert await rows(mail_bot) == []
+    assert await rows(unthrottled_bot) == []
 
     # Control: the same Send data from the form's owner is a valid request.
-    turn = await mail_bot.execute("order.send", steps[-1][1])
+    turn = await unthrottled_bot.execute("order.send", steps[-1][1])
     reference_of(turn)
-    await delivered(mail_bot, smtp, 1)
+    await delivered(unthrottled_bot, smtp, 1)
     assert_routed_only_to_mailbox_and_practice(smtp.received[0])
 
 
 async def test_victims_send_replayed_under_another_user_id_is_refused(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
-    data = await send_data(mail_bot)
-    first = await mail_bot.execute("order.send", data)
+    data = await send_data(unthrottled_bot)
+    first = await unthrottled_bot.execute("order.send", data)
     reference = reference_of(first)
-    for press in presses(mail_bot).values():
+    for press in presses(unthrottled_bot).values():
         turn = await press("order.send", data, user_id=ATTACKER)
         assert refusal_text(turn) == NOT_YOURS
         assert reference not in json.dumps([s.body for s in turn.sent] + [turn.body])
-    [row] = await rows(mail_bot)
+    [row] = await rows(unthrottled_bot)
     assert row.user_id == VICTIM and row.reference == reference
-    await delivered(mail_bot, smtp, 1)
+    await delivered(unthrottled_bot, smtp, 1)
 
 
 async def test_rewritten_owner_on_a_queued_form_cannot_take_over_the_request(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     """The attacker puts their own id in `owner` of the victim's Send data.
 
@@ -309,29 +310,29 @@ async def test_rewritten_owner_on_a_queued_form_cannot_take_over_the_request(
     to email by hand) went to the attacker and the victim was never told.
     """
     smtp.stop()  # keep the victim's request queued while the attacker acts
-    data = await send_data(mail_bot)
-    reference = reference_of(await mail_bot.execute("order.send", data))
+    data = await send_data(unthrottled_bot)
+    reference = reference_of(await unthrottled_bot.execute("order.send", data))
 
     forged = {**data, "owner": ATTACKER}
-    for press in presses(mail_bot).values():
+    for press in presses(unthrottled_bot).values():
         turn = await press("order.send", forged, user_id=ATTACKER)
         assert refusal_text(turn) == NOT_YOURS
         assert reference not in json.dumps([s.body for s in turn.sent] + [turn.body])
-    [row] = await rows(mail_bot)
+    [row] = await rows(unthrottled_bot)
     assert row.user_id == VICTIM
 
     smtp.fail_next(550)
     smtp.start()
-    await until(lambda: any("could NOT" in (s.text or "") for s in mail_bot.connector.sent))
-    told = [s for s in mail_bot.connector.sent if "could NOT" in (s.text or "")]
+    await until(lambda: any("could NOT" in (s.text or "") for s in unthrottled_bot.connector.sent))
+    told = [s for s in unthrottled_bot.connector.sent if "could NOT" in (s.text or "")]
     assert all(reference in (s.text or "") for s in told)
     assert {s.conversation_id for s in told} == {f"a:personal-conversation-{VICTIM}"}
-    attackers = [s for s in mail_bot.connector.sent if ATTACKER in s.conversation_id]
+    attackers = [s for s in unthrottled_bot.connector.sent if ATTACKER in s.conversation_id]
     assert patient_values_in([s.body for s in attackers]) == []
 
 
 async def test_rewritten_owner_on_an_unsent_form_is_only_the_attackers_own_request(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     """Someone who has seen a victim's card data can submit it as their own request.
 
@@ -339,17 +340,19 @@ async def test_rewritten_owner_on_an_unsent_form_is_only_the_attackers_own_reque
     victim's later Send of that form is refused visibly, never answered with a
     "Queued" reference for a request that is not theirs.
     """
-    data = await send_data(mail_bot)
-    stolen = await mail_bot.execute("order.send", {**data, "owner": ATTACKER}, user_id=ATTACKER)
+    data = await send_data(unthrottled_bot)
+    stolen = await unthrottled_bot.execute(
+        "order.send", {**data, "owner": ATTACKER}, user_id=ATTACKER
+    )
     reference = reference_of(stolen)
-    [row] = await rows(mail_bot)
+    [row] = await rows(unthrottled_bot)
     assert row.user_id == ATTACKER and row.reference == reference
 
-    turn = await mail_bot.execute("order.send", data)
+    turn = await unthrottled_bot.execute("order.send", data)
     assert refusal_text(turn) == NOT_YOURS
-    assert len(await rows(mail_bot)) == 1
-    await delivered(mail_bot, smtp, 1)
-    runtime = mail_bot.client.app[RUNTIME]
+    assert len(await rows(unthrottled_bot)) == 1
+    await delivered(unthrottled_bot, smtp, 1)
+    runtime = unthrottled_bot.client.app[RUNTIME]
     confirmation = await runtime.services.confirmations.get(reference)
     assert confirmation is not None and confirmation.user_id == ATTACKER
 
@@ -363,15 +366,17 @@ def _complete_send_data(owner: str = VICTIM) -> dict[str, Any]:
     return {**base, "department": "ultrasound", "modality": "ultrasound", **PATIENT}
 
 
-async def test_a_foreign_tenant_queues_nothing(mail_bot: BotHarness, smtp: SmtpTestServer) -> None:
+async def test_a_foreign_tenant_queues_nothing(
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
+) -> None:
     data = _complete_send_data()
-    for press in presses(mail_bot).values():
+    for press in presses(unthrottled_bot).values():
         turn = await press("order.send", data, tenant="tenant-somewhere-else")
         assert refusal_text(turn) == REFUSAL
-    assert await rows(mail_bot) == []
+    assert await rows(unthrottled_bot) == []
     # Control: the same data from the allowed tenant is a request.
-    reference_of(await mail_bot.execute("order.send", data))
-    await delivered(mail_bot, smtp, 1)
+    reference_of(await unthrottled_bot.execute("order.send", data))
+    await delivered(unthrottled_bot, smtp, 1)
 
 
 async def test_an_unauthenticated_send_queues_nothing(
@@ -399,10 +404,10 @@ async def test_an_unauthenticated_send_queues_nothing(
 
 @pytest.mark.parametrize("kind", ["channel", "groupChat"])
 async def test_every_step_is_refused_outside_personal_chat(
-    mail_bot: BotHarness, smtp: SmtpTestServer, kind: str
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer, kind: str
 ) -> None:
-    choose = find_action(await choose_card(mail_bot), "order.choose")["data"]
-    review = await review_card(mail_bot)
+    choose = find_action(await choose_card(unthrottled_bot), "order.choose")["data"]
+    review = await review_card(unthrottled_bot)
     back = find_action(review, "order.step")["data"]
     steps = [
         ("order.choose", {**choose, "trust": "kch", "modality": "ultrasound"}),
@@ -414,36 +419,38 @@ async def test_every_step_is_refused_outside_personal_chat(
         ("order.send", find_action(review, "order.send")["data"]),
     ]
     for verb, data in steps:
-        for how, press in presses(mail_bot).items():
+        for how, press in presses(unthrottled_bot).items():
             turn = await press(verb, data, kind=kind)
             assert refusal_text(turn) == PERSONAL_ONLY, (verb, how)
             assert patient_values_in([s.body for s in turn.sent]) == [], (verb, how)
-    assert await rows(mail_bot) == []
+    assert await rows(unthrottled_bot) == []
     assert smtp.received == []
 
 
 @pytest.mark.parametrize("kind", ["channel", "groupChat"])
 async def test_order_from_a_channel_never_posts_patient_data_there(
-    mail_bot: BotHarness, smtp: SmtpTestServer, kind: str
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer, kind: str
 ) -> None:
     """A whole order started in a channel: every connector call to that conversation is clean."""
     shared = "19:channel@thread.tacv2;messageid=1" if kind == "channel" else "19:group@thread.v2"
-    turn = await mail_bot.say("order", kind=kind, mention=True, conversation_id=shared)
-    assert mail_bot.connector.created_conversations, "the form must move to a personal chat"
+    turn = await unthrottled_bot.say("order", kind=kind, mention=True, conversation_id=shared)
+    assert unthrottled_bot.connector.created_conversations, "the form must move to a personal chat"
     [private] = [s.card for s in turn.sent if s.conversation_id != shared and s.card]
     assert_valid_card(private)
     start = find_action(private, "order.start")["data"]  # New request, in the personal chat
-    choose = (await mail_bot.submit("order.start", start)).only_card
+    choose = (await unthrottled_bot.submit("order.start", start)).only_card
     base = find_action(choose, "order.choose")["data"]
     form = (
-        await mail_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ultrasound"})
+        await unthrottled_bot.execute(
+            "order.choose", {**base, "trust": "kch", "modality": "ultrasound"}
+        )
     ).only_card
-    review = (await mail_bot.execute("order.review", review_data(form))).only_card
-    sent = await mail_bot.execute("order.send", find_action(review, "order.send")["data"])
+    review = (await unthrottled_bot.execute("order.review", review_data(form))).only_card
+    sent = await unthrottled_bot.execute("order.send", find_action(review, "order.send")["data"])
     reference_of(sent)
-    await delivered(mail_bot, smtp, 1)
+    await delivered(unthrottled_bot, smtp, 1)
 
-    to_shared = [s for s in mail_bot.connector.sent if s.conversation_id == shared]
+    to_shared = [s for s in unthrottled_bot.connector.sent if s.conversation_id == shared]
     assert to_shared, "the channel gets a pointer to the personal chat"
     for call in to_shared:
         assert call.card is None, call.body
@@ -453,16 +460,16 @@ async def test_order_from_a_channel_never_posts_patient_data_there(
 
 @pytest.mark.parametrize("kind", ["channel", "groupChat"])
 async def test_order_button_pressed_in_a_channel_opens_the_form_privately(
-    mail_bot: BotHarness, kind: str
+    unthrottled_bot: BotHarness, kind: str
 ) -> None:
     """The `order.start` button (e.g. on a mailbox card shared in a channel)."""
     shared = "19:shared@thread.v2"
-    for how, press in presses(mail_bot).items():
-        before = len(mail_bot.connector.sent)
+    for how, press in presses(unthrottled_bot).items():
+        before = len(unthrottled_bot.connector.sent)
         data = {"trust": "kch", "department": "ultrasound"}
         turn = await press("order.start", data, kind=kind, conversation_id=shared)
         assert turn.status == 200 and turn.invoke_card is None, how
-        calls = mail_bot.connector.sent[before:]
+        calls = unthrottled_bot.connector.sent[before:]
         private = [s.card for s in calls if s.conversation_id != shared and s.card]
         assert len(private) == 1, how
         # New request, for the same route, in the personal chat: the form opens there.
@@ -471,12 +478,12 @@ async def test_order_button_pressed_in_a_channel_opens_the_form_privately(
 
 
 async def test_a_modality_without_a_route_is_refused_before_any_patient_detail(
-    mail_bot: BotHarness,
+    unthrottled_bot: BotHarness,
 ) -> None:
     """KCH takes no CT by email in downtime: the choose step says so and opens no form."""
-    base = find_action(await choose_card(mail_bot), "order.choose")["data"]
+    base = find_action(await choose_card(unthrottled_bot), "order.choose")["data"]
     card = (
-        await mail_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ct"})
+        await unthrottled_bot.execute("order.choose", {**base, "trust": "kch", "modality": "ct"})
     ).only_card
     assert_valid_card(card)
     assert "no downtime route for CT" in (error_under(card, "modality") or "")
@@ -513,7 +520,7 @@ def _forged(bot: BotHarness, verb: str, data: dict[str, Any], **changes: Any) ->
     ids=["no-type", "wrong-case-type", "unknown-type", "empty-user-id", "no-from"],
 )
 async def test_forged_envelopes_get_no_patient_data_and_queue_nothing(
-    mail_bot: BotHarness, smtp: SmtpTestServer, forgery: dict[str, Any]
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer, forgery: dict[str, Any]
 ) -> None:
     """Issue 8: a missing conversation type was read as a personal chat (the review card,
     patient data and all, went to a forged channel), and an empty user id owned a request
@@ -521,14 +528,14 @@ async def test_forged_envelopes_get_no_patient_data_and_queue_nothing(
     owner = "" if forgery.get("from__id") == "" or "from" in forgery else VICTIM
     data = {**_complete_send_data(owner)}
     for verb in ("order.review", "order.send", "order.edit"):
-        turn = await mail_bot.post(_forged(mail_bot, verb, data, **forgery))
+        turn = await unthrottled_bot.post(_forged(unthrottled_bot, verb, data, **forgery))
         assert turn.status == 400, (verb, turn.body)
         assert turn.sent == [] and patient_values_in(turn.body) == [], verb
-    assert await rows(mail_bot) == []
+    assert await rows(unthrottled_bot) == []
     # Control: the same data in a real personal chat from its owner is a request.
     if owner:
-        reference_of(await mail_bot.execute("order.send", data))
-        await delivered(mail_bot, smtp, 1)
+        reference_of(await unthrottled_bot.execute("order.send", data))
+        await delivered(unthrottled_bot, smtp, 1)
 
 
 # --- hourly limit --------------------------------------------------------------------------
@@ -611,30 +618,30 @@ def _inject(value: str, payload: str) -> str:
 
 @pytest.mark.parametrize("payload", list(CONTROL_PAYLOADS.values()), ids=list(CONTROL_PAYLOADS))
 async def test_control_characters_in_single_line_fields_are_refused_next_to_the_field(
-    mail_bot: BotHarness, payload: str
+    unthrottled_bot: BotHarness, payload: str
 ) -> None:
-    form = await form_card(mail_bot)
+    form = await form_card(unthrottled_bot)
     good = review_data(
         form, interpreter_needed="yes", interpreter_language="Polish", address_line2="Flat 2"
     )
     for input_id in SINGLE_LINE_INPUTS:
         data = {**good, input_id: _inject(good[input_id], payload)}
         for verb in ("order.review", "order.send") if payload == BCC else ("order.send",):
-            card = (await mail_bot.execute(verb, data)).only_card
+            card = (await unthrottled_bot.execute(verb, data)).only_card
             assert error_under(card, input_id) in refusals(input_id), (input_id, verb)
             assert not any(a.get("verb") == "order.send" for a in _actions(card)), input_id
     # Dates are parsed strictly; the hidden routing ids are re-checked on the server.
     for input_id, message in (("patient_dob", "Enter a date"), ("trust", "Choose the trust")):
         data = {**good, input_id: _inject(good[input_id], payload)}
-        card = (await mail_bot.execute("order.send", data)).only_card
+        card = (await unthrottled_bot.execute("order.send", data)).only_card
         assert_valid_card(card)
         assert message in (error_under(card, input_id) or ""), input_id
     for input_id in ("department", "modality"):
         data = {**good, input_id: _inject(good[input_id], payload)}
-        card = (await mail_bot.execute("order.send", data)).only_card
+        card = (await unthrottled_bot.execute("order.send", data)).only_card
         assert_valid_card(card)
         assert "order.send" not in json.dumps(card), input_id
-    assert await rows(mail_bot) == []
+    assert await rows(unthrottled_bot) == []
 
 
 def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -648,7 +655,7 @@ SMUGGLING = (
 
 
 async def test_header_payloads_in_multi_line_fields_land_only_in_the_body(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     changes = {
         "clinical_history": "Right upper quadrant pain" + BCC + "\r\nTo: " + EVIL,
@@ -656,9 +663,9 @@ async def test_header_payloads_in_multi_line_fields_land_only_in_the_body(
         "mobility_needs": "Wheelchair\r\nReply-To: " + EVIL + "\r\n\r\n<b>body</b>",
         "reasonable_adjustments": "Quiet room\nX-Priority: 1\nContent-Type: text/html",
     }
-    data = await send_data(mail_bot, **changes)
-    reference = reference_of(await mail_bot.execute("order.send", data))
-    await delivered(mail_bot, smtp, 1)
+    data = await send_data(unthrottled_bot, **changes)
+    reference = reference_of(await unthrottled_bot.execute("order.send", data))
+    await delivered(unthrottled_bot, smtp, 1)
     [received] = smtp.received
     assert_routed_only_to_mailbox_and_practice(received)
     assert received.message["X-ICE-Downtime-Reference"] == reference
@@ -671,11 +678,11 @@ async def test_header_payloads_in_multi_line_fields_land_only_in_the_body(
 
 
 async def test_recipients_come_only_from_the_directory(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
     """Card data cannot name a recipient: extra keys are ignored, a forged route is refused."""
     data = {
-        **(await send_data(mail_bot)),
+        **(await send_data(unthrottled_bot)),
         **{key: EVIL for key in ("mailbox", "to", "cc", "bcc", "recipients", "reply_to")},
     }
     for forged in (
@@ -684,11 +691,11 @@ async def test_recipients_come_only_from_the_directory(
         {"practice_email": f"test.practice@nhs.net, {EVIL}"},
         {"practice_email": f"{EVIL}"},
     ):
-        card = (await mail_bot.execute("order.send", {**data, **forged})).only_card
+        card = (await unthrottled_bot.execute("order.send", {**data, **forged})).only_card
         assert "order.send" not in json.dumps(card), forged
-    assert await rows(mail_bot) == []
-    reference_of(await mail_bot.execute("order.send", data))
-    await delivered(mail_bot, smtp, 1)
+    assert await rows(unthrottled_bot) == []
+    reference_of(await unthrottled_bot.execute("order.send", data))
+    await delivered(unthrottled_bot, smtp, 1)
     assert_routed_only_to_mailbox_and_practice(smtp.received[0])
 
 
@@ -703,11 +710,11 @@ HTML_PAYLOADS = {
 
 
 async def test_html_in_free_text_is_escaped_in_html_and_literal_in_text(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
-    data = await send_data(mail_bot, **HTML_PAYLOADS)
-    reference_of(await mail_bot.execute("order.send", data))
-    await delivered(mail_bot, smtp, 1)
+    data = await send_data(unthrottled_bot, **HTML_PAYLOADS)
+    reference_of(await unthrottled_bot.execute("order.send", data))
+    await delivered(unthrottled_bot, smtp, 1)
     [received] = smtp.received
     assert_routed_only_to_mailbox_and_practice(received)
     html, text = html_part(received), text_part(received)
@@ -732,9 +739,9 @@ CARD_BREAKERS = {
 
 
 async def test_markdown_braces_and_quotes_show_literally_on_the_review_card(
-    mail_bot: BotHarness, smtp: SmtpTestServer
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer
 ) -> None:
-    review = await review_card(mail_bot, **CARD_BREAKERS)
+    review = await review_card(unthrottled_bot, **CARD_BREAKERS)
     assert_valid_card(review)
     shown = card_text(review)
     for input_id, value in CARD_BREAKERS.items():
@@ -743,8 +750,8 @@ async def test_markdown_braces_and_quotes_show_literally_on_the_review_card(
     assert [a["type"] for a in _actions(review)] == ["Action.Execute", "Action.Execute"]
     data = find_action(review, "order.send")["data"]
     assert all(data[key] == value for key, value in CARD_BREAKERS.items())
-    reference_of(await mail_bot.execute("order.send", data))
-    await delivered(mail_bot, smtp, 1)
+    reference_of(await unthrottled_bot.execute("order.send", data))
+    await delivered(unthrottled_bot, smtp, 1)
     text = text_part(smtp.received[0])
     assert all(line in text for v in CARD_BREAKERS.values() for line in v.splitlines())
 
@@ -761,20 +768,20 @@ def _notification_fields(card: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_patient_data_never_in_notifications_subject_or_logs(
-    mail_bot: BotHarness, smtp: SmtpTestServer, caplog: pytest.LogCaptureFixture
+    unthrottled_bot: BotHarness, smtp: SmtpTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     invoke_cards: list[dict[str, Any]] = []
 
     async def press(verb: str, data: dict[str, Any], **kwargs: Any) -> Turn:
-        turn = await mail_bot.execute(verb, data, **kwargs)
+        turn = await unthrottled_bot.execute(verb, data, **kwargs)
         if turn.invoke_card:
             invoke_cards.append(turn.invoke_card)
         return turn
 
     # One request with a refused step, a validation error, a temporary failure and a retry...
     smtp.fail_next(451)
-    choose = find_action(await choose_card(mail_bot), "order.choose")["data"]
+    choose = find_action(await choose_card(unthrottled_bot), "order.choose")["data"]
     form = (
         await press("order.choose", {**choose, "trust": "kch", "modality": "ultrasound"})
     ).only_card
@@ -783,25 +790,25 @@ async def test_patient_data_never_in_notifications_subject_or_logs(
     await press("order.send", find_action(review, "order.send")["data"], user_id=ATTACKER)
     await press("order.step", find_action(review, "order.step")["data"])
     await press("order.send", find_action(review, "order.send")["data"], reply_to_id="card-9")
-    await until(lambda: len(smtp.received) == 1 and len(mail_bot.connector.updates) == 1)
+    await until(lambda: len(smtp.received) == 1 and len(unthrottled_bot.connector.updates) == 1)
     # ...and one that fails for good, so the by-hand text is sent too.
     smtp.fail_next(550)
-    second = await send_data(mail_bot)
+    second = await send_data(unthrottled_bot)
     await press("order.send", second, reply_to_id="card-10")
-    await until(lambda: any("could NOT" in (s.text or "") for s in mail_bot.connector.sent))
-    await until(lambda: len(mail_bot.connector.updates) == 2)
+    await until(lambda: any("could NOT" in (s.text or "") for s in unthrottled_bot.connector.sent))
+    await until(lambda: len(unthrottled_bot.connector.updates) == 2)
 
-    cards = invoke_cards + [s.card for s in mail_bot.connector.sent if s.card is not None]
+    cards = invoke_cards + [s.card for s in unthrottled_bot.connector.sent if s.card is not None]
     assert len(cards) >= 8 and any("Sent at" in card_text(c) for c in cards)
     for card in cards:
         assert_valid_card(card)
         fields = _notification_fields(card)
         assert patient_values_in(fields) == [], fields
-    for call in mail_bot.connector.sent:
+    for call in unthrottled_bot.connector.sent:
         assert patient_values_in(call.body.get("summary") or "") == [], call.body
     # The by-hand text is the one place patient data is meant to be (personal chat);
     # its first line, which Teams previews in a notification, names only the reference.
-    [by_hand] = [s.text for s in mail_bot.connector.sent if "could NOT" in (s.text or "")]
+    [by_hand] = [s.text for s in unthrottled_bot.connector.sent if "could NOT" in (s.text or "")]
     assert "Testpatient" in by_hand and patient_values_in(by_hand.splitlines()[0]) == []
 
     [received] = smtp.received

@@ -13,32 +13,17 @@ from bot.application import RUNTIME
 from bot.ratelimit import MESSAGES_PER_MINUTE, SlidingWindowLimiter, Verdict
 from bot.settings import Settings
 from bot.teams.bot import SLOW_DOWN
+from tests.support.clock import Ticks
 from tests.support.teams import BotHarness
 
 pytestmark = pytest.mark.security
 
 
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 # --- the limiter --------------------------------------------------------------------------------
 
 
-def test_allows_the_limit_then_refuses_and_says_so_once(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(3, 60, clock=clock)
+def test_allows_the_limit_then_refuses_and_says_so_once(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(3, 60, clock=ticks)
     assert [limiter.hit("a").allowed for _ in range(3)] == [True, True, True]
     first, second, third = limiter.hit("a"), limiter.hit("a"), limiter.hit("a")
     assert first == Verdict(allowed=False, first_refusal=True, retry_after=60)
@@ -46,68 +31,68 @@ def test_allows_the_limit_then_refuses_and_says_so_once(clock: FakeClock) -> Non
     assert not third.allowed and not third.first_refusal
 
 
-def test_the_window_slides(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(2, 60, clock=clock)
+def test_the_window_slides(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(2, 60, clock=ticks)
     assert limiter.hit("a").allowed
-    clock.advance(30)
+    ticks.advance(30)
     assert limiter.hit("a").allowed
-    clock.advance(29)
+    ticks.advance(29)
     refused = limiter.hit("a")
     assert not refused.allowed and refused.retry_after == pytest.approx(1)
-    clock.advance(1)  # the first hit is now exactly a window old: it no longer counts
+    ticks.advance(1)  # the first hit is now exactly a window old: it no longer counts
     assert limiter.hit("a").allowed
     assert not limiter.hit("a").allowed  # the second hit (t=30) still counts
 
 
-def test_refused_attempts_are_not_counted_and_the_notice_rearms(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(1, 60, clock=clock)
+def test_refused_attempts_are_not_counted_and_the_notice_rearms(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(1, 60, clock=ticks)
     assert limiter.hit("a").allowed
     for _ in range(50):
-        clock.advance(1)
+        ticks.advance(1)
         limiter.hit("a")
-    clock.advance(10)  # 60 s after the only allowed hit, despite 50 refused ones since
+    ticks.advance(10)  # 60 s after the only allowed hit, despite 50 refused ones since
     assert limiter.hit("a").allowed
     assert limiter.hit("a").first_refusal, "a new flood is told again"
 
 
-def test_users_do_not_share_a_budget(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(2, 60, clock=clock)
+def test_users_do_not_share_a_budget(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(2, 60, clock=ticks)
     for _ in range(10):
         limiter.hit("flooder")
     assert limiter.hit("someone-else").allowed
     assert limiter.hit("someone-else").allowed
 
 
-def test_check_counts_nothing(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(1, 60, clock=clock)
+def test_check_counts_nothing(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(1, 60, clock=ticks)
     assert all(limiter.check("a").allowed for _ in range(5))
     assert limiter.hit("a").allowed
     assert not limiter.check("a").allowed
     assert limiter.check("a").retry_after == 60
-    clock.advance(60)
+    ticks.advance(60)
     assert limiter.check("a").allowed
 
 
-def test_idle_users_are_forgotten(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(5, 60, clock=clock)
+def test_idle_users_are_forgotten(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(5, 60, clock=ticks)
     for user in range(100):
         limiter.hit(f"user-{user}")
     assert len(limiter) == 100
-    clock.advance(61)
+    ticks.advance(61)
     limiter.hit("newcomer")
     assert len(limiter) == 1
 
 
-def test_memory_is_bounded_even_when_everyone_is_active(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(5, 60, clock=clock, max_keys=50)
+def test_memory_is_bounded_even_when_everyone_is_active(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(5, 60, clock=ticks, max_keys=50)
     for user in range(10_000):
         assert limiter.hit(f"user-{user}").allowed
         assert len(limiter) <= 50
     assert limiter.hit("user-9999").allowed, "the most recent users are kept"
 
 
-def test_per_key_memory_is_bounded_by_the_limit(clock: FakeClock) -> None:
-    limiter = SlidingWindowLimiter(3, 60, clock=clock)
+def test_per_key_memory_is_bounded_by_the_limit(ticks: Ticks) -> None:
+    limiter = SlidingWindowLimiter(3, 60, clock=ticks)
     for _ in range(1000):
         limiter.hit("a")
     assert len(limiter._keys["a"].hits) == 3
@@ -121,32 +106,32 @@ def test_nonsense_configuration_is_refused(args: tuple[int, float]) -> None:
         SlidingWindowLimiter(*args)
 
 
-def test_submissions_per_hour_from_settings(clock: FakeClock) -> None:
+def test_submissions_per_hour_from_settings(ticks: Ticks) -> None:
     """The order flow's use: MAX_REQUESTS_PER_HOUR submissions per user per hour."""
     settings = Settings(_env_file=None, dev_mode=True, max_requests_per_hour=4)
-    submissions = SlidingWindowLimiter(settings.max_requests_per_hour, 3600, clock=clock)
+    submissions = SlidingWindowLimiter(settings.max_requests_per_hour, 3600, clock=ticks)
     for _ in range(4):
         assert submissions.hit("29:gp").allowed
-        clock.advance(600)
+        ticks.advance(600)
     refused = submissions.hit("29:gp")
     assert not refused.allowed and refused.retry_after == pytest.approx(1200)
-    clock.advance(1200)
+    ticks.advance(1200)
     assert submissions.hit("29:gp").allowed
 
 
 # --- the flood limit at the Teams edge ----------------------------------------------------------
 
 
-def edge_clock(harness: BotHarness) -> FakeClock:
-    clock = FakeClock()
+def edge_clock(harness: BotHarness) -> Ticks:
+    ticks = Ticks()
     limiter = harness.client.server.app[RUNTIME].bot.message_limiter
     assert limiter.limit == MESSAGES_PER_MINUTE and limiter.window == 60
-    limiter.clock = clock
-    return clock
+    limiter.clock = ticks
+    return ticks
 
 
 async def test_a_flood_gets_one_slow_down_then_silence(bot: BotHarness) -> None:
-    clock = edge_clock(bot)
+    ticks = edge_clock(bot)
     for _ in range(MESSAGES_PER_MINUTE):
         turn = await bot.say("help", user_id="29:flooder")
         assert len(turn.cards) == 1
@@ -155,7 +140,7 @@ async def test_a_flood_gets_one_slow_down_then_silence(bot: BotHarness) -> None:
     for _ in range(20):
         ignored = await bot.say("help", user_id="29:flooder")
         assert ignored.status == 200 and ignored.sent == []
-    clock.advance(60)
+    ticks.advance(60)
     assert len((await bot.say("help", user_id="29:flooder")).cards) == 1
 
 
@@ -171,13 +156,13 @@ async def test_a_flood_does_not_starve_another_user(bot: BotHarness) -> None:
 
 async def test_concurrent_flood_and_another_user(bot: BotHarness) -> None:
     """Sent all at once: the flood is cut at the limit and the other user is answered."""
-    clock = edge_clock(bot)
+    ticks = edge_clock(bot)
     # Each user's first message creates their stored profile. Concurrent *first*
     # messages from one user race on that insert (IntegrityError, reported to the
     # store's owner); warm both users up so this test measures the limiter alone.
     await bot.say("hello", user_id="29:flooder")
     await bot.say("hello", user_id="29:colleague")
-    clock.advance(60)
+    ticks.advance(60)
     before = len(bot.connector.sent)
     flood = [bot.say("help", user_id="29:flooder") for _ in range(MESSAGES_PER_MINUTE * 3)]
     turns = await asyncio.gather(*flood, bot.say("help", user_id="29:colleague"))

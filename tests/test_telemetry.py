@@ -34,17 +34,17 @@ from opentelemetry.trace import SpanKind, StatusCode
 from bot.application import create_app
 from bot.telemetry import OpenTelemetry, Telemetry, build_telemetry
 from tests.support.cards import card_text
-from tests.support.smtp import ScriptedSmtp, smtp_settings
-from tests.support.teams import BotHarness, activity
-from tests.test_faults_smtp import reference_of
-from tests.test_incidents_e2e import (
+from tests.support.incidents import (
     ADMIN,
     EVERYWHERE,
     declare,
     incident_settings,
     install_everywhere,
 )
-from tests.test_order_e2e import PATIENT, PATIENT_VALUES, send, until
+from tests.support.orders import PATIENT, PATIENT_VALUES, reference_of, send
+from tests.support.smtp import ScriptedSmtp, smtp_settings
+from tests.support.teams import BotHarness, activity
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 

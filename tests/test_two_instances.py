@@ -45,14 +45,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bot.handlers.orders import TOO_MANY
 from tests.support import jwt as channel_jwt
 from tests.support.cards import card_text
+from tests.support.incidents import ADMIN, EVERYWHERE, NOTE, announcements, install_everywhere
 from tests.support.jwt import APP_ID, ChannelKeys
+from tests.support.orders import PATIENT, expected_message_id, open_form, reference_of
 from tests.support.postgres import postgres_url, scratch_postgres
 from tests.support.processes import REPO, BotProcess, RemoteApp
 from tests.support.smtp import STALL, ScriptedSmtp
 from tests.support.teams import TENANT, BotHarness, Turn, find_action
-from tests.test_faults_smtp import expected_message_id, reference_of
-from tests.test_incidents_e2e import ADMIN, EVERYWHERE, NOTE, announcements, install_everywhere
-from tests.test_order_e2e import PATIENT, open_form, until
+from tests.support.waiting import until
 
 channel_keys_server = channel_jwt.channel_keys_server
 
@@ -117,12 +117,6 @@ def relay() -> AsyncIterator[ScriptedSmtp]:
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
-        yield client
 
 
 @pytest.fixture
