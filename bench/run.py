@@ -518,7 +518,7 @@ def ratios(summary: dict[str, dict[str, Any]], levels: list[int]) -> dict[str, A
 
 
 def targets(summary: dict[str, dict[str, Any]], rat: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 5's targets, checked only for the systems that were measured."""
+    """The targets (docs/performance.md), checked only for the systems that were measured."""
     checks: list[dict[str, Any]] = []
 
     def add(name: str, value: float | None, limit: float, higher_is_better: bool) -> None:
@@ -588,7 +588,7 @@ def print_report(
             f"{_fmt(s['idle_rss_mb']):>12} {_fmt(s['peak_rss_mb']):>12}"
         )
     if checks:
-        print("\nIssue 5 targets (ratios within this run):")
+        print("\nTargets (ratios within this run):")
         for c in checks:
             mark = {True: "met", False: "NOT MET", None: "—"}[c["met"]]
             print(f"  {mark:>7}  {c['target']}: {_fmt(c['value'], '.2f')}")
@@ -765,7 +765,7 @@ async def bench(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="bot load benchmark (issue 5)")
+    parser = argparse.ArgumentParser(description="bot load benchmark (docs/performance.md)")
     parser.add_argument("--quick", action="store_true", help="one short round (~1 min)")
     parser.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
     parser.add_argument(

@@ -1,8 +1,12 @@
 """One settings object for the whole bot, read from the environment and `.env`.
 
-The Bot Framework names (`MicrosoftAppId`, ...) are kept as aliases because
-Azure, the Teams Toolkit and every deployment guide use them; inside the code
-the fields have ordinary snake_case names.
+Every field is read from the environment variable of its name in any case
+(`PORT` or `port` for `port`: pydantic-settings compares names
+case-insensitively unless `case_sensitive` is set, and it is not here). The
+only aliases are the Bot Framework names Azure, the Teams Toolkit and every
+deployment guide use (`MicrosoftAppId`, `MicrosoftAppPassword`,
+`MicrosoftAppType`, `MicrosoftAppTenantId`); inside the code those fields have
+ordinary snake_case names. `tests/test_repo_words.py` keeps it that way.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ class ConfigurationError(RuntimeError):
     """The configuration cannot run safely; the message says what to change."""
 
 
-def _alias(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
+def _azure_alias(azure_name: str, field: str) -> AliasChoices:
+    """A Bot Framework environment name Azure sets, or the field's own name."""
+    return AliasChoices(azure_name, field)
 
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -55,158 +60,81 @@ class DatabaseSettings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
-    database_url: str = Field(
-        "sqlite+aiosqlite:///var/icebot.db",
-        validation_alias=_alias("DATABASE_URL", "database_url"),
-    )
+    database_url: str = "sqlite+aiosqlite:///var/icebot.db"
 
 
 class Settings(DatabaseSettings):
     """Everything the bot reads from its environment (see the README table)."""
 
-    port: int = Field(3978, validation_alias=_alias("PORT", "port"), ge=1, le=65535)
-    host: str | None = Field(None, validation_alias=_alias("HOST", "host"))
+    port: int = Field(3978, ge=1, le=65535)
+    host: str | None = None
 
-    app_id: str = Field("", validation_alias=_alias("MicrosoftAppId", "app_id"))
-    app_password: str = Field("", validation_alias=_alias("MicrosoftAppPassword", "app_password"))
+    app_id: str = Field("", validation_alias=_azure_alias("MicrosoftAppId", "app_id"))
+    app_password: str = Field(
+        "", validation_alias=_azure_alias("MicrosoftAppPassword", "app_password")
+    )
     app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
-        "MultiTenant", validation_alias=_alias("MicrosoftAppType", "app_type")
+        "MultiTenant", validation_alias=_azure_alias("MicrosoftAppType", "app_type")
     )
-    app_tenant_id: str = Field("", validation_alias=_alias("MicrosoftAppTenantId", "app_tenant_id"))
+    app_tenant_id: str = Field(
+        "", validation_alias=_azure_alias("MicrosoftAppTenantId", "app_tenant_id")
+    )
 
-    dev_mode: bool = Field(False, validation_alias=_alias("DEV_MODE", "dev_mode"))
-    allowed_tenant_ids: Annotated[frozenset[str], NoDecode] = Field(
-        frozenset(), validation_alias=_alias("ALLOWED_TENANT_IDS", "allowed_tenant_ids")
-    )
-    max_body_bytes: int = Field(
-        256 * 1024, validation_alias=_alias("MAX_BODY_BYTES", "max_body_bytes"), ge=1024
-    )
-    log_level: str = Field("INFO", validation_alias=_alias("LOG_LEVEL", "log_level"))
+    dev_mode: bool = False
+    allowed_tenant_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    log_level: str = "INFO"
 
-    # Mail (issue 3): delivery of downtime requests.
+    # Mail: delivery of downtime requests.
     #: None means "not chosen": development mode then writes files; production refuses.
-    mail_transport: Literal["smtp", "file"] | None = Field(
-        None, validation_alias=_alias("MAIL_TRANSPORT", "mail_transport")
-    )
-    mail_dir: Path = Field(Path("var/mail"), validation_alias=_alias("MAIL_DIR", "mail_dir"))
-    mail_from: str = Field(
-        "ice-downtime-bot@localhost", validation_alias=_alias("MAIL_FROM", "mail_from")
-    )
-    smtp_host: str = Field("localhost", validation_alias=_alias("SMTP_HOST", "smtp_host"))
-    smtp_port: int = Field(587, validation_alias=_alias("SMTP_PORT", "smtp_port"))
-    smtp_username: str = Field("", validation_alias=_alias("SMTP_USERNAME", "smtp_username"))
-    smtp_password: str = Field("", validation_alias=_alias("SMTP_PASSWORD", "smtp_password"))
-    smtp_starttls: bool = Field(True, validation_alias=_alias("SMTP_STARTTLS", "smtp_starttls"))
-    smtp_timeout_seconds: float = Field(
-        30.0, validation_alias=_alias("SMTP_TIMEOUT_SECONDS", "smtp_timeout_seconds"), gt=0
-    )
-    mail_max_per_minute: int = Field(
-        30, validation_alias=_alias("MAIL_MAX_PER_MINUTE", "mail_max_per_minute"), ge=1
-    )
-    mail_compose_process: bool = Field(
-        True, validation_alias=_alias("MAIL_COMPOSE_PROCESS", "mail_compose_process")
-    )
-    mail_retry_base_seconds: float = Field(
-        30.0, validation_alias=_alias("MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"), gt=0
-    )
-    mail_retry_max_seconds: float = Field(
-        900.0, validation_alias=_alias("MAIL_RETRY_MAX_SECONDS", "mail_retry_max_seconds"), gt=0
-    )
-    mail_max_attempts: int = Field(
-        8, validation_alias=_alias("MAIL_MAX_ATTEMPTS", "mail_max_attempts"), ge=1
-    )
-    outbox_poll_seconds: float = Field(
-        10.0, validation_alias=_alias("OUTBOX_POLL_SECONDS", "outbox_poll_seconds"), gt=0
-    )
-    outbox_lease_seconds: float = Field(
-        300.0, validation_alias=_alias("OUTBOX_LEASE_SECONDS", "outbox_lease_seconds"), gt=0
-    )
-    retention_days: int = Field(
-        14, validation_alias=_alias("RETENTION_DAYS", "retention_days"), ge=0
-    )
-    connector_retry_attempts: int = Field(
-        4, validation_alias=_alias("CONNECTOR_RETRY_ATTEMPTS", "connector_retry_attempts"), ge=1
-    )
-    connector_retry_base_seconds: float = Field(
-        0.5,
-        validation_alias=_alias("CONNECTOR_RETRY_BASE_SECONDS", "connector_retry_base_seconds"),
-        ge=0,
-    )
-    connector_retry_max_seconds: float = Field(
-        10.0,
-        validation_alias=_alias("CONNECTOR_RETRY_MAX_SECONDS", "connector_retry_max_seconds"),
-        ge=0,
-    )
+    mail_transport: Literal["smtp", "file"] | None = None
+    mail_dir: Path = Path("var/mail")
+    mail_from: str = "ice-downtime-bot@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    mail_max_per_minute: int = Field(30, ge=1)
+    mail_compose_process: bool = True
+    mail_retry_base_seconds: float = Field(30.0, gt=0)
+    mail_retry_max_seconds: float = Field(900.0, gt=0)
+    mail_max_attempts: int = Field(8, ge=1)
+    outbox_poll_seconds: float = Field(10.0, gt=0)
+    outbox_lease_seconds: float = Field(300.0, gt=0)
+    retention_days: int = Field(14, ge=0)
+    connector_retry_attempts: int = Field(4, ge=1)
+    connector_retry_base_seconds: float = Field(0.5, ge=0)
+    connector_retry_max_seconds: float = Field(10.0, ge=0)
     #: Under Teams' ~15 s: a turn still retrying a reply after that is sent again.
-    connector_retry_budget_seconds: float = Field(
-        10.0,
-        validation_alias=_alias("CONNECTOR_RETRY_BUDGET_SECONDS", "connector_retry_budget_seconds"),
-        gt=0,
-    )
-    notify_retry_seconds: float = Field(
-        60.0, validation_alias=_alias("NOTIFY_RETRY_SECONDS", "notify_retry_seconds"), gt=0
-    )
-    max_messages_per_minute: int = Field(
-        30, validation_alias=_alias("MAX_MESSAGES_PER_MINUTE", "max_messages_per_minute"), ge=1
-    )
-    max_requests_per_hour: int = Field(
-        20, validation_alias=_alias("MAX_REQUESTS_PER_HOUR", "max_requests_per_hour"), ge=1
-    )
+    connector_retry_budget_seconds: float = Field(10.0, gt=0)
+    notify_retry_seconds: float = Field(60.0, gt=0)
+    max_messages_per_minute: int = Field(30, ge=1)
+    max_requests_per_hour: int = Field(20, ge=1)
     #: Above the longest the default retry policy keeps a request queued (about
     #: 46 minutes), so /readyz fails on a queue nobody is working, not on an SMTP outage.
-    ready_max_queue_age_seconds: float = Field(
-        3600.0,
-        validation_alias=_alias("READY_MAX_QUEUE_AGE_SECONDS", "ready_max_queue_age_seconds"),
-        gt=0,
-    )
+    ready_max_queue_age_seconds: float = Field(3600.0, gt=0)
     # Completed forms users attach in their personal chat (bot/files/).
     #: Host names, or `*.suffix` patterns, a file may be fetched from; nothing else is asked.
     file_download_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("*.sharepoint.com",),
-        validation_alias=_alias("FILE_DOWNLOAD_HOSTS", "file_download_hosts"),
-        min_length=1,
+        ("*.sharepoint.com",), min_length=1
     )
-    file_max_bytes: int = Field(
-        10 * 1024 * 1024, validation_alias=_alias("FILE_MAX_BYTES", "file_max_bytes"), ge=1024
-    )
+    file_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
 
-    # Incidents (issue 12): who may declare, the broadcast's pace and retries, the reminder.
+    # Incidents: who may declare, the broadcast's pace and retries, the reminder.
     #: Entra object ids (`from.aadObjectId`) of the people who may declare an ICE outage.
-    admin_aad_object_ids: Annotated[frozenset[str], NoDecode] = Field(
-        frozenset(), validation_alias=_alias("ADMIN_AAD_OBJECT_IDS", "admin_aad_object_ids")
-    )
+    admin_aad_object_ids: Annotated[frozenset[str], NoDecode] = frozenset()
     #: Hours after a request was sent that the bot reminds its sender (0: never).
-    follow_up_hours: int = Field(
-        72, validation_alias=_alias("FOLLOW_UP_HOURS", "follow_up_hours"), ge=0, le=24 * 60
-    )
+    follow_up_hours: int = Field(72, ge=0, le=24 * 60)
     #: Proactive messages a second, per instance (Teams allows 50 per app per tenant).
-    broadcast_max_per_second: float = Field(
-        10.0,
-        validation_alias=_alias("BROADCAST_MAX_PER_SECOND", "broadcast_max_per_second"),
-        gt=0,
-        le=50,
-    )
-    broadcast_retry_base_seconds: float = Field(
-        10.0,
-        validation_alias=_alias("BROADCAST_RETRY_BASE_SECONDS", "broadcast_retry_base_seconds"),
-        gt=0,
-    )
-    broadcast_retry_max_seconds: float = Field(
-        900.0,
-        validation_alias=_alias("BROADCAST_RETRY_MAX_SECONDS", "broadcast_retry_max_seconds"),
-        gt=0,
-    )
-    broadcast_max_attempts: int = Field(
-        12, validation_alias=_alias("BROADCAST_MAX_ATTEMPTS", "broadcast_max_attempts"), ge=1
-    )
+    broadcast_max_per_second: float = Field(10.0, gt=0, le=50)
+    broadcast_retry_base_seconds: float = Field(10.0, gt=0)
+    broadcast_retry_max_seconds: float = Field(900.0, gt=0)
+    broadcast_max_attempts: int = Field(12, ge=1)
 
     #: Empty: no telemetry, and OpenTelemetry is not even imported (bot/telemetry.py).
-    applicationinsights_connection_string: str = Field(
-        "",
-        validation_alias=_alias(
-            "APPLICATIONINSIGHTS_CONNECTION_STRING", "applicationinsights_connection_string"
-        ),
-    )
+    applicationinsights_connection_string: str = ""
 
     @field_validator("allowed_tenant_ids", "admin_aad_object_ids", mode="before")
     @classmethod
@@ -292,10 +220,8 @@ class DevDefaultSettings(Settings):
     still wins and a production-like run still refuses to start without an app id.
     """
 
-    dev_mode: bool = Field(True, validation_alias=_alias("DEV_MODE", "dev_mode"))
+    dev_mode: bool = True
     #: Also the chat client's loopback file server (`/attach` in `make chat`).
     file_download_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("*.sharepoint.com", "127.0.0.1", "localhost"),
-        validation_alias=_alias("FILE_DOWNLOAD_HOSTS", "file_download_hosts"),
-        min_length=1,
+        ("*.sharepoint.com", "127.0.0.1", "localhost"), min_length=1
     )

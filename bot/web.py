@@ -3,8 +3,8 @@
 Bad input is answered here, before botbuilder sees it: wrong content type 415,
 body too large 413, malformed JSON or an activity without the fields a reply
 needs 400, any authentication failure 401 with no detail (the SDK would let
-most of those surface as 500s: TEAMS-NOTES trap 2). Invoke bodies are
-serialised here exactly once (trap 1).
+most of those surface as 500s: trap 2 of the SDK's traps in docs/architecture.md).
+Invoke bodies are serialised here exactly once (trap 1).
 """
 
 from __future__ import annotations

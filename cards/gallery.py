@@ -463,7 +463,7 @@ def samples() -> list[Sample]:
         Sample(
             "order_confirmation-closed",
             "order_confirmation",
-            "A used form answered with the request as stored (issue 8)",
+            "A used form answered with the request as stored",
             lambda: closed_form_context(
                 _confirmation("sent"), trust="kch", modality="ultrasound", purged_after=None
             ),
@@ -504,7 +504,7 @@ def samples() -> list[Sample]:
             Sample(
                 f"order_confirmation-forwarded-{status}",
                 "order_confirmation",
-                f"A completed form {status} (issue 11)",
+                f"A completed form the user attached, {status}",
                 lambda status=status: _forwarded_confirmation(status),
             )
             for status in ("queued", "failed")

@@ -29,7 +29,7 @@ TARGETS: tuple[Target, ...] = (
     Target("bot/store/outbox.py", ("tests/test_outbox.py", "tests/test_outbox_rules.py")),
     Target("bot/nlu.py", ("tests/test_nlu.py",)),
     Target("bot/orders/model.py", ("tests/test_order_model.py",)),
-    # Issue 10 split the request model: the field declarations and the clinical rules.
+    # The request model's other parts: the field declarations and the clinical rules.
     Target("bot/orders/fields.py", ("tests/test_order_fields.py", "tests/test_order_model.py")),
     Target("bot/orders/rules.py", ("tests/test_order_rules.py", "tests/test_order_model.py")),
     Target("bot/orders/errors.py", ("tests/test_order_model.py",)),

@@ -1,4 +1,4 @@
-"""Every card the bot can send, in every state, against the design rules (issue 10).
+"""Every card the bot can send, in every state, against the design rules (docs/decisions.md, D16).
 
 The cards and states are the one list in `cards/gallery.py`, which `make cards`
 also pictures: a card added there is checked here and drawn there.
@@ -104,7 +104,8 @@ def test_contrast_matches_known_values() -> None:
     white, black = (1.0, 1.0, 1.0), (0.0, 0.0, 0.0)
     assert contrast(white, black) == pytest.approx(21)
     green = (0x92 / 255, 0xC3 / 255, 0x53 / 255)
-    assert contrast(green, white) == pytest.approx(2.07, abs=0.01)  # "Sent" in issue 10
+    # Teams' "Good" green, as a "Sent" in colour would be, on white: far below 4.5.
+    assert contrast(green, white) == pytest.approx(2.07, abs=0.01)
 
 
 @pytest.mark.parametrize(

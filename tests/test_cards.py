@@ -192,7 +192,8 @@ BOT_LINE = re.compile(
     r"A patient walks in and the request is not found$|.* (?:mailbox|mailboxes)$|"
     r"(?:Non-Urgent Results|Alerted reports)(?:: .*)?$|[\w ]+ service desk$|"
     r"[\w.+-]+@[\w.-]+$|\d[\d ]+$|"
-    # What the bot itself offers after the BCP's steps (issue 11), not a procedure step.
+    # What the bot itself offers after the BCP's steps (attaching a completed form), not a
+    # procedure step.
     r"Completed the form already\? Attach it in your personal chat with me and I email it "
     r"to the right mailbox for you\.$)"
 )

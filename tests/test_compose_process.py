@@ -141,7 +141,7 @@ def test_a_child_that_cannot_start_never_fails_a_request(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines.count("composed") == 2  # both emails, composed in the bot process
-    # Issue 8: a start failure showed as "could not start" or as "died" depending on
+    # A start failure used to show as "could not start" or as "died" depending on
     # timing (and this test failed about 2 runs in 5). It is now always the same.
     warnings = [line for line in lines if line.startswith("compose process")]
     assert len(warnings) == 2 and all("could not start" in line for line in warnings), lines

@@ -1,4 +1,4 @@
-"""Every wrong answer seen when a new user tried the bot (issue 9), over HTTP through the
+"""Every wrong answer seen when a new user tried the bot, over HTTP through the
 real CloudAdapter: each one is a test here and gets the BCP's answer now.
 """
 

@@ -1,4 +1,5 @@
-"""Every conversational path of issue 2, end to end over HTTP through the real CloudAdapter."""
+"""Every conversational path (README.md's command table), end to end over HTTP through the
+real CloudAdapter."""
 
 from __future__ import annotations
 

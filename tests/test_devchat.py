@@ -84,9 +84,9 @@ def test_render_lists_inputs_buttons_and_facts() -> None:
 async def test_newcomer_orders_a_kch_ultrasound_and_finds_the_email_file(
     aiohttp_server, make_settings, tmp_path, dialogs: bool
 ) -> None:
-    """Issue 3's done-when: `order`, fill the form, Send; the .eml is addressed right.
+    """`order`, fill the form, Send; the .eml is addressed right.
 
-    Issue 10: New request opens a dialog, three steps, review, Send closes it and the
+    New request opens a dialog, three steps, review, Send closes it and the
     confirmation arrives in the chat; a client without dialogs gets the same in the chat."""
     settings = make_settings(
         allowed_tenant_ids=frozenset(), mail_dir=tmp_path / "mail", outbox_poll_seconds=0.05
@@ -152,7 +152,7 @@ async def test_search_as_from_the_compose_box(aiohttp_server, make_settings) -> 
 
 
 async def test_make_chat_talks_to_the_bot_on_port(aiohttp_server, make_settings, tmp_path) -> None:
-    """Issue 8: `PORT=4101 make chat` talked to port 3978. It follows PORT like `make run`."""
+    """`PORT=4101 make chat` used to talk to port 3978. It follows PORT like `make run`."""
     import os
     import sys
 
@@ -177,7 +177,7 @@ async def test_make_chat_talks_to_the_bot_on_port(aiohttp_server, make_settings,
 async def test_attach_sends_a_local_file_as_teams_does_and_the_email_carries_it(
     aiohttp_server, make_settings, tmp_path
 ) -> None:
-    """Issue 11's done-when with the chat client: /attach a PDF, KCH ultrasound, Send."""
+    """Forwarding a completed form with the chat client: /attach a PDF, KCH ultrasound, Send."""
     form = tmp_path / "Zebediahson 9990000018.pdf"
     form.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n")
     settings = make_settings(

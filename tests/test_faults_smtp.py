@@ -197,8 +197,9 @@ PRACTICE = "test.practice@nhs.net"
 async def test_hospital_mailbox_refused_for_a_while_copies_the_practice_once(
     make_bot, scripted, code
 ) -> None:
-    """Issue 8: with radiology's mailbox refused at RCPT and the practice's accepted, every
-    attempt delivered the practice's copy (7 copies of one request), and radiology none."""
+    """H13 (docs/clinical-safety.md): with radiology's mailbox refused at RCPT and the
+    practice's accepted, every attempt used to deliver the practice's copy (7 copies of one
+    request), and radiology none."""
     bot = await make_bot(**smtp_settings(scripted))
     scripted.refuse_recipient(KCH_US, code, times=2)
     _, turn = await send(bot)
@@ -219,8 +220,9 @@ async def test_hospital_mailbox_refused_for_a_while_copies_the_practice_once(
 async def test_hospital_mailbox_refused_for_good_delivers_to_nobody(
     make_bot, scripted, mail_max_attempts
 ) -> None:
-    """Issue 8: a 550 for radiology's mailbox still delivered the practice's copy while the
-    user was told the request failed. A request that fails now reaches no one."""
+    """H13 (docs/clinical-safety.md): a 550 for radiology's mailbox used to deliver the
+    practice's copy while the user was told the request failed. A request that fails now
+    reaches no one."""
     bot = await make_bot(**smtp_settings(scripted, mail_max_attempts=mail_max_attempts))
     code = 550 if mail_max_attempts == 1 else 451
     scripted.refuse_recipient(KCH_US, code)  # every time

@@ -1,4 +1,5 @@
-"""Issue 8's guarantees for a completed form the user attached, as for the bot's own form.
+"""The guarantees for the bot's own form (docs/clinical-safety.md, H12 and H15), for a
+completed form the user attached.
 
 - A sent form is closed: Review, Edit and Send on it answer with the request as
   stored (never what the card carries now) and "Start a new request"; nothing
@@ -77,7 +78,7 @@ def assert_closed(card: dict[str, Any], reference: str, *, status: str) -> str:
 async def test_a_sent_form_answers_review_edit_and_send_with_the_request_as_stored(
     forwarding_bot: BotHarness, smtp: SmtpTestServer, sharepoint: FileServer
 ) -> None:
-    """Issue 8's repro, for a forwarded form: the card left in the chat is pressed again
+    """H12's repro, for a forwarded form: the card left in the chat is pressed again
     with another trust and practice. Before, Review and Edit answered with a line of text
     and Send's confirmation was built from what the card carried."""
     data, reference = await sent_form(forwarding_bot, sharepoint, smtp)
@@ -147,7 +148,7 @@ async def test_a_forwarded_form_someone_else_sent_is_not_shown_to_another_user(
 def test_the_practice_mailbox_of_a_forwarded_form_cannot_be_one_the_bcp_names(
     mailbox: str,
 ) -> None:
-    """Issue 8 refused these for the bot's own form; the forwarding card asked no less."""
+    """The bot's own form refuses these (H15); the forwarding card asks no less."""
     file = AttachedFile(media_type="application/pdf", extension="pdf", size=9, sha256="0" * 64)
     for spelling in (mailbox, mailbox.upper(), f" {mailbox.lower()} "):
         data = {"trust": "kch", "modality": "ultrasound", **PRACTICE, "practice_email": spelling}

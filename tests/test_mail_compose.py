@@ -181,7 +181,7 @@ def _routes() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("trust", "department"), _routes())
 @pytest.mark.parametrize("priority", ["Urgent", "Routine"])
 def test_subject_reads_back_exactly_as_composed(trust: str, department: str, priority: str):
-    """Issue 8: a 70-77 character subject was folded onto a continuation line, leaving
+    """A 70-77 character subject used to be folded onto a continuation line, leaving
     "Subject:" empty, and came back with a leading space. Read back after the SMTP
     transport's own serialisation, as the hospital's mail client would."""
     from aiosmtplib.email import flatten_message
@@ -204,7 +204,7 @@ def test_subject_reads_back_exactly_as_composed(trust: str, department: str, pri
 
 @pytest.mark.parametrize("lines", [200, 500])
 def test_a_value_longer_than_a_page_still_makes_the_pdf(lines: int):
-    """Issue 8: a clinical history the form accepts (here hundreds of short lines) made a
+    """A clinical history the form accepts (here hundreds of short lines) made a
     table row taller than a page; fpdf2 refused it and the request failed, not rendered.
     The value now continues in the rows below, every line of it."""
     value = "".join(f"n{number}\n" for number in range(lines))

@@ -1,4 +1,6 @@
-"""Any request the form accepts reviews and sends, whatever alphabet it is written in (issue 8).
+"""Any request the form accepts reviews and sends, whatever alphabet it is written in.
+
+See docs/clinical-safety.md, H14.
 
 The repro: a clinical history of 1,000 x "漢" (inside the 1,000-character
 limit) made Review fail with CardTooLarge and the user saw "Sorry, something

@@ -576,7 +576,7 @@ def test_confirmation_status_lines() -> None:
     [("queued", "Sending to"), ("sent", "Emailed to"), ("failed", "Not delivered to")],
 )
 def test_confirmation_says_emailed_only_when_it_was(status: str, label: str) -> None:
-    """Issue 8: the "failed" card still said "Emailed to" the mailbox it never reached."""
+    """The "failed" card used to say "Emailed to" the mailbox it never reached."""
     text = status_text(status, datetime(2026, 11, 29, 10, 32, tzinfo=UTC))
     assert f"{label}\nkch-tr.us.reception_dh@nhs.net" in text
     assert ("Emailed to" in text) == (status == "sent")

@@ -1,4 +1,6 @@
-"""The request form as a Teams dialog, over HTTP through the real CloudAdapter (issue 10).
+"""The request form as a Teams dialog, over HTTP through the real CloudAdapter.
+
+See docs/decisions.md, D23.
 
 `task/fetch` opens it from "New request"; each step's Action.Submit is a
 `task/submit` answered with the next card; Send closes the dialog and posts the

@@ -1,12 +1,12 @@
-"""One declaration per request field, and everything derived from it agrees (issue 10, point 6).
+"""One declaration per request field, and everything derived from it agrees.
 
 Each field is declared once in `bot/orders/fields.py`. These tests hold the
 derivations to it: the pydantic model (its fields, defaults and limits), the
 inputs on the dialog's and the chat's step cards (`maxLength`, `regex`,
 `errorMessage`, `isRequired`, choices), the review card, the email and its PDF.
-Before issue 10 a field was described in up to five places, and they
-disagreed: the card limited the NHS number, ODS code and registration to 20, 8
-and 12 characters while the model allowed 30.
+Before the one declaration, a field was described in up to five places, and
+they disagreed: the card limited the NHS number, ODS code and registration to
+20, 8 and 12 characters while the model allowed 30 (docs/decisions.md, D22).
 """
 
 from __future__ import annotations

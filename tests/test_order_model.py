@@ -418,8 +418,9 @@ def test_non_mapping_submissions_are_a_form_error(data: Any) -> None:
 
 @pytest.mark.parametrize("mailbox", bcp_mailboxes())
 def test_practice_reply_mailbox_cannot_be_a_mailbox_the_bcp_names(mailbox: str) -> None:
-    """Issue 8: a radiology or no-reply results mailbox was accepted as the practice's,
-    so rejections and results would have gone to the hospital instead of the practice."""
+    """H15 (docs/clinical-safety.md): a radiology or no-reply results mailbox used to be
+    accepted as the practice's, so rejections and results would have gone to the hospital
+    instead of the practice."""
     for spelling in (mailbox, mailbox.upper(), f" {mailbox.lower()} "):
         result = validate_submission(
             valid_payload(practice_email=spelling), directory=DIRECTORY, today=TODAY

@@ -1,5 +1,5 @@
-"""The form's conditional questions (issue 10): laterality for paired body parts, MRI safety
-screening, and answers to questions a route does not ask.
+"""The form's conditional questions (docs/clinical-safety.md, H20): laterality for paired
+body parts, MRI safety screening, and answers to questions a route does not ask.
 
 Pure rules from `bot/orders/rules.py`, through `validate_submission` (what a
 card's Next, Review and Send run) and the stored-payload path the outbox

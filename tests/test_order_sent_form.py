@@ -1,4 +1,4 @@
-"""A form that has made a request is closed (issue 8, defect 1).
+"""A form that has made a request is closed (docs/clinical-safety.md, H12).
 
 The repro: a form is sent (NHS number 999 000 0018, Testpatient); from the same
 form (the review card left in the chat by the Submit fallback or a failed card

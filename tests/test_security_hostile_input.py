@@ -388,7 +388,8 @@ async def test_invokes_we_do_not_handle_are_400_not_501(watch: Watch, name: str 
     "value", [{"x": 1}, {"data": None}, {"data": {"verb": 7}}, {"data": ["order.start"]}, [1]]
 )
 async def test_dialog_invokes_without_a_verb_are_400(watch: Watch, name: str, value: Any) -> None:
-    """A dialog invoke (issue 10) is ours only with our data: anything else is a bad caller."""
+    """A dialog invoke (`task/fetch`, `task/submit`) is ours only with our data: anything
+    else is a bad caller."""
     body = activity(watch.harness.service_url, type="invoke", name=name, value=value)
     status, _ = await watch.post_json(body)
     assert status == 400

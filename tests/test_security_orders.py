@@ -522,7 +522,7 @@ def _forged(bot: BotHarness, verb: str, data: dict[str, Any], **changes: Any) ->
 async def test_forged_envelopes_get_no_patient_data_and_queue_nothing(
     unthrottled_bot: BotHarness, smtp: SmtpTestServer, forgery: dict[str, Any]
 ) -> None:
-    """Issue 8: a missing conversation type was read as a personal chat (the review card,
+    """A missing conversation type used to be read as a personal chat (the review card,
     patient data and all, went to a forged channel), and an empty user id owned a request
     queued for user "" whose notice then failed forever. Both are refused at the edge."""
     owner = "" if forgery.get("from__id") == "" or "from" in forgery else VICTIM

@@ -156,7 +156,7 @@ async def test_production_admits_a_listed_tenant(
 async def test_tenant_fields_that_disagree_are_refused_at_the_edge(
     bot: BotHarness, channel_data_tenant: str, conversation_tenant: str
 ) -> None:
-    """Issue 8: the bot believed whichever tenant field was allowed. Now neither is believed."""
+    """The bot used to believe whichever tenant field was allowed. Now neither is believed."""
     for press in ("message", "invoke"):
         if press == "message":
             body = activity(bot.service_url, text="helpdesk bromley", user_id=USER)

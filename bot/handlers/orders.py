@@ -9,7 +9,7 @@ email itself goes out from the outbox worker, never inside the turn.
 
 Each step validates before the next; an error anywhere opens the earliest
 step that has one. A form that already made a request is closed: any step of
-it answers with the request as stored (issue 8).
+it answers with the request as stored (docs/clinical-safety.md, H12).
 """
 
 from __future__ import annotations

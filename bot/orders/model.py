@@ -189,7 +189,8 @@ class RuleViolations(ValueError):
 class _Request(_Part):
     """One downtime radiology request, complete and checked; one request, one email."""
 
-    #: The rules it was made under (rules.FORM_VERSION); requests before issue 10 have none.
+    #: The rules it was made under (rules.FORM_VERSION); requests queued before there was one have
+    #: none, and are read as version 1.
     form_version: int = 1
 
     @model_validator(mode="after")

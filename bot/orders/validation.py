@@ -41,7 +41,7 @@ _NHS_WEIGHTS = range(10, 1, -1)
 def nhs_check_digit(first_nine: str) -> int | None:
     """The Modulus 11 check digit for nine digits, or None when no number can have them.
 
-    Kept separate so the arithmetic can be tested against DOMAIN.md on its own:
+    Kept separate so the arithmetic can be tested on its own against the NHS rule:
     weights 10..2, 11 - (sum mod 11), 11 becomes 0, 10 means invalid.
     """
     total = sum(int(digit) * weight for digit, weight in zip(first_nine, _NHS_WEIGHTS, strict=True))

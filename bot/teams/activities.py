@@ -78,9 +78,10 @@ def tenant_of(activity: Activity) -> str | None:
 def strip_mentions(activity: Activity) -> str:
     """The message text without the bot's @mention.
 
-    Unlike `TurnContext.remove_recipient_mention` (trap 4 in TEAMS-NOTES) this
-    copes with `text is None`, strips the surrounding space and removes the
-    bot's `<at>` tag even when the mention entity is missing or differs.
+    Unlike `TurnContext.remove_recipient_mention` (trap 4 of the SDK's traps in
+    docs/architecture.md) this copes with `text is None`, strips the surrounding
+    space and removes the bot's `<at>` tag even when the mention entity is missing
+    or differs.
     """
     text = activity.text if isinstance(activity.text, str) else ""
     recipient_id = activity.recipient.id if activity.recipient else None

@@ -32,7 +32,8 @@ SORRY = (
 
 @dataclass(frozen=True)
 class SdkConfiguration:
-    """The attribute names `ConfigurationBotFrameworkAuthentication` reads (TEAMS-NOTES)."""
+    """The attribute names `ConfigurationBotFrameworkAuthentication` reads, which are not the
+    `Microsoft*` environment names Azure sets (those are `Settings`' aliases)."""
 
     APP_ID: str
     APP_PASSWORD: str

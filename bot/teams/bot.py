@@ -101,7 +101,7 @@ class IceBot(TeamsActivityHandler):
         self._on_removed = on_removed
         self._make_reference = make_reference
         self._telemetry = telemetry or Telemetry()
-        # issue 4; tests swap the clock
+        # One limiter per bot, per user id (docs/security.md); tests swap its clock.
         self.message_limiter = per_user_message_limiter(settings.max_messages_per_minute)
 
     async def on_turn(self, turn_context: TurnContext) -> None:

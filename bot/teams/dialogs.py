@@ -9,7 +9,8 @@ Action.Execute, so every Execute of a card shown in one becomes the
 Action.Submit fallback it already carries (`for_dialog`).
 
 Answers are plain dicts, serialised once by the HTTP edge (bot/web.py): the
-botbuilder TaskModuleResponse path would serialise twice (TEAMS-NOTES trap 1).
+botbuilder TaskModuleResponse path would serialise twice (trap 1 of
+the SDK's traps in docs/architecture.md).
 """
 
 from __future__ import annotations

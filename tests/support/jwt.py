@@ -1,4 +1,4 @@
-"""Real Bot Framework JWT validation, offline (TEAMS-NOTES "Offline JWT test recipe").
+"""Real Bot Framework JWT validation, offline.
 
 A generated RSA key signs RS256 tokens the way the Bot Framework channel
 does; a local OpenID metadata + JWKS server publishes the public keys. The
@@ -7,7 +7,8 @@ from is redirected (`ChannelValidation.open_id_metadata_endpoint`).
 
 The server runs in its own thread (`http.server`), not on the test's event
 loop: the SDK fetches the metadata with a blocking `requests.get`, which would
-deadlock against a server on the same loop (TEAMS-NOTES trap 3).
+deadlock against a server on the same loop (trap 3 of the SDK's traps in
+docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -8,14 +8,16 @@ from bot.settings import Settings
 
 
 def env_name(field_name: str) -> str:
-    """The name a deployer sets: the first of the field's validation aliases."""
+    """The name a deployer sets: the Bot Framework name Azure uses (`MicrosoftAppId`), the
+    field's only alias, or else the field's name in capitals, as the README writes it
+    (pydantic-settings reads it in any case)."""
     alias = Settings.model_fields[field_name].validation_alias
-    if isinstance(alias, AliasChoices):
-        first = alias.choices[0]
-        assert isinstance(first, str), f"{field_name}: first alias is not a plain name"
-        return first
-    assert isinstance(alias, str), f"{field_name} has no environment alias"
-    return alias
+    if alias is None:
+        return field_name.upper()
+    assert isinstance(alias, AliasChoices), f"{field_name}: alias is not an AliasChoices"
+    first = alias.choices[0]
+    assert isinstance(first, str), f"{field_name}: first alias is not a plain name"
+    return first
 
 
 def setting_names() -> list[str]:
