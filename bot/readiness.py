@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from bot.store.db import Database, utcnow
+from bot.store.db import Database, StoreUnavailable, utcnow
 from bot.store.migrations import HEAD, revision_on
 from bot.store.outbox import Outbox
 
@@ -77,7 +77,7 @@ class Readiness:
                     oldest = await self._outbox.oldest_unsent()
                     fresh = oldest is None or self._clock() - oldest < self._max_queue_age
                     results[step] = OK if fresh else FAILED
-        except (DBAPIError, OSError, TimeoutError) as error:
+        except (StoreUnavailable, DBAPIError, OSError, TimeoutError) as error:
             results[step] = FAILED
             log.debug("readiness %s check raised %s", step, type(error).__name__)
         self._note(results)

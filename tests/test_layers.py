@@ -81,3 +81,36 @@ def test_only_bot_telemetry_imports_opentelemetry() -> None:
         if any(m.startswith(("opentelemetry", "azure.monitor")) for m in imports(path))
     }
     assert users == {"telemetry.py"}
+
+
+def modules_importing(*roots: str) -> set[str]:
+    """The modules of `bot/` (paths from it) that import any of these top-level packages."""
+    return {
+        path.relative_to(BOT).as_posix()
+        for path in BOT.rglob("*.py")
+        if any(m.split(".")[0] in roots for m in imports(path))
+    }
+
+
+def test_only_the_edge_imports_botbuilder() -> None:
+    """botbuilder (archived upstream) stays behind `bot/teams/` and the HTTP edge."""
+    users = modules_importing("botbuilder", "botframework", "msrest")
+    assert users
+    assert {u for u in users if not u.startswith("teams/") and u != "web.py"} == set()
+
+
+def test_only_the_store_and_the_readiness_probe_import_sqlalchemy() -> None:
+    """`/readyz` asks the engine itself whether a connection opens (bot/readiness.py)."""
+    users = modules_importing("sqlalchemy", "alembic")
+    assert {u for u in users if not u.startswith("store/")} == {"readiness.py"}
+
+
+def test_handlers_know_nothing_of_teams_or_http() -> None:
+    """Handlers take plain types (bot/turns.py) and return an `Outcome`; the edge does the rest."""
+    for path in sorted((BOT / "handlers").glob("*.py")):
+        edge = {
+            m
+            for m in imports(path)
+            if m.startswith(("bot.teams", "bot.web", "aiohttp", "botbuilder", "bot.application"))
+        }
+        assert edge == set(), path.name

@@ -144,3 +144,36 @@ async def test_reads_in_a_sqlite_write_run_inside_its_transaction(tmp_path) -> N
     finally:
         other.close()
         await db.close()
+
+
+async def test_every_read_outside_a_write_turns_a_fault_into_store_unavailable(tmp_path) -> None:
+    """The workers' idle-poll reads, the queue gauges and `/readyz`'s queue age read outside a
+    transaction; a database fault there leaves the store as `StoreUnavailable`, like any other,
+    so no caller outside `bot/store/` has to know SQLAlchemy's exceptions."""
+    from bot.store.broadcasts import BroadcastQueue
+    from bot.store.outbox import Outbox
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    await db.create_schema()
+    outbox, queue = Outbox(db), BroadcastQueue(db)
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    try:
+        assert await outbox.oldest_unsent() is None  # control: it works before the fault
+        async with db.engine.begin() as connection:
+            await connection.exec_driver_sql("DROP TABLE requests")
+            await connection.exec_driver_sql("DROP TABLE broadcast_deliveries")
+        reads = {
+            "oldest_unsent": outbox.oldest_unsent,
+            "depth": outbox.depth,
+            "outbox claim": lambda: outbox.claim_due("w", now, 60.0),
+            "broadcast claim": lambda: queue.claim_due("w", now, 60.0, 5),
+        }
+        raised = {}
+        for name, read in reads.items():
+            try:
+                await read()
+            except Exception as error:  # noqa: BLE001 - which one is the assertion
+                raised[name] = f"{type(error).__name__}: {error}"
+        assert raised == dict.fromkeys(reads, "StoreUnavailable: OperationalError")
+    finally:
+        await db.close()

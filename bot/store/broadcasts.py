@@ -137,7 +137,7 @@ class BroadcastQueue:
         if self._db.is_sqlite:
             # Nothing due is the usual answer: a read, so an idle poll never takes
             # SQLite's one write lock away from a user's Send.
-            async with self._db.sessions() as session:
+            async with self._db.reading() as session:
                 if await session.scalar(_candidates(now, 1)) is None:
                     return []
         async with self._db.transaction() as session:

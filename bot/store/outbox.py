@@ -501,7 +501,7 @@ class Outbox:
         Its age is the queue's health (`/readyz`): with the default retry
         policy every request is sent or failed within about 46 minutes.
         """
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             oldest = await session.scalar(
                 select(func.min(OutboxRequest.created_at)).where(
                     OutboxRequest.status.in_((QUEUED, SENDING))
@@ -516,7 +516,7 @@ class Outbox:
             .where(OutboxRequest.status.in_((QUEUED, SENDING)))
             .group_by(OutboxRequest.status)
         )
-        async with self._db.sessions() as session:
+        async with self._db.reading() as session:
             rows = {
                 status: (count, oldest)
                 for status, count, oldest in await session.execute(statement)
