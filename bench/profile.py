@@ -9,7 +9,7 @@ Two views, because pyinstrument samples only the thread it runs in:
    thread versus the executor threads where msrest runs `requests`. This says
    how much of the turn the loop-thread profile cannot see.
 
-Plus micro-timings of the per-turn objects the issue blames (ConnectorClient,
+Plus micro-timings of the per-turn objects suspected of the cost (ConnectorClient,
 UserTokenClient, a fresh `requests.Session`), each on its own.
 
 The server side runs as `python -m bench.profile --serve [echo|bot]` with two

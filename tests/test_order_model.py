@@ -431,7 +431,7 @@ def test_practice_reply_mailbox_cannot_be_a_mailbox_the_bcp_names(mailbox: str) 
 
 
 def test_the_bcp_names_radiology_and_results_mailboxes() -> None:
-    """Control for the test above: it covers both kinds the issue names."""
+    """Control for the test above: it covers both kinds H15 names (radiology, results)."""
     named = {address.lower() for address in bcp_mailboxes()}
     assert "kch-tr.us.reception_dh@nhs.net" in named
     assert "gst-tr.icedowntimeradiologyresults@nhs.net" in named
