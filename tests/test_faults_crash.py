@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,9 @@ import pytest
 from bot.devchat.connector import ConnectorStub
 from tests.support.cards import card_text
 from tests.support.orders import expected_message_id, reference_of, send
-from tests.support.processes import BotProcess, RemoteApp
+from tests.support.processes import BotProcess, RemoteApp, until_or_logs
 from tests.support.smtp import BLOCK, ScriptedSmtp
 from tests.support.teams import BotHarness
-from tests.support.waiting import until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -76,13 +75,6 @@ def harness(
     return BotHarness(RemoteApp(bot.base, session), stub, service_url)  # type: ignore[arg-type]
 
 
-async def wait_for(condition: Callable[[], Any], seconds: float, bot: CrashingBot) -> None:
-    try:
-        await until(condition, seconds)
-    except TimeoutError:
-        raise AssertionError(f"timed out; bot log:\n{bot.log_tail()}") from None
-
-
 async def past_lease() -> None:
     """Long enough for any row left "sending" to be claimed and sent again."""
     await asyncio.sleep(LEASE + 1.0)
@@ -115,7 +107,7 @@ async def test_killed_with_requests_queued_delivers_each_exactly_once_after_rest
     await bot_process.start(session)
 
     expected = sorted(expected_message_id(r) for r in references)
-    await wait_for(lambda: len(scripted.accepted_ids()) >= len(expected), 20, bot_process)
+    await until_or_logs(lambda: len(scripted.accepted_ids()) >= len(expected), 20, bot_process)
     await past_lease()
     # Exactly once, in the plain sense: the relay was down the whole time the
     # first process lived, so no attempt ever reached DATA before the kill, and
@@ -124,7 +116,7 @@ async def test_killed_with_requests_queued_delivers_each_exactly_once_after_rest
     assert len(scripted.attempts) == len(expected)
     assert {r: s for r, (s, _) in bot_process.rows().items()} == dict.fromkeys(references, "sent")
     stub, _ = connector
-    await wait_for(lambda: all(sent_updates(stub, c) for c in cards), 10, bot_process)
+    await until_or_logs(lambda: all(sent_updates(stub, c) for c in cards), 10, bot_process)
     assert all(len(sent_updates(stub, c)) == 1 for c in cards)
 
 
@@ -158,19 +150,19 @@ async def test_killed_while_sending_is_delivered_after_restart_with_one_message_
     reference = reference_of(turn.only_card)
     message_id = expected_message_id(reference)
 
-    await wait_for(scripted.blocked.is_set, 15, bot_process)  # the bot is inside DATA
+    await until_or_logs(scripted.blocked.is_set, 15, bot_process)  # the bot is inside DATA
     bot_process.kill()
     scripted.release()  # the server accepts; nobody is listening for its reply
-    await wait_for(lambda: scripted.accepted_ids() == [message_id], 10, bot_process)
+    await until_or_logs(lambda: scripted.accepted_ids() == [message_id], 10, bot_process)
     assert bot_process.rows()[reference][0] == "sending"  # the bot never recorded it
 
     await bot_process.start(session)
-    await wait_for(lambda: bot_process.rows()[reference][0] == "sent", LEASE + 15, bot_process)
+    await until_or_logs(lambda: bot_process.rows()[reference][0] == "sent", LEASE + 15, bot_process)
     await past_lease()
 
     assert scripted.accepted_ids() == [message_id, message_id]
     assert len(scripted.attempts) == 2
     assert bot_process.rows()[reference] == ("sent", 2)
     stub, _ = connector
-    await wait_for(lambda: sent_updates(stub, "card-7"), 10, bot_process)
+    await until_or_logs(lambda: sent_updates(stub, "card-7"), 10, bot_process)
     assert len(sent_updates(stub, "card-7")) == 1

@@ -49,10 +49,9 @@ from tests.support.incidents import ADMIN, EVERYWHERE, NOTE, announcements, inst
 from tests.support.jwt import APP_ID, ChannelKeys
 from tests.support.orders import PATIENT, expected_message_id, open_form, reference_of
 from tests.support.postgres import postgres_url, scratch_postgres
-from tests.support.processes import REPO, BotProcess, RemoteApp
+from tests.support.processes import REPO, BotProcess, RemoteApp, until_or_logs
 from tests.support.smtp import STALL, ScriptedSmtp
 from tests.support.teams import TENANT, BotHarness, Turn, find_action
-from tests.support.waiting import until
 
 channel_keys_server = channel_jwt.channel_keys_server
 
@@ -181,13 +180,6 @@ async def rows(store: AsyncEngine, query: str) -> list[Any]:
         return list(await connection.execute(text(query)))
 
 
-async def wait_for(condition: Callable[[], Any], seconds: float, bots: list[BotProcess]) -> None:
-    try:
-        await until(condition, seconds)
-    except TimeoutError:
-        raise AssertionError("timed out; logs:\n" + "\n".join(b.log_tail() for b in bots)) from None
-
-
 async def wait_for_rows(
     store: AsyncEngine, query: str, done: Callable[[list[Any]], bool], seconds: float, bots: list
 ) -> list[Any]:
@@ -274,7 +266,10 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
 
     # Both workers have tried (and failed) to send while the relay was down; so both
     # have their compose process running, and no attempt from now on starts one.
-    await wait_for(lambda: all("outbox retry" in log(bot) for bot in instances), 30, instances)
+    def both_tried() -> bool:
+        return all("outbox retry" in log(bot) for bot in instances)
+
+    await until_or_logs(both_tried, 30, *instances)
     await wait_for_rows(
         store,
         "SELECT reference, status, attempts, last_error FROM requests",
@@ -293,13 +288,13 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     data = find_action(confirm, "incident.confirm")["data"]
     await b.execute("incident.confirm", data, **AS_ADMIN)
     everywhere = EVERYWHERE | {f"a:personal-conversation-{user}" for user in USERS}
-    await wait_for(lambda: len(announcements(a)) >= len(everywhere), 20, instances)
+    await until_or_logs(lambda: len(announcements(a)) >= len(everywhere), 20, *instances)
 
     # 2. The relay is back: two messages are accepted, the third DATA is held with no
     #    reply. The instance sending it is killed with SIGKILL while it holds that row.
     relay.script(250, 250, STALL)
     relay.start()
-    await wait_for(relay.stalled.is_set, 20, instances)
+    await until_or_logs(relay.stalled.is_set, 20, *instances)
     victim = holding(instances, relay.port, relay.stalled_peers[0][1])
     survivor = next(bot for bot in instances if bot is not victim)
     (stalled,) = [x for x in relay.attempts if not x.accepted]
@@ -333,7 +328,7 @@ async def test_two_instances_deliver_every_request_once_through_an_outage_and_a_
     assert final[orphan].attempts >= 2  # claimed again after the kill
 
     # Every user told "sent" once: one card update per request, whoever sent it.
-    await wait_for(lambda: all(sent_updates(stub, card) for card in cards), 15, [survivor])
+    await until_or_logs(lambda: all(sent_updates(stub, card) for card in cards), 15, survivor)
     await asyncio.sleep(0.5)
     assert {card: len(sent_updates(stub, card)) for card in cards} == dict.fromkeys(cards, 1)
     notices = await rows(store, "SELECT reference, status, told_at FROM notices")

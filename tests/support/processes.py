@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from tests.support.smtp import free_port
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[2]
 #: `python app.py`, as production runs it.
@@ -117,3 +118,11 @@ class BotProcess:
     def log_tail(self) -> str:
         logs = sorted(self.workdir.glob(f"{self.name}-*.log"))
         return "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:] for p in logs)
+
+
+async def until_or_logs(condition: Callable[[], Any], seconds: float, *bots: BotProcess) -> None:
+    """`until`, but a time-out fails with the bots' log tails: what they were doing instead."""
+    try:
+        await until(condition, seconds)
+    except TimeoutError:
+        raise AssertionError("timed out; logs:\n" + "\n".join(b.log_tail() for b in bots)) from None
