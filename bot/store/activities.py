@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.tables import ProcessedActivity, utcnow
 
 
@@ -65,7 +65,7 @@ class ActivityLog:
         )
         async with self._db.transaction(durable=False) as session:
             result = await session.execute(statement)
-        return result.rowcount == 1
+        return rowcount(result) == 1
 
     async def release(self, conversation_id: str, activity_id: str) -> None:
         """Undo a claim whose turn failed, so Teams' retry is answered instead of ignored."""
@@ -85,4 +85,4 @@ class ActivityLog:
             result = await session.execute(
                 delete(ProcessedActivity).where(ProcessedActivity.seen_at < utcnow() - age)
             )
-            return result.rowcount or 0
+            return rowcount(result) or 0

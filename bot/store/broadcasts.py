@@ -21,16 +21,16 @@ Rows hold ids and, for a reminder, request references: never patient data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.sql import ColumnElement, Select
 
 from bot.store.conversations import personal_chat_key
-from bot.store.db import Database, as_utc
+from bot.store.db import Database, as_utc, rowcount
 from bot.store.tables import BROADCAST_ERROR_LIMIT, BroadcastDelivery, InstalledConversation
 
 Topic = Literal["announcement", "reconciliation", "follow_up", "log_email"]
@@ -122,7 +122,7 @@ class BroadcastQueue:
                 .values(**values)
                 .on_conflict_do_nothing(index_elements=["topic", "subject", "conversation_key"])
             )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def claim_due(
         self, owner: str, now: datetime, lease_seconds: float, limit: int
@@ -164,7 +164,7 @@ class BroadcastQueue:
                 )
             )
             keys = sorted({row.conversation_key for row in claimed})
-            found = (
+            found: Iterable[Row[str, dict[str, Any], str | None]] = (
                 await session.execute(
                     select(
                         InstalledConversation.key,
@@ -261,7 +261,7 @@ class BroadcastQueue:
                 .values(**values, lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def progress(self, topic: str, subject: str) -> Progress:
         """How far one message has got (for the admin's /status)."""
@@ -305,7 +305,7 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _candidates(now: datetime, limit: int) -> Select[tuple[int]]:
+def _candidates(now: datetime, limit: int) -> Select[int]:
     return (
         select(BroadcastDelivery.id)
         .where(_claimable(now))

@@ -129,10 +129,10 @@ class Notices:
         """
         now, lease_until = _utc(now), _utc(lease_until)
         same = Notice.status == status
-        statement = self._db.insert(Notice).values(
+        upsert = self._db.insert(Notice).values(
             reference=reference, status=status, attempts=1, next_attempt_at=lease_until
         )
-        statement = statement.on_conflict_do_update(
+        statement = upsert.on_conflict_do_update(
             index_elements=[Notice.reference],
             set_={
                 "attempts": case((same, Notice.attempts + 1), else_=1),

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.tables import InstalledConversation, utcnow
 
 ConversationKind = Literal["personal", "groupChat", "channel"]
@@ -70,7 +70,7 @@ def of_tenants(tenants: frozenset[str] | None) -> ColumnElement[bool]:
     )
 
 
-def personal_chat_key(user_id: str, tenants: frozenset[str] | None) -> Select[tuple[str]]:
+def personal_chat_key(user_id: str, tenants: frozenset[str] | None) -> Select[str]:
     """The key of this user's personal chat (the latest, if Teams ever gave two)."""
     statement = (
         select(InstalledConversation.key)
@@ -148,7 +148,7 @@ class Conversations:
             result = await session.execute(
                 delete(InstalledConversation).where(InstalledConversation.key == key)
             )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     def forget_cached(self, key: str) -> None:
         """Drop what this instance remembers writing (another part removed the row)."""

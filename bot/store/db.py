@@ -32,11 +32,11 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -48,7 +48,19 @@ from sqlalchemy.orm import Session
 
 from bot.store.tables import NAMING_CONVENTION, Base, utcnow
 
-__all__ = ["NAMING_CONVENTION", "Base", "Database", "StoreUnavailable", "begin_immediate", "utcnow"]
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "Base",
+    "Database",
+    "StoreUnavailable",
+    "begin_immediate",
+    "rowcount",
+    "utcnow",
+]
 
 T = TypeVar("T")
 
@@ -77,6 +89,18 @@ def as_utc(moment: datetime) -> datetime:
     A naive time (SQLite hands them back without a zone) was stored as UTC.
     """
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def rowcount(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE changed (the driver's rowcount).
+
+    `AsyncSession.execute` is declared to return a plain `Result`; for these
+    statements it is the `CursorResult` that has `rowcount`. Checked, not assumed,
+    so a SELECT passed here by mistake fails loudly instead of counting nothing.
+    """
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of a data-changing statement: {type(result).__name__}")
+    return result.rowcount
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -172,17 +196,19 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @property
-    def insert(self) -> Callable[..., Any]:
+    def insert(self) -> Callable[[type[Base]], SqliteInsert | PostgresInsert]:
         """The dialect's INSERT, which has ON CONFLICT (upserts) on both SQLite and PostgreSQL.
 
         Imported here: the PostgreSQL dialect alone is ~30 ms of a SQLite
         instance's start-up otherwise.
         """
         if self.is_sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            return sqlite_insert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+        return postgres_insert
 
     async def create_schema(self) -> None:
         """Create the tables straight from the models: the store tests' fast path.

@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, Select, delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.db import Database
+from bot.store.db import Database, rowcount
 from bot.store.tables import FILE_NAME_MAX, ReceivedFile, as_utc
 
 #: Held files the user never sent are deleted this long after they arrived.
@@ -112,7 +112,7 @@ class ReceivedFiles:
                 )
                 .execution_options(synchronize_session=False)
             )
-        return int(result.rowcount or 0)
+        return int(rowcount(result) or 0)
 
 
 def attach_in(session: Session, *, form_id: str, user_id: str, reference: str) -> bool:
@@ -134,7 +134,11 @@ def attach_in(session: Session, *, form_id: str, user_id: str, reference: str) -
     return bool(result.rowcount)
 
 
-def _described():  # type: ignore[no-untyped-def]
+#: The columns `_described` reads, in its order: all but the bytes.
+_Described = tuple[str, str, str | None, str, str, int, str, str | None, datetime | None]
+
+
+def _described() -> Select[*_Described]:
     return select(
         ReceivedFile.form_id,
         ReceivedFile.user_id,
@@ -148,7 +152,7 @@ def _described():  # type: ignore[no-untyped-def]
     )
 
 
-def _held(row) -> HeldFile:  # type: ignore[no-untyped-def]
+def _held(row: ReceivedFile | Row[*_Described]) -> HeldFile:
     return HeldFile(
         form_id=row.form_id,
         user_id=row.user_id,

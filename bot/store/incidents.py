@@ -26,11 +26,12 @@ from sqlalchemy.sql import Subquery
 
 from bot.store.broadcasts import ANNOUNCEMENT, QUEUED, RECONCILIATION
 from bot.store.conversations import of_tenants
-from bot.store.db import Database, as_utc
+from bot.store.db import Database, as_utc, rowcount
 from bot.store.tables import (
     LOG,
     NOTE_LIMIT,
     Announcement,
+    AnnouncementKind,
     BroadcastDelivery,
     Incident,
     InstalledConversation,
@@ -38,7 +39,6 @@ from bot.store.tables import (
 )
 
 Action = Literal["declare", "restore"]
-AnnouncementKind = Literal["declared", "updated", "restored"]
 _OPEN = 1
 
 
@@ -268,7 +268,7 @@ async def _queue(
         [*columns, "next_attempt_at", "created_at"], source
     )
     result = await session.execute(statement)
-    return int(result.rowcount or 0)
+    return int(rowcount(result) or 0)
 
 
 def _view(row: Incident) -> IncidentView:
@@ -289,7 +289,7 @@ def _announcement(row: Announcement, incident: Incident | None) -> AnnouncementV
     assert incident is not None, "an announcement always has its incident"
     return AnnouncementView(
         id=row.id,
-        kind=row.kind,  # type: ignore[arg-type]
+        kind=row.kind,
         note=row.note,
         created_at=as_utc(row.created_at),
         created_by_name=row.created_by_name,

@@ -28,7 +28,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from bot.orders.reference import format_reference as reference_text
 from bot.store.confirmations import CardLocation, record_card
-from bot.store.db import Database, StoreUnavailable
+from bot.store.db import Database, StoreUnavailable, rowcount
 from bot.store.files import attach_in
 from bot.store.tables import (
     ERROR_LIMIT,
@@ -183,7 +183,13 @@ class FileGone(Exception):
     """Send of an attached form whose held file is no longer there (purged, or not theirs)."""
 
 
-def _made_by_form(form_id: str) -> Select[Any]:
+#: The columns `_made_by_form` reads, in its order.
+_MadeByForm = tuple[
+    str, str, str, str, str, str, datetime, datetime | None, dict[str, Any] | None, str
+]
+
+
+def _made_by_form(form_id: str) -> Select[*_MadeByForm]:
     """What a repeated Send (or a Review of a sent form) needs of the request it made."""
     return select(
         OutboxRequest.user_id,
@@ -199,7 +205,7 @@ def _made_by_form(form_id: str) -> Select[Any]:
     ).where(OutboxRequest.form_id == form_id)
 
 
-def _owned_by(existing: Row[Any], user_id: str) -> Submission:
+def _owned_by(existing: Row[*_MadeByForm], user_id: str) -> Submission:
     if existing.user_id != user_id:
         raise NotTheSender
     return _submission(existing, duplicate=True)
@@ -213,7 +219,7 @@ class TooManyRequests(Exception):
         self.most = most
 
 
-def _count_since(user_id: str, since: datetime) -> Select[tuple[int]]:
+def _count_since(user_id: str, since: datetime) -> Select[int]:
     return (
         select(func.count())
         .select_from(OutboxRequest)
@@ -485,7 +491,7 @@ class Outbox:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     # reading and retention ------------------------------------------------------
     async def get(self, reference: str) -> RequestRecord | None:
@@ -553,7 +559,7 @@ class Outbox:
                 .values(payload=null(), purged_at=_utc(now))
                 .execution_options(synchronize_session=False)
             )
-        return int(result.rowcount or 0)
+        return int(rowcount(result) or 0)
 
 
 def claimable(now: datetime) -> ColumnElement[bool]:
@@ -563,7 +569,7 @@ def claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def candidates(now: datetime, limit: int) -> Select[tuple[int]]:
+def candidates(now: datetime, limit: int) -> Select[int]:
     """The ids a claim may take, oldest due first (exposed so tests can compile it)."""
     return (
         select(OutboxRequest.id)
@@ -587,7 +593,7 @@ def format_reference(moment: datetime, sequence: int) -> str:
     return reference_text(_uk_date(moment), sequence)
 
 
-def _submission(row: Row[Any], *, duplicate: bool) -> Submission:
+def _submission(row: Row[*_MadeByForm], *, duplicate: bool) -> Submission:
     return Submission(
         reference=row.reference,
         status=row.status,

@@ -272,6 +272,10 @@ class Incident(Base):
     restored_note: Mapped[str | None] = mapped_column(String(NOTE_LIMIT))
 
 
+#: What an announcement says of its incident, in `announcements.kind`.
+AnnouncementKind = Literal["declared", "updated", "restored"]
+
+
 class Announcement(Base):
     """One message to every installed conversation about an incident."""
 
@@ -281,7 +285,7 @@ class Announcement(Base):
     #: The confirmation card's id: the same card confirmed twice announces once.
     draft_id: Mapped[str] = mapped_column(String(64), unique=True)
     incident_id: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[AnnouncementKind] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(String(NOTE_LIMIT))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(100))

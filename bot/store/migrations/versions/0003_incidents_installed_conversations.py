@@ -16,6 +16,7 @@ Created: 2026-12-01 16:10:50.944559
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -187,7 +188,7 @@ def _personal_chats_to_conversations() -> None:
 
 def _conversations_to_personal_chats() -> None:
     """Downgrade: the newest personal chat of each user goes back to conversation_refs."""
-    newest: dict[str, dict] = {}
+    newest: dict[str, dict[str, Any]] = {}
     select = sa.select(
         _CONVERSATIONS.c.user_id, _CONVERSATIONS.c.reference, _CONVERSATIONS.c.updated_at
     ).where(_CONVERSATIONS.c.kind == "personal", _CONVERSATIONS.c.user_id.is_not(None))
