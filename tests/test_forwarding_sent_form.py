@@ -23,7 +23,12 @@ import pytest
 from bot.application import RUNTIME
 from bot.directory import load_directory
 from bot.orders.errors import FormErrors
-from bot.orders.forwarded import AttachedFile, validate_forward
+from bot.orders.forwarded import (
+    FORM_ATTACHED,
+    AttachedFile,
+    attached_description,
+    validate_forward,
+)
 from bot.store.db import utcnow
 from bot.store.files import ReceivedFile
 from bot.store.outbox import OutboxRequest
@@ -220,3 +225,33 @@ async def test_radiology_refused_for_good_delivers_the_form_to_nobody(
 def test_the_sample_form_is_a_pdf() -> None:
     """Control: the file these tests send is accepted by content (a PDF)."""
     assert FORM.startswith(PDF)
+
+
+# --- a stored payload, read leniently -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        {},
+        {"file": "form.pdf"},
+        {"file": {"extension": "exe", "size": 9}},
+        {"file": {"extension": "pdf", "size": "9"}},
+        # Unhashable: looking it up among the accepted kinds raised TypeError before.
+        {"file": {"extension": ["pdf"], "size": 9}},
+        {"file": {"extension": {"pdf": 1}, "size": 9}},
+    ],
+    ids=repr,
+)
+def test_a_stored_payload_of_any_shape_still_gets_a_description(payload: Any) -> None:
+    """A purged payload, or one an older release wrote, gets a card, never a failed notice."""
+    assert attached_description(payload) == FORM_ATTACHED
+
+
+def test_a_stored_payload_describes_the_kind_and_size_never_the_name() -> None:
+    described = attached_description(
+        {"file": {"extension": "pdf", "size": 250_000, "name": PATIENT_FILE_NAME}}
+    )
+    assert described.startswith(f"{FORM_ATTACHED} (PDF, "), described
+    assert PATIENT_FILE_NAME not in described

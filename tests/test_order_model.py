@@ -7,8 +7,11 @@ at all: it must answer with a model or with messages, never an exception.
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, date, datetime
-from typing import Any
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,8 +19,16 @@ from hypothesis import strategies as st
 
 from bot.directory import load_directory
 from bot.nlu import parse
+from bot.orders import model as model_module
 from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
-from bot.orders.model import RadiologyRequest, form_values, remembered_details
+from bot.orders.model import (
+    Patient,
+    Practice,
+    RadiologyRequest,
+    Referrer,
+    form_values,
+    remembered_details,
+)
 from bot.orders.routing import resolve_route
 from bot.orders.rules import pregnancy_required
 from tests.support.payloads import (
@@ -435,3 +446,47 @@ def test_the_bcp_names_radiology_and_results_mailboxes() -> None:
     named = {address.lower() for address in bcp_mailboxes()}
     assert "kch-tr.us.reception_dh@nhs.net" in named
     assert "gst-tr.icedowntimeradiologyresults@nhs.net" in named
+
+
+def _declared_for_the_type_checker() -> dict[str, dict[str, str]]:
+    """The `if TYPE_CHECKING:` field declarations in each class of bot/orders/model.py."""
+    source = Path(model_module.__file__).read_text(encoding="utf-8")
+    found: dict[str, dict[str, str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for statement in node.body:
+            if isinstance(statement, ast.If) and ast.unparse(statement.test) == "TYPE_CHECKING":
+                found[node.name] = {
+                    item.target.id: ast.unparse(item.annotation)
+                    for item in statement.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                }
+    return found
+
+
+def _base_type(annotation: Any) -> Any:
+    """`Annotated[str, ...] | None` -> `str | None`; a model or a plain type as it is."""
+    if get_origin(annotation) is Annotated:
+        return get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        return Union[tuple(_base_type(arm) for arm in get_args(annotation))]  # noqa: UP007
+    return annotation
+
+
+def test_what_the_type_checker_is_told_of_the_fields_is_what_the_model_has() -> None:
+    """The model's fields are made from FIELDS at import, so mypy cannot see them; the
+    fields code reads by name are declared to it by hand. Each must be a field of the
+    built model, with the same type, so the type checker is never told a wrong one."""
+    built = {"_Patient": Patient, "_Referrer": Referrer, "_Practice": Practice}
+    built["_Request"] = RadiologyRequest
+    declared = _declared_for_the_type_checker()
+    assert set(declared) == set(built), "a class's declarations would go unchecked"
+    for name, fields in declared.items():
+        model = built[name]
+        assert fields, name
+        for field, annotation in fields.items():
+            assert field in model.model_fields, f"{name}.{field} is not a field of the model"
+            expected = eval(annotation, vars(model_module))
+            actual = _base_type(model.model_fields[field].annotation)
+            assert actual == expected, f"{name}.{field}: declared {annotation}, built {actual}"

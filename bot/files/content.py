@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from xml.etree import ElementTree
 
 import filetype
+
+#: The extension each accepted kind is named with (one per kind below).
+Extension = Literal["pdf", "docx", "png", "jpg"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +31,7 @@ class FileKind:
     """An accepted kind of form: its media type, the extension we name it with, and a label."""
 
     media_type: str
-    extension: str
+    extension: Extension
     label: str
 
 
@@ -37,7 +42,8 @@ DOCX = FileKind(
 PNG = FileKind("image/png", "png", "PNG image")
 JPEG = FileKind("image/jpeg", "jpg", "JPEG image")
 ACCEPTED: tuple[FileKind, ...] = (PDF, DOCX, PNG, JPEG)
-BY_EXTENSION = {kind.extension: kind for kind in ACCEPTED}
+#: Looked up by any text (a held file's, a stored payload's): unknown ones are not there.
+BY_EXTENSION: Mapping[str, FileKind] = {kind.extension: kind for kind in ACCEPTED}
 
 #: What users are told is accepted, in their words.
 ACCEPTED_TEXT = "a PDF, a Word document (.docx), or a photo or scan as PNG or JPEG"

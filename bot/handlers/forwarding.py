@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.directory import Directory
+from bot.files.content import BY_EXTENSION
 from bot.files.download import DownloadRefused, FileDownloader
 from bot.handlers.orders import (
     NOT_YOURS,
@@ -266,7 +267,8 @@ async def _unsent(
 def _attached(held: HeldFile) -> AttachedFile:
     return AttachedFile(
         media_type=held.media_type,
-        extension=held.extension,  # type: ignore[arg-type]
+        # Held only after identify() named its kind, so it is one of the accepted ones.
+        extension=BY_EXTENSION[held.extension].extension,
         size=held.size,
         sha256=held.sha256,
     )

@@ -15,15 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bot.orders.fields import FIELD_BY_ID, FIELDS, SECTIONS, FieldSpec
 from bot.orders.routing import Route
 from bot.orders.rules import applies
 from bot.orders.validation import age_on, format_nhs_number, registration_body
-
-if TYPE_CHECKING:  # the model imports this module: annotations only
-    from bot.orders.model import RadiologyRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +85,14 @@ class Replies(Protocol):
     def email(self) -> str: ...
 
 
+class Documented(Protocol):
+    """What a document is drawn from: a `RadiologyRequest` (which imports this module)."""
+
+    @property
+    def practice(self) -> Replies: ...
+    def values(self) -> dict[str, Any]: ...
+
+
 def routed_document(
     *,
     reference: str,
@@ -118,7 +123,7 @@ def uk_date(day: date) -> str:
 
 
 def build_document(
-    request: RadiologyRequest, route: Route, reference: str, created_at: datetime
+    request: Documented, route: Route, reference: str, created_at: datetime
 ) -> RequestDocument:
     """The request's document; `created_at` in London time (ages are counted on its day)."""
     values = request.values()

@@ -50,7 +50,7 @@ class FormErrors(Mapping[str, str]):
 
 
 def validate_submission(
-    data: Mapping[str, Any], *, directory: Directory, today: date
+    data: object, *, directory: Directory, today: date
 ) -> RadiologyRequest | FormErrors:
     """Check a submitted form; the model when everything is right, otherwise every problem.
 
@@ -181,7 +181,7 @@ def _date_or_none(text: str | None, today: date, *, birth: bool) -> date | None:
         return None
 
 
-def validate_choice(data: Mapping[str, Any], *, directory: Directory) -> Route | FormErrors:
+def validate_choice(data: object, *, directory: Directory) -> Route | FormErrors:
     """The choose step: trust and modality must have a downtime mailbox before the form opens."""
     if not isinstance(data, Mapping):
         return FormErrors({FORM_ERROR: UNREADABLE})

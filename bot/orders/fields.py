@@ -166,7 +166,10 @@ class FieldSpec:
     @property
     def values(self) -> frozenset[str]:
         """The values a choice accepts (its choices, and the value of not being asked)."""
-        return frozenset({key for key, _ in self.choices} | ({self.unasked} - {None}))
+        accepted = {key for key, _ in self.choices}
+        if self.unasked is not None:
+            accepted.add(self.unasked)
+        return frozenset(accepted)
 
     @property
     def is_text(self) -> bool:

@@ -17,31 +17,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ValidationError, ValidationInfo, model_validator
 
 from bot.directory import Department, Directory, Trust
-from bot.files.content import BY_EXTENSION, megabytes
+from bot.files.content import BY_EXTENSION, Extension, megabytes
 from bot.orders.document import RequestDocument, routed_document
 from bot.orders.errors import FORM_ERROR, FormErrors, as_text, message_for
 from bot.orders.fields import FIELD_BY_ID
-from bot.orders.model import RuleViolations, _Part, field_type
+from bot.orders.model import RuleViolations, _Part, text_checks
 from bot.orders.routing import RouteError, resolve_route
 from bot.vocabulary import modality
 
 #: Inputs of the forwarding card, in the order they are asked.
 FORWARD_INPUTS = ("trust", "modality", "practice_name", "practice_ods", "practice_email")
 PRACTICE_FIELDS = {"practice_name": "name", "practice_ods": "ods_code", "practice_email": "email"}
-Extension = Literal["pdf", "docx", "png", "jpg"]
 #: The priorities a message may name with its form; anything else is no priority.
 PRIORITIES = frozenset(value for value, _ in FIELD_BY_ID["priority"].choices)
-# The fields a forwarded form shares with the bot's own, checked by the same declarations.
-PracticeName = field_type("practice_name")
-OdsCode = field_type("practice_ods")
-PracticeMailbox = field_type("practice_email")
-RouteId = field_type("trust")
-Priority = field_type("priority")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +84,13 @@ def route_of_record(
 class ForwardPractice(_Part):
     """Where rejections and results go, as the bot's own form asks for it (phone aside).
 
-    The same rule for the mailbox as the bot's own form: never one the BCP names.
+    The same rule for the mailbox as the bot's own form: never one the BCP names. Each
+    field is checked by the bot's own form's declaration of it.
     """
 
-    name: PracticeName
-    ods_code: OdsCode
-    email: PracticeMailbox
+    name: Annotated[str, *text_checks("practice_name")]
+    ods_code: Annotated[str, *text_checks("practice_ods")]
+    email: Annotated[str, *text_checks("practice_email")]
 
 
 class AttachedFile(_Part):
@@ -112,10 +106,11 @@ class ForwardedRequest(_Part):
     """One completed trust form, routed: one request, one email, the file attached unchanged."""
 
     kind: Literal["file"] = "file"
-    trust: RouteId
-    department: RouteId
-    modality: RouteId | None = None
-    priority: Priority | None = None
+    # Checked as the bot's own form's trust and priority (route ids share the trust's check).
+    trust: Annotated[str, *text_checks("trust")]
+    department: Annotated[str, *text_checks("trust")]
+    modality: Annotated[str, *text_checks("trust")] | None = None
+    priority: Annotated[str, *text_checks("priority")] | None = None
     practice: ForwardPractice
     file: AttachedFile
 
@@ -166,7 +161,8 @@ def attached_description(payload: Mapping[str, Any] | None) -> str:
     older release wrote) still gets a card, never a failed notice.
     """
     file = payload.get("file") if isinstance(payload, Mapping) else None
-    kind = BY_EXTENSION.get(file.get("extension")) if isinstance(file, Mapping) else None
+    extension = file.get("extension") if isinstance(file, Mapping) else None
+    kind = BY_EXTENSION.get(extension) if isinstance(extension, str) else None
     size = file.get("size") if isinstance(file, Mapping) else None
     if kind is None or not isinstance(size, int):
         return FORM_ATTACHED
@@ -174,7 +170,7 @@ def attached_description(payload: Mapping[str, Any] | None) -> str:
 
 
 def validate_forward(
-    data: Mapping[str, Any],
+    data: object,
     *,
     directory: Directory,
     file: AttachedFile,
@@ -220,13 +216,13 @@ def validate_forward(
                     errors.setdefault(field, message)
                 continue
             loc = [str(part) for part in error["loc"]]
-            input_id = _input_of(loc)
-            if input_id is None:
+            field_id = _input_of(loc)
+            if field_id is None:
                 errors.setdefault(FORM_ERROR, "The form could not be read: please start again")
                 continue
-            spec = FIELD_BY_ID[input_id]
+            spec = FIELD_BY_ID[field_id]
             message = message_for(spec, error["type"], error["msg"])
-            errors.setdefault(input_id, message)
+            errors.setdefault(field_id, message)
         return FormErrors(errors)
     return FormErrors(errors) if errors else request
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -92,17 +92,25 @@ def _the_practices_own(value: str, info: ValidationInfo) -> str:
 _ALSO: Mapping[str, tuple[Any, ...]] = {"practice_email": (AfterValidator(_the_practices_own),)}
 
 
+def _text_checks(spec: FieldSpec) -> tuple[Any, ...]:
+    return (AfterValidator(_user_check(spec.clean)), *_ALSO.get(spec.id, ()))
+
+
 def _annotation(spec: FieldSpec) -> Any:
     """The pydantic type of a declared field: its base type with the declaration's check."""
     if spec.kind == "date":
         return Annotated[date, BeforeValidator(_user_check(_date_check(spec)))]
-    return Annotated[str, AfterValidator(_user_check(spec.clean)), *_ALSO.get(spec.id, ())]
+    return Annotated[str, *_text_checks(spec)]
 
 
-def field_type(field_id: str) -> Any:
-    """The checked type of one declared field, for another model that holds it too (a
-    forwarded form's practice: the same rules as the bot's own form's, from one place)."""
-    return _annotation(FIELD_BY_ID[field_id])
+def text_checks(field_id: str) -> tuple[Any, ...]:
+    """The checks of one declared field held as text, for another model that holds it too
+    (a forwarded form's practice: the same rules as the bot's own form's, from one place):
+    `name: Annotated[str, *text_checks("practice_name")]`, a `str` to the type checker."""
+    spec = FIELD_BY_ID[field_id]
+    if spec.kind == "date":
+        raise ValueError(f"{field_id} is a date, not text")
+    return _text_checks(spec)
 
 
 def _default(spec: FieldSpec) -> Any:
@@ -146,6 +154,13 @@ def _context(info: ValidationInfo) -> tuple[Directory, date]:
 
 
 class _Patient(_Part):
+    if TYPE_CHECKING:
+        # The fields code reads by name, for the type checker only: the fields themselves
+        # are made from FIELDS below (D22). tests/test_order_model.py holds these
+        # declarations to the model that is built.
+        date_of_birth: date
+        nhs_number: str
+
     @field_validator("date_of_birth", check_fields=False)
     @classmethod
     def _plausible_birth(cls, value: date, info: ValidationInfo) -> date:
@@ -162,6 +177,9 @@ class _Patient(_Part):
 class _Referrer(_Part):
     """The entitled referrer: name, role and registration stand in for a signature."""
 
+    if TYPE_CHECKING:  # as `_Patient`'s
+        registration: str
+
     @property
     def registration_body(self) -> str:
         return registration_body(self.registration) or ""
@@ -169,6 +187,11 @@ class _Referrer(_Part):
 
 class _Practice(_Part):
     """Where rejections and results go: a monitored nhs.net mailbox is essential."""
+
+    if TYPE_CHECKING:  # as `_Patient`'s
+        name: str
+        ods_code: str
+        email: str
 
 
 Patient = create_model("Patient", __base__=_Patient, **_fields("patient"))
@@ -192,6 +215,14 @@ class _Request(_Part):
     #: The rules it was made under (rules.FORM_VERSION); requests queued before there was one have
     #: none, and are read as version 1.
     form_version: int = 1
+
+    if TYPE_CHECKING:  # as `_Patient`'s
+        patient: Patient
+        practice: Practice
+        trust: str
+        department: str
+        modality: str
+        priority: str
 
     @model_validator(mode="after")
     def _conditional_rules(self, info: ValidationInfo) -> _Request:
@@ -250,7 +281,7 @@ def _local(moment: datetime) -> datetime:
 # --- From the model back to the card ----------------------------------------------------
 
 
-def form_values(request: Any) -> dict[str, str]:
+def form_values(request: RadiologyRequest) -> dict[str, str]:
     """The request as the card's input values: prefill for Back, data for Send.
 
     Sending the values back in the Send action's data keeps the bot stateless
@@ -267,7 +298,7 @@ def form_values(request: Any) -> dict[str, str]:
     return values
 
 
-def remembered_details(request: Any) -> tuple[dict[str, str], dict[str, str]]:
+def remembered_details(request: RadiologyRequest) -> tuple[dict[str, str], dict[str, str]]:
     """(practice, referrer) input values to keep in the user's profile for next time."""
     values = form_values(request)
     practice = {key: values[key] for key in PRACTICE_INPUTS if key in values}
@@ -283,8 +314,8 @@ __all__ = [
     "RadiologyRequest",
     "Referrer",
     "RuleViolations",
-    "field_type",
     "form_values",
     "remembered_details",
+    "text_checks",
     "value_at",
 ]
