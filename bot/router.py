@@ -25,7 +25,7 @@ import logging
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from bot.nlu import Intent, Parsed, Slot, parse, parse_for
 from bot.privacy import looks_like_patient_data
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Outcome]]
 SearchHandler = Callable[..., Awaitable[SearchAnswer]]
+#: What a route's handler answers: an `Outcome` (intents, verbs) or a `SearchAnswer`.
+Answer = TypeVar("Answer", Outcome, SearchAnswer)
 Scope = Literal["personal", "team", "groupChat"]
 ALL_SCOPES: tuple[Scope, ...] = ("personal", "team", "groupChat")
 
@@ -77,8 +79,8 @@ class SearchCommand:
 
 
 @dataclass(slots=True)
-class _Route:
-    handler: Callable[..., Awaitable[Any]]
+class _Route(Generic[Answer]):
+    handler: Callable[..., Awaitable[Answer]]
     params: frozenset[str]
     #: Card fields this verb reads from the action's data.
     fields: frozenset[str]
@@ -98,14 +100,16 @@ class _Route:
             if k in self.fields and (k not in self.text_params or isinstance(v, str))
         }
 
-    async def call(self, available: Mapping[str, Any]) -> Any:
+    async def call(self, available: Mapping[str, Any]) -> Answer:
         return await self.handler(**{k: v for k, v in available.items() if k in self.params})
 
 
 _TEXT_HINTS = (str, str | None)
 
 
-def _route(handler: Callable[..., Awaitable[Any]], allowed: frozenset[str], what: str) -> _Route:
+def _route(
+    handler: Callable[..., Awaitable[Answer]], allowed: frozenset[str], what: str
+) -> _Route[Answer]:
     """Check the handler's parameters against what the router can supply, once."""
     signature = inspect.signature(handler)
     params: set[str] = set()
@@ -137,9 +141,9 @@ class Router:
     services: frozenset[str] = SERVICE_NAMES
     #: Told which intent or verb each turn ran and how its handler ended (bot/telemetry.py).
     telemetry: Telemetry = field(default_factory=Telemetry)
-    _intents: dict[Intent, _Route] = field(default_factory=dict)
-    _verbs: dict[str, _Route] = field(default_factory=dict)
-    _searches: dict[str, tuple[SearchCommand, _Route]] = field(default_factory=dict)
+    _intents: dict[Intent, _Route[Outcome]] = field(default_factory=dict)
+    _verbs: dict[str, _Route[Outcome]] = field(default_factory=dict)
+    _searches: dict[str, tuple[SearchCommand, _Route[SearchAnswer]]] = field(default_factory=dict)
     _commands: list[Command] = field(default_factory=list)
 
     def intent(

@@ -153,6 +153,23 @@ async def test_my_requests_pages_older_requests(log_bot: BotHarness, smtp: SmtpT
     assert references[0] in card_text(second_page)
 
 
+@pytest.mark.parametrize(
+    "page",
+    # "²" and "٣" are digits to str.isdigit; 5000 digits are past int()'s limit for text.
+    ["²", "٣", "9" * 5000, "-2", "two", ["2"], {"n": 2}, None, -3, 2.5],
+    ids=lambda page: repr(page)[:12],
+)
+async def test_a_page_the_card_did_not_send_gets_the_first_page(
+    log_bot: BotHarness, page: Any
+) -> None:
+    """Card data comes from the client: a tampered page is the first page, never an error."""
+    await send_as(log_bot, SAM, "Sam", "card-1")
+    turn = await log_bot.execute("myrequests.page", {"page": page})
+    assert turn.status == 200, turn
+    assert card_text(turn.only_card).startswith("Your requests")
+    assert "page 2" not in card_text(turn.only_card)
+
+
 async def test_asked_in_a_channel_my_requests_go_to_the_personal_chat(
     log_bot: BotHarness,
 ) -> None:

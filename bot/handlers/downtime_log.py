@@ -12,6 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.directory import Directory
 from bot.incidents.board import IncidentBoard
@@ -90,8 +91,7 @@ def register(router: Router) -> None:
         """Older or newer: the list is replaced in place, one card however far one pages."""
         if not conversation.is_personal:
             return Outcome.message(PERSONAL_ONLY)
-        number = page if isinstance(page, int) else int(page) if str(page).isdigit() else 0
-        found = await downtime_log.mine(user.id, min(max(number, 0), _MAX_PAGE))
+        found = await downtime_log.mine(user.id, _page_number(page))
         return Outcome(update=cards.render("my_requests", my_requests_context(found, directory)))
 
     @router.intent(Intent.PRACTICE_LOG)
@@ -172,7 +172,22 @@ def register(router: Router) -> None:
         )
 
 
-def _personal(conversation: Conversation, card: dict) -> Outcome:
+def _page_number(page: object) -> int:
+    """The page a card asked for, from 0 to _MAX_PAGE: an int, or decimal digits as text.
+
+    Card data comes from the client. Not `str.isdigit`: it is true of "²", which
+    int() refuses, as it refuses text longer than its digit limit.
+    """
+    if isinstance(page, int):
+        number = page
+    elif isinstance(page, str) and page.isdecimal() and len(page) <= len(str(_MAX_PAGE)):
+        number = int(page)
+    else:
+        number = 0
+    return min(max(number, 0), _MAX_PAGE)
+
+
+def _personal(conversation: Conversation, card: dict[str, Any]) -> Outcome:
     if conversation.is_personal:
         return Outcome.card(card)
     return Outcome(private=[Reply(card=card)])

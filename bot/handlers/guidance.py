@@ -11,7 +11,7 @@ from typing import Literal
 
 from bot.directory import Directory
 from bot.nlu import Intent
-from bot.router import FALLBACK_INTENT, Command, Router
+from bot.router import FALLBACK_INTENT, Command, Handler, Router
 from bot.turns import Outcome
 from cards import CardRenderer
 
@@ -27,7 +27,7 @@ KEEP_PATIENT_DATA_PRIVATE = (
 
 
 def register(router: Router) -> None:
-    def info(topic: Topic):
+    def info(topic: Topic) -> Handler:
         async def show(cards: CardRenderer, directory: Directory) -> Outcome:
             return Outcome.card(cards.render("info", directory=directory, topic=topic))
 

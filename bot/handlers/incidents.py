@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from bot.directory import Directory
 from bot.handlers.situations import access_card
@@ -28,7 +28,7 @@ from bot.privacy import looks_like_patient_data
 from bot.router import Command, Router
 from bot.settings import Settings
 from bot.store import Profiles, StoreUnavailable
-from bot.store.incidents import Draft, IncidentView, NothingToRestore
+from bot.store.incidents import Action, Draft, IncidentView, NothingToRestore
 from bot.turns import Conversation, Outcome, Reply, User
 from cards import CardRenderer
 
@@ -151,7 +151,7 @@ def register(router: Router) -> None:
         """Send: the admin is checked again here, from the turn, never from the card."""
         if refused := _not_admin(settings, user):
             return refused
-        if not (draft_id and _DRAFT.fullmatch(draft_id)) or change not in ("declare", "restore"):
+        if not (draft_id and _DRAFT.fullmatch(draft_id)) or not _is_action(change):
             return Outcome.message(STALE_CARD)
         note = (note or "").strip()
         if change == "declare" and not note:
@@ -211,6 +211,11 @@ async def _confirmation(
     if conversation.is_personal:
         return Outcome.card(card)
     return Outcome(private=[Reply(card=card)])
+
+
+def _is_action(change: str | None) -> TypeGuard[Action]:
+    """What the confirmation card's `change` may be: the card data is the client's."""
+    return change in ("declare", "restore")
 
 
 def _not_admin(settings: Settings, user: User) -> Outcome | None:

@@ -6,6 +6,8 @@ the card already shown in place, so nothing the user was reading disappears.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.directory import Department, Directory, Trust
 from bot.handlers.common import borough_button, users_desk
 from bot.nlu import Intent
@@ -96,8 +98,7 @@ def _mailbox(
             cards.render("mailbox_picker", trusts=list(directory.trusts), trust=None, site=None)
         )
     if chosen.single_mailbox:
-        department = chosen.departments[0]
-        return Outcome.card(_mailbox_card(cards, directory, chosen, department, site))
+        return Outcome.card(_mailbox_card(cards, directory, chosen, chosen.departments[0], site))
     if modality_id is None:
         return Outcome.card(
             cards.render("mailbox_picker", trusts=list(directory.trusts), trust=chosen, site=site)
@@ -121,7 +122,7 @@ def _mailbox_card(
     trust: Trust,
     department: Department,
     site: Site | None,
-) -> dict:
+) -> dict[str, Any]:
     return cards.render(
         "mailbox", directory=directory, trust=trust, department=department, site=site
     )

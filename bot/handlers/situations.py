@@ -6,6 +6,8 @@ the chat, so the steps a user was following never vanish mid-task.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.directory import Directory
 from bot.handlers.common import borough_button, incident_first, users_desk
 from bot.incidents.board import IncidentBoard
@@ -119,7 +121,7 @@ async def access_card(
     user: User,
     borough: str | None = None,
     other_borough: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The BCP's access rule and the user's own service desk (named, remembered, or asked)."""
     known = (
         None
