@@ -202,9 +202,9 @@ class Settings(DatabaseSettings):
 
     def is_admin(self, aad_object_id: str | None) -> bool:
         """May this Entra user declare an outage? Compared by object id, never by name."""
-        return bool(aad_object_id) and aad_object_id.lower() in {
-            i.lower() for i in self.admin_aad_object_ids
-        }
+        if not aad_object_id:
+            return False
+        return aad_object_id.lower() in {i.lower() for i in self.admin_aad_object_ids}
 
     def tenant_allowed(self, tenant_id: str | None) -> bool:
         """Empty allowlist admits everyone only in development mode."""

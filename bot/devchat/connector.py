@@ -30,8 +30,10 @@ class Sent:
     @property
     def card(self) -> dict[str, Any] | None:
         for attachment in self.body.get("attachments") or []:
-            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
-                return attachment.get("content")
+            content = attachment.get("content")
+            adaptive = attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
+            if adaptive and isinstance(content, dict):
+                return content
         return None
 
     @property
@@ -48,7 +50,7 @@ class ConnectorStub:
     _faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     #: Conversations that answer every call with this status (403: the app was removed).
     _refusing: dict[str, int] = field(default_factory=dict)
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event | None = None
 
     def app(self) -> web.Application:

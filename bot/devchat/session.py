@@ -55,7 +55,7 @@ class ChatSession:
     #: The open dialog's card; None when no dialog is open.
     dialog: Shown | None = None
     _seen: int = 0
-    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _activity(self, **fields: Any) -> dict[str, Any]:
         conversation_id = f"local-{self.kind}-{self.user_id}"
@@ -137,10 +137,10 @@ class ChatSession:
                 type="invoke",
                 name="adaptiveCard/action",
                 value=value,
-                replyToId=self.last_card.activity_id,
+                replyToId=shown.activity_id,
             )
             return await self._post(body)
-        return await self._post(self._activity(value=data, replyToId=self.last_card.activity_id))
+        return await self._post(self._activity(value=data, replyToId=shown.activity_id))
 
     async def _dialog(self, name: str, data: dict[str, Any]) -> list[Shown]:
         """Open a dialog (`task/fetch`) or press a button in it (`task/submit`), as Teams does:

@@ -35,6 +35,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from ssl import SSLContext
 
 import aiohttp
 from yarl import URL
@@ -142,7 +143,7 @@ class FileDownloader:
         max_bytes: int,
         timeout_seconds: float = DOWNLOAD_SECONDS,
         max_redirects: int = MAX_REDIRECTS,
-        ssl: object = True,
+        ssl: SSLContext | bool = True,
     ) -> None:
         self._policy = policy
         self._max_bytes = max_bytes

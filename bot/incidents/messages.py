@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
+from typing import Any
 
 from bot.directory import Directory
 from bot.incidents.views import (
@@ -92,7 +93,7 @@ class BroadcastComposer:
         )
         return Reply(text="ICE is back: your requests during the outage", card=card)
 
-    async def _follow_up(self, payload: dict | None) -> Reply | None:
+    async def _follow_up(self, payload: dict[str, Any] | None) -> Reply | None:
         references = (payload or {}).get("references")
         if not isinstance(references, list):
             return None
@@ -105,7 +106,7 @@ class BroadcastComposer:
         return Reply(text="Reminder: requests you sent to radiology", card=card)
 
 
-def _log_email(payload: dict | None) -> Reply | None:
+def _log_email(payload: dict[str, Any] | None) -> Reply | None:
     """The outcome of a practice log email, as one line (no patient data in it)."""
     if not payload:
         return None

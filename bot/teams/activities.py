@@ -117,7 +117,12 @@ def _user(activity: Activity) -> User:
 
 def _conversation(activity: Activity) -> Conversation:
     conversation = activity.conversation
-    kind = CONVERSATION_KINDS.get(getattr(conversation, "conversation_type", None), "unknown")
+    conversation_type = getattr(conversation, "conversation_type", None)
+    kind: ConversationKind = (
+        CONVERSATION_KINDS.get(conversation_type, "unknown")
+        if isinstance(conversation_type, str)
+        else "unknown"
+    )
     conversation_id = conversation.id if conversation and isinstance(conversation.id, str) else ""
     return Conversation(id=conversation_id, kind=kind, tenant_id=tenant_of(activity))
 
@@ -143,7 +148,9 @@ def card_action(activity: Activity) -> CardAction | None:
         action = value.get("action")
         if not isinstance(action, Mapping):
             return None
-        data = action.get("data") if isinstance(action.get("data"), Mapping) else {}
+        data = action.get("data")
+        if not isinstance(data, Mapping):
+            data = {}
         verb = action.get("verb") or data.get("verb")
         if not isinstance(verb, str):
             return None

@@ -32,9 +32,10 @@ def for_dialog(card: Mapping[str, Any]) -> dict[str, Any]:
     """The card with every Action.Execute replaced by its Action.Submit fallback.
 
     Our Execute buttons always carry one (cards/render.py `execute_action`),
-    with the verb in its data, so the same handler answers the Submit.
+    with the verb in its data, so the same handler answers the Submit. The card's
+    root is an AdaptiveCard, never an action, so its entries are what is swapped.
     """
-    return _swap(card)
+    return {key: _swap(value) for key, value in card.items()}
 
 
 def _swap(node: Any) -> Any:

@@ -14,12 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from botbuilder import schema
 from botbuilder.schema import teams as teams_schema
 from botframework.connector import models as connector_models
 from msrest.serialization import Deserializer, Model, Serializer
+
+AnyModel = TypeVar("AnyModel", bound=Model)
 
 
 class FastActivitySerializer:
@@ -52,21 +54,19 @@ class _NeedsMsrest(Exception):
     """This model uses a serialisation feature the fast path leaves to msrest."""
 
 
-def model_json(value: Any) -> Any:
+def model_json(value: Model) -> dict[str, Any]:
     """JSON-ready data for a msrest model tree, as msrest's Serializer would produce it."""
-    if isinstance(value, Model):
-        out: dict[str, Any] = {}
-        validation = getattr(value, "_validation", {}) or {}
-        for attr, spec in value._attribute_map.items():
-            key = spec["key"]
-            if not key or "." in key:
-                raise _NeedsMsrest(attr)
-            item = getattr(value, attr, None)
-            if item is None or validation.get(attr, {}).get("readonly"):
-                continue
-            out[key] = _typed(item, spec["type"])
-        return out
-    return _plain(value)
+    out: dict[str, Any] = {}
+    validation = getattr(value, "_validation", {}) or {}
+    for attr, spec in value._attribute_map.items():
+        key = spec["key"]
+        if not key or "." in key:
+            raise _NeedsMsrest(attr)
+        item = getattr(value, attr, None)
+        if item is None or validation.get(attr, {}).get("readonly"):
+            continue
+        out[key] = _typed(item, spec["type"])
+    return out
 
 
 def _typed(item: Any, data_type: str) -> Any:
@@ -107,10 +107,12 @@ def activity_from_json(payload: dict[str, Any]) -> schema.Activity:
     try:
         return _build(schema.Activity, payload)
     except _NeedsMsrest:
-        return schema.Activity().deserialize(payload)
+        # msrest's deserialize is unannotated; it returns an instance of the class.
+        activity: schema.Activity = schema.Activity().deserialize(payload)
+        return activity
 
 
-def _build(cls: type[Model], data: Any) -> Any:
+def _build(cls: type[AnyModel], data: Any) -> AnyModel:
     if not isinstance(data, dict) or getattr(cls, "_subtype_map", None):
         raise _NeedsMsrest(cls.__name__)
     values: dict[str, Any] = {}
