@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from bot.devchat.samples import SAMPLE_REQUEST
@@ -29,6 +29,7 @@ from bot.directory import Directory, load_directory
 from bot.handlers.orders import SAVE_FAILED, TOO_LARGE
 from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
 from bot.orders.form import (
+    Status,
     choose_context,
     closed_form_context,
     confirmation_for,
@@ -57,6 +58,8 @@ NOW = datetime(2026, 11, 29, 10, 32, tzinfo=UTC)
 FORM_ID = "gallery-form"
 OWNER = "29:gallery-user"
 REFERENCE = "DT-20261129-0007"
+#: Every state of a confirmation card.
+STATUSES: tuple[Status, ...] = ("queued", "sent", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,11 @@ class Sample:
     template: str
     about: str
     context: Callable[[], Context]
+
+
+def _fixed(context: Context) -> Callable[[], Context]:
+    """A sample whose context is already known: nothing to put off until it is drawn."""
+    return lambda: context
 
 
 @cache
@@ -121,11 +129,11 @@ def _review(**extra: Any) -> Context:
     )
 
 
-def _confirmation(status: str) -> Context:
+def _confirmation(status: Status) -> Context:
     return confirmation_for(
         _request(),
         reference=REFERENCE,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         directory=directory(),
         sent_at=NOW if status == "sent" else None,
     )
@@ -205,7 +213,7 @@ def _lookups() -> list[Sample]:
             f"lookup-{index + 1}",
             "lookup",
             f"Message extension result: {entry.title}",
-            lambda card=entry.card: card,
+            _fixed(entry.card),
         )
         for index, entry in enumerate(entries)
     ]
@@ -261,7 +269,7 @@ def samples() -> list[Sample]:
                 f"helpdesk-{desk.id}",
                 "helpdesk",
                 f"Service desk for {', '.join(desk.boroughs)}",
-                lambda desk=desk: {"desk": desk, "borough": desk.boroughs[0]},
+                _fixed({"desk": desk, "borough": desk.boroughs[0]}),
             )
             for desk in d.service_desks
         ),
@@ -282,12 +290,7 @@ def samples() -> list[Sample]:
                 f"mailbox-{trust.id}-{dept.id}",
                 "mailbox",
                 f"{trust.short_name} {dept.name} mailbox",
-                lambda trust=trust, dept=dept: {
-                    "directory": d,
-                    "trust": trust,
-                    "department": dept,
-                    "site": None,
-                },
+                _fixed({"directory": d, "trust": trust, "department": dept, "site": None}),
             )
             for trust in d.trusts
             for dept in trust.departments
@@ -332,7 +335,7 @@ def samples() -> list[Sample]:
                 f"info-{topic}",
                 "info",
                 f"Answer: {topic.replace('_', ' ')}",
-                lambda topic=topic: {"directory": d, "topic": topic},
+                _fixed({"directory": d, "topic": topic}),
             )
             for topic in ("next", "walk_in", "rejections", "results")
         ),
@@ -456,9 +459,9 @@ def samples() -> list[Sample]:
                 f"order_confirmation-{status}",
                 "order_confirmation",
                 f"Request {status}",
-                lambda status=status: _confirmation(status),
+                partial(_confirmation, status),
             )
-            for status in ("queued", "sent", "failed")
+            for status in STATUSES
         ),
         Sample(
             "order_confirmation-closed",
@@ -505,7 +508,7 @@ def samples() -> list[Sample]:
                 f"order_confirmation-forwarded-{status}",
                 "order_confirmation",
                 f"A completed form the user attached, {status}",
-                lambda status=status: _forwarded_confirmation(status),
+                partial(_forwarded_confirmation, status),
             )
             for status in ("queued", "failed")
         ),

@@ -8,6 +8,8 @@ name), so each card is drawn exactly as the bot would send it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from bot.incidents.views import (
     announcement_context,
@@ -21,12 +23,14 @@ from bot.incidents.views import (
 )
 from bot.store.broadcasts import Progress
 from bot.store.conversations import Audience
-from bot.store.incidents import AnnouncementView, IncidentView
+from bot.store.incidents import AnnouncementKind, AnnouncementView, IncidentView
 from bot.store.request_log import LoggedRequest, Page
 from cards.gallery import Sample, directory
 
 DECLARED = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
 RESTORED = datetime(2026, 12, 1, 11, 2, tzinfo=UTC)
+#: Every kind of announcement, as the gallery shows them.
+KINDS: tuple[AnnouncementKind, ...] = ("declared", "updated", "restored")
 NOTE = "ICE is down for all practices since 08:10, supplier investigating [see *ICE* status]"
 
 
@@ -44,10 +48,10 @@ def incident(*, restored: bool = False, updated: bool = False) -> IncidentView:
     )
 
 
-def announcement(kind: str) -> AnnouncementView:
+def announcement(kind: AnnouncementKind) -> AnnouncementView:
     return AnnouncementView(
         id=7,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         note="Fixed by the supplier at 11:00" if kind == "restored" else NOTE,
         created_at=RESTORED if kind == "restored" else DECLARED,
         created_by_name="Jo Admin",
@@ -89,7 +93,9 @@ NAMES = {"29:user-0": "Sam Receptionist", "29:user-1": "Dr Alex Example", "29:us
 def incident_samples() -> list[Sample]:
     d = directory()
 
-    def practice_log(rows: list[LoggedRequest], mailbox: str | None, restored: bool) -> dict:
+    def practice_log(
+        rows: list[LoggedRequest], mailbox: str | None, restored: bool
+    ) -> dict[str, Any]:
         return practice_log_context(
             ods_code="G85001",
             incident=incident(restored=restored),
@@ -129,9 +135,9 @@ def incident_samples() -> list[Sample]:
                 f"incident-{kind}",
                 "incident",
                 f"Announcement: {kind}",
-                lambda kind=kind: announcement_context(announcement(kind)),
+                partial(announcement_context, announcement(kind)),
             )
-            for kind in ("declared", "updated", "restored")
+            for kind in KINDS
         ),
         Sample(
             "incident_confirm-declare",
@@ -162,9 +168,10 @@ def incident_samples() -> list[Sample]:
                 f"incident_done-{kind}",
                 "incident_done",
                 f"Admin: the confirmation once sent ({kind})",
-                lambda kind=kind: queued_context(announcement(kind)),
+                partial(queued_context, announcement(kind)),
             )
-            for kind in ("declared", "restored")
+            for kind in KINDS
+            if kind != "updated"
         ),
         Sample(
             "incident_done-cancelled",

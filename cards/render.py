@@ -219,7 +219,9 @@ class CardRenderer:
             if not name.startswith("_")
         )
 
-    def render(self, name: str, context: Mapping[str, Any] | None = None, /, **values: Any) -> dict:
+    def render(
+        self, name: str, context: Mapping[str, Any] | None = None, /, **values: Any
+    ) -> dict[str, Any]:
         """Render `templates/<name>.json.j2` into an Adaptive Card dictionary.
 
         Most cards depend only on the directory and a borough or mailbox, so
@@ -235,11 +237,14 @@ class CardRenderer:
             text = self._render_checked(name, merged)
             if key is not None and len(self._rendered) < self._max_cached:
                 self._rendered[key] = text
-        return json.loads(text)
+        card: dict[str, Any] = json.loads(text)  # an object: _render_checked made sure
+        return card
 
     def _render_checked(self, name: str, context: Mapping[str, Any]) -> str:
         template = self._env.get_template(f"{name}.json.j2")
         card = json.loads(template.render(context))
+        if not isinstance(card, dict):
+            raise TypeError(f"card {name!r} is not a JSON object")
         # Measured as it goes on the wire: escaped JSON ("漢" is six bytes, "\\" two).
         text = json.dumps(card, separators=(",", ":"))
         size = len(text)

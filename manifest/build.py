@@ -197,7 +197,7 @@ def resolve_bot_id(
 
         try:
             # dev_mode only lets Settings construct without an app id; nothing else reads it.
-            app_id = Settings(_env_file=env_file, dev_mode=True).app_id  # type: ignore[call-arg]
+            app_id = Settings(_env_file=env_file, dev_mode=True).app_id
         except ValidationError as exc:
             raise ManifestError(f"cannot read {env_file}: {exc}") from None
         return app_id.strip() or None
@@ -229,7 +229,7 @@ def build_manifest(
     if not _GUID.match(app_id):
         raise ManifestError(f"TEAMS_APP_ID {app_id!r} is not a GUID")
 
-    manifest = copy.deepcopy(json.loads(TEMPLATE.read_text(encoding="utf-8")))
+    manifest: dict[str, Any] = copy.deepcopy(json.loads(TEMPLATE.read_text(encoding="utf-8")))
     manifest["id"] = app_id
     manifest["version"] = _app_version(environ)
     for field, (variable, default) in PLACEHOLDER_URLS.items():

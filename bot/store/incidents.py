@@ -301,6 +301,7 @@ def _announcement(row: Announcement, incident: Incident | None) -> AnnouncementV
 
 __all__ = [
     "Announcement",
+    "AnnouncementKind",
     "AnnouncementView",
     "Draft",
     "Incident",
