@@ -25,7 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from botframework.connector.aio import ConnectorClient
@@ -37,9 +37,12 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 from botframework.connector.auth.app_credentials import AppCredentials
-from msrest.pipeline import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline, Request, Response
+from msrest.pipeline import Request, Response, SansIOHTTPPolicy
+from msrest.pipeline.async_abc import AsyncHTTPPolicy, AsyncHTTPSender, AsyncPipeline
 from msrest.pipeline.universal import RawDeserializer
+from msrest.universal_http import ClientRequest
 from msrest.universal_http.aiohttp import AioHttpClientResponse
+from msrest.universal_http.async_abc import AsyncClientResponse
 
 from bot.backoff import Backoff, Sleep, TryAgain, parse_retry_after, retrying
 from bot.teams.fastjson import FastActivitySerializer
@@ -47,6 +50,14 @@ from bot.teams.fastjson import FastActivitySerializer
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({412, 429, 502, 503, 504})
+
+#: What travels through a client's msrest pipeline: msrest's request, the aiohttp answer.
+PipelineRequest = Request[ClientRequest]
+PipelineResponse = Response[ClientRequest, AsyncClientResponse]
+#: The next link of a pipeline, as msrest declares it.
+_Link = AsyncHTTPPolicy[ClientRequest, AsyncClientResponse]
+_Sender = AsyncHTTPSender[ClientRequest, AsyncClientResponse]
+_Pipeline = AsyncPipeline[ClientRequest, AsyncClientResponse]
 
 
 class SharedSession:
@@ -66,7 +77,7 @@ class SharedSession:
             await self._session.close()
 
 
-class SessionSender(AsyncHTTPSender):
+class SessionSender(_Sender):
     """msrest pipeline sender over the shared aiohttp session."""
 
     def __init__(self, session: SharedSession) -> None:
@@ -81,7 +92,7 @@ class SessionSender(AsyncHTTPSender):
     def build_context(self) -> None:
         return None
 
-    async def send(self, request: Request, **config: Any) -> Response:
+    async def send(self, request: PipelineRequest, **config: Any) -> PipelineResponse:
         http = request.http_request
         options: dict[str, Any] = {}
         if (seconds := config.get("connector_timeout")) is not None:
@@ -95,7 +106,7 @@ class SessionSender(AsyncHTTPSender):
         return Response(request, response)
 
 
-class TokenPolicy(AsyncHTTPPolicy):
+class TokenPolicy(_Link):
     """Adds the bot's bearer token, fetched off the event loop and reused until near expiry.
 
     MSAL tokens for the connector live an hour or more; reusing one for
@@ -121,16 +132,16 @@ class TokenPolicy(AsyncHTTPPolicy):
                 self._expires = time.monotonic() + self._lifetime
             return self._token
 
-    async def send(self, request: Request, **kwargs: Any) -> Response:
+    async def send(self, request: PipelineRequest, **kwargs: Any) -> PipelineResponse:
         if not self._anonymous():
             request.http_request.headers["Authorization"] = f"Bearer {await self._bearer()}"
-        response = await self.next.send(request, **kwargs)
+        response = await _next(self).send(request, **kwargs)
         if response.http_response.status_code == 401:
             self._token = None
         return response
 
 
-class RetryPolicy(AsyncHTTPPolicy):
+class RetryPolicy(_Link):
     """Retry transient connector failures, a bounded number of times within a time budget.
 
     The budget is for the whole call, waits and attempts included: Teams
@@ -175,11 +186,11 @@ class RetryPolicy(AsyncHTTPPolicy):
         #: Told the reason (status code or error type) before each retry: telemetry.
         self._on_retry = on_retry or _ignore
 
-    async def send(self, request: Request, **kwargs: Any) -> Response:
+    async def send(self, request: PipelineRequest, **kwargs: Any) -> PipelineResponse:
         deadline = self._clock() + self._budget
 
-        async def attempt() -> Response:
-            response: Response = await self.next.send(
+        async def attempt() -> PipelineResponse:
+            response = await _next(self).send(
                 request, **kwargs, connector_timeout=max(deadline - self._clock(), 0.001)
             )
             status = response.http_response.status_code
@@ -217,13 +228,19 @@ class RetryPolicy(AsyncHTTPPolicy):
 class _Transient(TryAgain):
     """A connector answer worth retrying (RETRY_STATUSES), kept to return if no retry is left."""
 
-    def __init__(self, response: Response, wait: float | None) -> None:
+    def __init__(self, response: PipelineResponse, wait: float | None) -> None:
         super().__init__(f"HTTP {response.http_response.status_code}", retry_after=wait)
         self.response = response
 
 
 def _ignore(_reason: str) -> None:
     return None
+
+
+def _next(policy: _Link) -> _Link | _Sender:
+    """The policy's next link; AsyncPipeline sets it on every policy it is built with."""
+    assert policy.next is not None, "a connector policy used outside its pipeline"
+    return policy.next
 
 
 def retry_after(headers: Any) -> float | None:
@@ -260,7 +277,8 @@ class ConnectorPool:
         if client is not None:
             self._clients.move_to_end(key)
             return client
-        client = await inner.create(service_url, audience)
+        # The SDK's abstract create() says str; its implementation takes None (default audience).
+        client = await inner.create(service_url, audience)  # type: ignore[arg-type]
         client.config.pipeline = self._pipeline(client)
         client.conversations._serialize = FastActivitySerializer(client.conversations._serialize)
         self._clients[key] = client
@@ -268,12 +286,15 @@ class ConnectorPool:
             self._clients.popitem(last=False)
         return client
 
-    def _pipeline(self, client: ConnectorClient) -> AsyncPipeline:
-        policies = [
+    def _pipeline(self, client: ConnectorClient) -> _Pipeline:
+        # msrest declares config.credentials None; the connector's configuration refuses None,
+        # so a client always holds its AppCredentials.
+        credentials = cast(AppCredentials, client.config.credentials)
+        policies: list[_Link | SansIOHTTPPolicy[ClientRequest, AsyncClientResponse]] = [
             client.config.user_agent_policy,
             RawDeserializer(),
             self._retry(),
-            TokenPolicy(client.config.credentials),
+            TokenPolicy(credentials),
         ]
         return AsyncPipeline(policies, SessionSender(self._session))
 
@@ -291,7 +312,7 @@ class PooledConnectorFactory(ConnectorFactory):
         self._inner = inner
         self._pool = pool
 
-    async def create(self, service_url: str, audience: str = None) -> ConnectorClient:  # noqa: RUF013 - SDK signature
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         return await self._pool.connector(self._inner, service_url, audience)
 
 
