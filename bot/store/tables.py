@@ -9,7 +9,7 @@ a circle: tables <- db <- repositories.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Status = Literal["queued", "sending", "sent", "failed"]
-QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+# Final, so each is typed as its Literal (a DeliveryEvent's status takes SENT or FAILED).
+QUEUED: Final = "queued"
+SENDING: Final = "sending"
+SENT: Final = "sent"
+FAILED: Final = "failed"
 #: Longest `last_error` kept for a request (a code and a short server phrase).
 ERROR_LIMIT = 500
 

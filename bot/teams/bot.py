@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -156,7 +156,7 @@ class IceBot(TeamsActivityHandler):
             await turn_context.send_activity(SLOW_DOWN)
         return True
 
-    async def _claim(self, activity: Activity) -> tuple[str, str] | bool | None:
+    async def _claim(self, activity: Activity) -> tuple[str, str] | Literal[False] | None:
         """The de-duplication key claimed for this turn; None if not needed; False for a repeat.
 
         De-duplication is a courtesy: when the store is briefly locked the turn
