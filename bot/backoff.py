@@ -63,7 +63,8 @@ class Backoff:
 
     def step(self, attempt: int) -> float:
         """The un-jittered step after failed attempt `attempt` (1-based)."""
-        return min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        doubling: int = 2 ** max(0, attempt - 1)  # int ** int is declared Any (could be a float)
+        return min(self.cap, self.base * doubling)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt `attempt`.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime
 from functools import cache
@@ -49,7 +49,9 @@ def compose_email(
     third of the bot's start-up time and a good part of its memory.
     """
     if render_attachment is None:
-        from bot.mail.pdf import render_pdf as render_attachment
+        from bot.mail.pdf import render_pdf
+
+        render_attachment = render_pdf
     message = _addressed(doc, sender)
     context = _template_context(doc)
     message.set_content(render_text(doc, context))
@@ -222,7 +224,7 @@ def _template_context(doc: RequestDocument) -> dict[str, object]:
 def _local_time(moment: datetime) -> str:
     """Radiology admin work in UK time; show it with its zone so nobody has to guess."""
     try:
-        zone: ZoneInfo | type[UTC] = ZoneInfo("Europe/London")
+        zone: tzinfo = ZoneInfo("Europe/London")
     except ZoneInfoNotFoundError:  # a slim image without tzdata: say UTC rather than lie
         zone = UTC
     return _aware(moment).astimezone(zone).strftime("%d/%m/%Y %H:%M %Z")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
+from typing import cast
 
 from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
@@ -212,8 +213,13 @@ def _pieces(pdf: FPDF, label: str, value: str) -> list[tuple[str, str]]:
     Lines are measured a little narrower than the cell, so the cell itself
     never wraps them into more lines than counted.
     """
-    lines = pdf.multi_cell(
-        _VALUE_WIDTH - 6, _LINE_HEIGHT, value, dry_run=True, output=MethodReturnValue.LINES
+    # multi_cell's declared return is the union of every output flag's; LINES alone gives
+    # the list of printed lines.
+    lines = cast(
+        "list[str]",
+        pdf.multi_cell(
+            _VALUE_WIDTH - 6, _LINE_HEIGHT, value, dry_run=True, output=MethodReturnValue.LINES
+        ),
     )
     if len(lines) <= _ROW_LINES:
         return [(label, value)]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any
 
 from bot.directory import Directory
 from bot.mail.compose import (
@@ -155,7 +155,7 @@ class OrderDelivery:
             raw = compose_request(*args)
         else:
             raw = self._process.run(compose_request, *args)
-        return cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
+        return message_from_bytes(raw, policy=policy.default)
 
     async def confirmation(self, event: DeliveryEvent) -> dict[str, Any]:
         """Context for the updated confirmation card, from the stored request."""
