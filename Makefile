@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run chat migrate migration test test-security lint format package bench mutation cards infra-check clean
+.PHONY: help venv run chat migrate migration test test-security lint typecheck format package bench mutation cards infra-check clean
 
 # checkov lives in its own virtual environment: it pins dozens of packages that
 # must not mix with the bot's. Built on first use, once per machine (the stamp
@@ -40,17 +40,18 @@ migration: $(STAMP) ## write the next schema revision from the models: make migr
 	$(PY) -m bot.store.migrations new "$(m)"
 	$(PY) -m ruff format --quiet bot/store/migrations/versions
 
-test: $(STAMP) infra-check ## run the whole test suite (after lint, the format check and checkov)
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+test: $(STAMP) infra-check lint ## run the whole test suite (after checkov, lint, the format check and mypy)
 	$(PY) -m pytest -q
 
 test-security: $(STAMP) ## run only the security and fault suites
 	$(PY) -m pytest -q -m "security or faults"
 
-lint: $(STAMP) ## ruff: lint and format check
+lint: $(STAMP) typecheck ## ruff (lint and format check) and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP) ## mypy, strict, over the paths in pyproject.toml's [tool.mypy]
+	$(PY) -m mypy
 
 format: $(STAMP) ## ruff format + import sort
 	$(PY) -m ruff check --fix .
@@ -99,4 +100,4 @@ infra-check: $(CHECKOV_STAMP) ## checkov: scan the Azure templates in infra/azur
 	exit $$status
 
 clean: ## remove the virtual environments and local state
-	rm -rf $(VENV) $(CHECKOV_VENV) var dist .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) var dist .pytest_cache .ruff_cache .mypy_cache .hypothesis
