@@ -331,8 +331,9 @@ def register(router: Router) -> None:
         """
         if not conversation.is_personal:
             return Outcome.message(PERSONAL_ONLY)
-        wanted = isinstance(reference, str) and 0 < len(reference) <= _MAX_FORM_ID
-        record = await outbox.get(reference) if wanted else None  # type: ignore[arg-type]
+        record = None
+        if isinstance(reference, str) and 0 < len(reference) <= _MAX_FORM_ID:
+            record = await outbox.get(reference)
         if record is None or record.user_id != user.id:
             if record is not None:
                 log.warning("request text refused: not the request's sender")
