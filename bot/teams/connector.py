@@ -277,8 +277,7 @@ class ConnectorPool:
         if client is not None:
             self._clients.move_to_end(key)
             return client
-        # The SDK's abstract create() says str; its implementation takes None (default audience).
-        client = await inner.create(service_url, audience)  # type: ignore[arg-type]
+        client = await inner.create(service_url, audience)  # type: ignore[arg-type]  # ABC says str; SDK passes None
         client.config.pipeline = self._pipeline(client)
         client.conversations._serialize = FastActivitySerializer(client.conversations._serialize)
         self._clients[key] = client
