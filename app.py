@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.disable()
     # Imported here, not at the top, so the line above covers them.
     from bot.application import create_app
-    from bot.settings import ConfigurationError, DevDefaultSettings, Settings
+    from bot.settings import ConfigurationError, read_settings
     from bot.store.migrations import SchemaNotCurrent
 
     parser = argparse.ArgumentParser(description="ICE Downtime Assistant (Teams bot)")
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        settings = DevDefaultSettings() if args.dev_defaults else Settings()
+        settings = read_settings(dev_defaults=args.dev_defaults)
     except ConfigurationError as error:
         print(f"ice-downtime-assistant: refusing to start: {error}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -225,3 +225,27 @@ class DevDefaultSettings(Settings):
     file_download_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         ("*.sharepoint.com", "127.0.0.1", "localhost"), min_length=1
     )
+
+
+def read_settings(*, dev_defaults: bool = False) -> Settings:
+    """The settings from the environment and `.env`, or one error naming each bad variable.
+
+    pydantic's own error is a traceback that names fields in lower case; whoever
+    starts the bot needs the environment variable's name and what is wrong with
+    it. The value itself is never repeated: it may be a secret.
+    """
+    kind = DevDefaultSettings if dev_defaults else Settings
+    try:
+        return kind()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_environment_name(problem['loc'])}: {problem['msg']}"
+            for problem in error.errors(include_url=False, include_input=False)
+        )
+        raise ConfigurationError(f"a setting is not valid: {problems}") from None
+
+
+def _environment_name(location: tuple[int | str, ...]) -> str:
+    """`PORT` for the field `port`; an Azure name (`MicrosoftAppId`) as Azure spells it."""
+    name = str(location[0]) if location else "(settings)"
+    return name if any(letter.isupper() for letter in name) else name.upper()

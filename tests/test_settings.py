@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from bot.settings import ConfigurationError, DevDefaultSettings, Settings
+from bot.settings import ConfigurationError, DevDefaultSettings, Settings, read_settings
+from tests.support.processes import REPO
 
 APP_ID = "00000000-0000-0000-0000-00000000abcd"
 
@@ -42,3 +47,43 @@ def test_a_managed_identity_needs_no_secret() -> None:
 def test_no_app_id_outside_development_refuses_to_start() -> None:
     with pytest.raises(ConfigurationError, match="DEV_MODE"):
         settings(mail_transport="smtp")
+
+
+def test_a_malformed_variable_is_named_as_the_environment_spells_it_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("DEV_MODE", "true")
+    monkeypatch.setenv("PORT", "three-nine-seven-eight")
+    monkeypatch.setenv("MicrosoftAppType", "NotAnAppType")
+    monkeypatch.setenv("SMTP_PASSWORD", "not-a-number-either")  # a valid value stays unsaid
+    with pytest.raises(ConfigurationError) as refused:
+        read_settings()
+    message = str(refused.value)
+    assert message.startswith("a setting is not valid: ")
+    assert "PORT: Input should be a valid integer" in message
+    assert "MicrosoftAppType: Input should be" in message
+    for value in ("three-nine-seven-eight", "NotAnAppType", "not-a-number-either"):
+        assert value not in message
+
+
+@pytest.mark.slow
+def test_app_py_names_a_malformed_variable_and_exits_2_without_a_traceback(tmp_path) -> None:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.upper() not in {"PORT", "DEV_MODE", "DATABASE_URL"}
+    }
+    env.update({"PORT": "70000", "DEV_MODE": "true", "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, str(REPO / "app.py")],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("ice-downtime-assistant: refusing to start: a setting is not")
+    assert "PORT: Input should be less than or equal to 65535" in result.stderr
+    assert "Traceback" not in result.stderr and "70000" not in result.stderr
