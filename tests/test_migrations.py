@@ -49,6 +49,7 @@ from bot.store.db import Base, Database
 from bot.store.migrations import BASELINE, HEAD, LOCK_KEY, SchemaNotCurrent, upgrade
 from bot.store.outbox import Outbox
 from tests.support.postgres import postgres_url, scratch_postgres
+from tests.support.processes import run_until_exit
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = postgres_url()
@@ -682,29 +683,18 @@ async def test_development_mode_migrates_a_database_behind(
 
 
 def run_app(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.lower().startswith(("microsoftapp", "dev_mode", "database_url", "mail_"))
-    }
-    env.update(
+    """Production settings against `url`; whatever else the environment has about mail is unset."""
+    return run_until_exit(
+        tmp_path,
         {
-            "PYTHONPATH": str(REPO),
             "DEV_MODE": "false",
             "MicrosoftAppId": "00000000-0000-0000-0000-000000000001",
             "MicrosoftAppPassword": "not-a-real-secret",
             "MAIL_TRANSPORT": "smtp",
             "DATABASE_URL": url,
             "PORT": "4159",
-        }
-    )
-    return subprocess.run(
-        [sys.executable, str(REPO / "app.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        },
+        unset=[name for name in os.environ if name.lower().startswith(("microsoftapp", "mail_"))],
     )
 
 

@@ -14,9 +14,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from bot.application import create_app
 from bot.settings import ConfigurationError, Settings
 from tests.support import jwt as channel_jwt
 from tests.support.jwt import APP_ID, ISSUER, TEAMS_KID, UNENDORSED_KID, WEBCHAT_KID, ChannelKeys
+from tests.support.processes import run_until_exit
 from tests.support.teams import BotHarness, activity
 
 # The offline JWT fixtures (tests/support/jwt.py), made visible to this module.
@@ -247,19 +245,8 @@ def test_settings_with_app_id_need_no_dev_mode(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.slow
 def test_app_py_exits_2_without_app_id(tmp_path: Path) -> None:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name.lower() not in {"microsoftappid", "microsoftapppassword", "dev_mode", "app_id"}
-    }
-    env.update({"DEV_MODE": "false", "PYTHONPATH": str(REPO)})
-    result = subprocess.run(
-        [sys.executable, str(REPO / "app.py")],
-        cwd=tmp_path,  # no .env here
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_until_exit(
+        tmp_path, {"DEV_MODE": "false"}, unset=["MicrosoftAppId", "MicrosoftAppPassword", "app_id"]
     )
     assert result.returncode == 2, result.stderr
     assert "refusing to start" in result.stderr

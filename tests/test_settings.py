@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bot.settings import ConfigurationError, DevDefaultSettings, Settings, read_settings
-from tests.support.processes import REPO
+from tests.support.processes import run_until_exit
 
 APP_ID = "00000000-0000-0000-0000-00000000abcd"
 
@@ -69,20 +65,7 @@ def test_a_malformed_variable_is_named_as_the_environment_spells_it_without_its_
 
 @pytest.mark.slow
 def test_app_py_names_a_malformed_variable_and_exits_2_without_a_traceback(tmp_path) -> None:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name.upper() not in {"PORT", "DEV_MODE", "DATABASE_URL"}
-    }
-    env.update({"PORT": "70000", "DEV_MODE": "true", "PYTHONPATH": str(REPO)})
-    result = subprocess.run(
-        [sys.executable, str(REPO / "app.py")],
-        cwd=tmp_path,  # no .env here
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_until_exit(tmp_path, {"PORT": "70000", "DEV_MODE": "true"}, unset=["DATABASE_URL"])
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("ice-downtime-assistant: refusing to start: a setting is not")
     assert "PORT: Input should be less than or equal to 65535" in result.stderr

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,23 @@ from tests.support.waiting import until
 REPO = Path(__file__).resolve().parents[2]
 #: `python app.py`, as production runs it.
 APP = (str(REPO / "app.py"),)
+
+
+def run_until_exit(
+    cwd: Path, settings: Mapping[str, str], *, unset: Iterable[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`python app.py` run to its end (a refusal to start), its output kept.
+
+    Run from `cwd` so no `.env` is read; the environment is this process's
+    without the names in `settings` or `unset` (in any case, as the settings
+    read them), plus `settings`.
+    """
+    dropped = {name.lower() for name in (*settings, *unset)}
+    env = {name: value for name, value in os.environ.items() if name.lower() not in dropped}
+    env |= {**settings, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, *APP], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 class RemoteApp:
