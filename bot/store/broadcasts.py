@@ -30,8 +30,13 @@ from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.sql import ColumnElement, Select
 
 from bot.store.conversations import personal_chat_key
-from bot.store.db import Database, as_utc, rowcount
-from bot.store.tables import BROADCAST_ERROR_LIMIT, BroadcastDelivery, InstalledConversation
+from bot.store.db import Database, rowcount
+from bot.store.tables import (
+    BROADCAST_ERROR_LIMIT,
+    BroadcastDelivery,
+    InstalledConversation,
+    as_utc,
+)
 
 Topic = Literal["announcement", "reconciliation", "follow_up", "log_email"]
 ANNOUNCEMENT, RECONCILIATION, FOLLOW_UP = "announcement", "reconciliation", "follow_up"

@@ -13,7 +13,7 @@ existed are never picked up and re-announced after an upgrade.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,7 @@ from bot.store.tables import (
     ConfirmationCard,
     Notice,
     OutboxRequest,
+    as_utc,
     utcnow,
 )
 
@@ -127,7 +128,7 @@ class Notices:
         concurrent callers exactly one gets the claim. A new outcome for the
         same reference starts again with no parts told.
         """
-        now, lease_until = _utc(now), _utc(lease_until)
+        now, lease_until = as_utc(now), as_utc(lease_until)
         same = Notice.status == status
         upsert = self._db.insert(Notice).values(
             reference=reference, status=status, attempts=1, next_attempt_at=lease_until
@@ -168,9 +169,9 @@ class Notices:
         error: str | None,
     ) -> None:
         """Store the parts the connector accepted; release the claim until `next_attempt_at`."""
-        now = _utc(now)
+        now = as_utc(now)
         values: dict[str, Any] = {
-            "next_attempt_at": _utc(next_attempt_at),
+            "next_attempt_at": as_utc(next_attempt_at),
             "last_error": error[:200] if error else None,
         }
         if card_told and not claim.card_told:
@@ -194,7 +195,7 @@ class Notices:
         rows with a notice row, so only cards remembered since notices exist.
         An outcome whose attempts ran out is left alone (it was logged as given up).
         """
-        now = _utc(now)
+        now = as_utc(now)
         outcome = OutboxRequest.status
         fresh = or_(Notice.status.is_(None), Notice.status != outcome)
         statement = (
@@ -241,9 +242,4 @@ def _not_told(status: Any) -> Any:
 
 
 def _now() -> datetime:
-    return _utc(utcnow())
-
-
-def _utc(moment: datetime) -> datetime:
-    """Stored times are UTC: SQLite compares them as text, so one zone keeps order right."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(utcnow())

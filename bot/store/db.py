@@ -29,7 +29,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -81,14 +80,6 @@ def _unavailable_on_error() -> Iterator[None]:
         raise
     except SQLAlchemyError as error:
         raise StoreUnavailable(type(error).__name__) from error
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Stored times are UTC: SQLite compares them as text, so one zone keeps order right.
-
-    A naive time (SQLite hands them back without a zone) was stored as UTC.
-    """
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def rowcount(result: Result[*tuple[Any, ...]]) -> int:

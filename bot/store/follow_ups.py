@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from bot.store.broadcasts import FOLLOW_UP, delivery_values
 from bot.store.conversations import personal_chat_key
-from bot.store.db import Database, as_utc
-from bot.store.tables import LOG, SENT, BroadcastDelivery, FollowUp, OutboxRequest
+from bot.store.db import Database
+from bot.store.tables import LOG, SENT, BroadcastDelivery, FollowUp, OutboxRequest, as_utc
 
 
 class FollowUps:

@@ -26,7 +26,7 @@ from sqlalchemy.sql import Subquery
 
 from bot.store.broadcasts import ANNOUNCEMENT, QUEUED, RECONCILIATION
 from bot.store.conversations import of_tenants
-from bot.store.db import Database, as_utc, rowcount
+from bot.store.db import Database, rowcount
 from bot.store.tables import (
     LOG,
     NOTE_LIMIT,
@@ -36,6 +36,7 @@ from bot.store.tables import (
     Incident,
     InstalledConversation,
     OutboxRequest,
+    as_utc,
 )
 
 Action = Literal["declare", "restore"]

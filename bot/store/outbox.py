@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -223,7 +223,7 @@ def _count_since(user_id: str, since: datetime) -> Select[int]:
     return (
         select(func.count())
         .select_from(OutboxRequest)
-        .where(OutboxRequest.user_id == user_id, OutboxRequest.created_at >= _utc(since))
+        .where(OutboxRequest.user_id == user_id, OutboxRequest.created_at >= as_utc(since))
     )
 
 
@@ -262,7 +262,7 @@ class Outbox:
         (bot/store/files.py) in the same transaction; FileGone if it is not
         held any more, and then nothing is queued.
         """
-        created = _utc(created_at or self._clock())
+        created = as_utc(created_at or self._clock())
         row = {
             "kind": request.kind,
             "form_id": request.form_id,
@@ -396,7 +396,7 @@ class Outbox:
         lease (its worker died). Each claim counts as an attempt, so a message
         that kills its worker every time still runs out of attempts.
         """
-        now = _utc(now)
+        now = as_utc(now)
         lease_until = now + timedelta(seconds=lease_seconds)
         async with self._db.transaction() as session:
             if self._db.is_sqlite:
@@ -423,7 +423,7 @@ class Outbox:
             )
             rows = list(await session.scalars(statement))
             files = await self._attachments(session, [r.reference for r in rows if r.kind == FILE])
-        ordered = sorted(rows, key=lambda r: _aware(r.next_attempt_at))
+        ordered = sorted(rows, key=lambda r: as_utc(r.next_attempt_at))
         return [_claimed(row, files.get(row.reference)) for row in ordered]
 
     @staticmethod
@@ -448,7 +448,7 @@ class Outbox:
             owner,
             status=SENT,
             message_id=message_id,
-            sent_at=_utc(sent_at),
+            sent_at=as_utc(sent_at),
             last_error=None,
             lease_owner=None,
             lease_until=None,
@@ -461,7 +461,7 @@ class Outbox:
             reference,
             owner,
             status=QUEUED,
-            next_attempt_at=_utc(next_attempt_at),
+            next_attempt_at=as_utc(next_attempt_at),
             last_error=_short(error),
             lease_owner=None,
             lease_until=None,
@@ -474,7 +474,7 @@ class Outbox:
             reference,
             owner,
             status=FAILED,
-            failed_at=_utc(failed_at or self._clock()),
+            failed_at=as_utc(failed_at or self._clock()),
             last_error=_short(error),
             lease_owner=None,
             lease_until=None,
@@ -513,7 +513,7 @@ class Outbox:
                     OutboxRequest.status.in_((QUEUED, SENDING))
                 )
             )
-        return _maybe_aware(oldest)
+        return _maybe_utc(oldest)
 
     async def depth(self) -> QueueDepth:
         """Requests queued and sending, and the oldest one's submission time: one query."""
@@ -527,7 +527,7 @@ class Outbox:
                 status: (count, oldest)
                 for status, count, oldest in await session.execute(statement)
             }
-        times = [_aware(oldest) for _, oldest in rows.values() if oldest is not None]
+        times = [as_utc(oldest) for _, oldest in rows.values() if oldest is not None]
         return QueueDepth(
             queued=int(rows.get(QUEUED, (0, None))[0]),
             sending=int(rows.get(SENDING, (0, None))[0]),
@@ -540,7 +540,7 @@ class Outbox:
         A forwarded form's file (its bytes and the user's file name) is cleared
         in the same transaction as its request's payload.
         """
-        cutoff = _utc(now) - timedelta(days=retention_days)
+        cutoff = as_utc(now) - timedelta(days=retention_days)
         finished = or_(
             and_(OutboxRequest.status == SENT, OutboxRequest.sent_at <= cutoff),
             and_(OutboxRequest.status == FAILED, OutboxRequest.failed_at <= cutoff),
@@ -550,13 +550,13 @@ class Outbox:
             await session.execute(
                 update(ReceivedFile)
                 .where(ReceivedFile.purged_at.is_(None), ReceivedFile.reference.in_(due))
-                .values(content=null(), name=null(), purged_at=_utc(now))
+                .values(content=null(), name=null(), purged_at=as_utc(now))
                 .execution_options(synchronize_session=False)
             )
             result = await session.execute(
                 update(OutboxRequest)
                 .where(OutboxRequest.purged_at.is_(None), finished)
-                .values(payload=null(), purged_at=_utc(now))
+                .values(payload=null(), purged_at=as_utc(now))
                 .execution_options(synchronize_session=False)
             )
         return int(rowcount(result) or 0)
@@ -581,7 +581,7 @@ def candidates(now: datetime, limit: int) -> Select[int]:
 
 def _uk_date(moment: datetime) -> date:
     """The UK calendar day: a request made at 00:30 BST belongs to that day, not the one before."""
-    return _aware(moment).astimezone(ZoneInfo("Europe/London")).date()
+    return as_utc(moment).astimezone(ZoneInfo("Europe/London")).date()
 
 
 def reference_day(moment: datetime) -> str:
@@ -600,8 +600,8 @@ def _submission(row: Row[*_MadeByForm], *, duplicate: bool) -> Submission:
         trust=row.trust,
         department=row.department,
         mailbox=row.mailbox,
-        created_at=_aware(row.created_at),
-        sent_at=_maybe_aware(row.sent_at),
+        created_at=as_utc(row.created_at),
+        sent_at=_maybe_utc(row.sent_at),
         payload=row.payload,
         duplicate=duplicate,
         kind=row.kind,
@@ -618,7 +618,7 @@ def _claimed(row: OutboxRequest, attachment: bytes | None = None) -> ClaimedRequ
         priority=row.priority,
         mailbox=row.mailbox,
         attempts=row.attempts,
-        created_at=_aware(row.created_at),
+        created_at=as_utc(row.created_at),
         payload=row.payload,
         kind=row.kind,
         attachment=attachment,
@@ -637,28 +637,20 @@ def _record(row: OutboxRequest) -> RequestRecord:
         mailbox=row.mailbox,
         status=row.status,
         attempts=row.attempts,
-        next_attempt_at=_aware(row.next_attempt_at),
+        next_attempt_at=as_utc(row.next_attempt_at),
         message_id=row.message_id,
         last_error=row.last_error,
-        created_at=_aware(row.created_at),
-        sent_at=_maybe_aware(row.sent_at),
-        failed_at=_maybe_aware(row.failed_at),
-        purged_at=_maybe_aware(row.purged_at),
+        created_at=as_utc(row.created_at),
+        sent_at=_maybe_utc(row.sent_at),
+        failed_at=_maybe_utc(row.failed_at),
+        purged_at=_maybe_utc(row.purged_at),
         payload=row.payload,
         kind=row.kind,
     )
 
 
-_utc = as_utc
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without a zone; they were stored as UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _maybe_aware(moment: datetime | None) -> datetime | None:
-    return _aware(moment) if moment else None
+def _maybe_utc(moment: datetime | None) -> datetime | None:
+    return as_utc(moment) if moment else None
 
 
 def _short(text: str) -> str:

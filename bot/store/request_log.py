@@ -25,9 +25,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.orders.validation import mask_nhs_number
-from bot.store.db import Database, as_utc
+from bot.store.db import Database
 from bot.store.outbox import RecentLimit, TooManyRequests
-from bot.store.tables import LOG, QUEUED, OutboxRequest
+from bot.store.tables import LOG, QUEUED, OutboxRequest, as_utc
 
 #: Rows a card lists at most (a card must stay under 28 KB).
 PAGE = 10
