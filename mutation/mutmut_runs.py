@@ -15,7 +15,7 @@ mutmut swaps a mutant in when its function is called, in a process that has
 already imported the module; a function called while the module is imported
 (`_letters` building the postcode classes) never runs as a mutant, so its
 mutants survive whatever the tests check. Every survivor's whole-module source
-is therefore rebuilt from mutmut's mutated file (`mutant_source`) so that the
+is therefore rebuilt from mutmut's mutated file (`_MutantSources`) so that the
 caller can test it again with a fresh import.
 """
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from mutation.own_mutants import changed_lines
 from mutation.targets import Target
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
@@ -118,16 +119,17 @@ def run_mutmut(target: Target, *, root: Path, work: Path, jobs: int) -> list[Mut
     if run.returncode != 0:
         raise RuntimeError(f"mutmut failed on {target.module} (exit {run.returncode}); see {log}")
     listed = _mutmut(folder, "results", "--all", "True")
-    original = (root / target.module).read_text(encoding="utf-8")
-    mutated = (folder / "mutants" / target.module).read_text(encoding="utf-8")
+    sources = _MutantSources(
+        (root / target.module).read_text(encoding="utf-8"),
+        (folder / "mutants" / target.module).read_text(encoding="utf-8"),
+    )
     mutants = []
     for line in listed.splitlines():
         if match := _RESULT.match(line):
             name, status = match.groups()
             mutant = MutmutMutant(name, status)
             if not mutant.killed:
-                before, after = _changed_line(_mutmut(folder, "show", name))
-                source = mutant_source(original, mutated, name)
+                before, after, source = sources.survivor(name)
                 mutant = MutmutMutant(name, status, before, after, source)
             mutants.append(mutant)
     if not mutants:
@@ -145,42 +147,51 @@ def _mutmut(folder: Path, *args: str) -> str:
     ).stdout
 
 
-def _changed_line(diff: str) -> tuple[str, str]:
-    """The first removed and added lines of `mutmut show`'s diff."""
-    removed = [
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("-") and not line.startswith("---")
-    ]
-    added = [
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++")
-    ]
-    return (removed[0] if removed else ""), (added[0] if added else "")
-
-
-def mutant_source(original: str, mutated_file: str, name: str) -> str:
-    """The original module with one function replaced by mutmut's mutant `name` of it.
+class _MutantSources:
+    """Survivors' whole-module sources, from mutmut's mutated file parsed once.
 
     mutmut's mutated file holds each mutant as a function of its own
-    (`x_name__mutmut_3`, or `xǁClassǁname__mutmut_3` in the class body); that
-    function, renamed back and with the original's decorators, replaces the
-    original definition.
+    (`x_name__mutmut_3`, or `xǁClassǁname__mutmut_3` in the class body): for a
+    module of 800 mutants it is 20,000 lines, which libcst takes seconds to
+    parse, so it is parsed once here, not once per survivor (and the changed
+    line is found by a diff here, not by a `mutmut show` per survivor).
     """
-    mangled = name.rpartition(".")[2]
-    function_name = mangled.rpartition("__mutmut_")[0]
-    if function_name.startswith("xǁ"):
-        class_name, _, plain = function_name[2:].partition("ǁ")
-    else:
-        class_name, plain = "", function_name.removeprefix("x_")
-    mutant = _function(cst.parse_module(mutated_file), class_name, mangled)
-    module = cst.parse_module(original)
-    target = _function(module, class_name, plain)
-    replacement = mutant.with_changes(name=cst.Name(plain), decorators=target.decorators)
-    replaced = module.deep_replace(target, replacement)
-    assert isinstance(replaced, cst.Module)
-    return replaced.code
+
+    def __init__(self, original: str, mutated_file: str) -> None:
+        self._module = cst.parse_module(original)
+        self._mutated = cst.parse_module(mutated_file)
+        self._functions = _functions(self._mutated)
+
+    def survivor(self, name: str) -> tuple[str, str, str]:
+        """The first changed line before and after, and the whole module with the mutant in it."""
+        mangled = name.rpartition(".")[2]
+        function_name = mangled.rpartition("__mutmut_")[0]
+        if function_name.startswith("xǁ"):
+            class_name, _, plain = function_name[2:].partition("ǁ")
+        else:
+            class_name, plain = "", function_name.removeprefix("x_")
+        mutant = self._functions[(class_name, mangled)]
+        target = _function(self._module, class_name, plain)
+        replacement = mutant.with_changes(name=cst.Name(plain), decorators=target.decorators)
+        before, after = changed_lines(
+            self._module.code_for_node(target), self._module.code_for_node(replacement)
+        )
+        replaced = self._module.deep_replace(target, replacement)
+        assert isinstance(replaced, cst.Module)
+        return before, after, replaced.code
+
+
+def _functions(module: cst.Module) -> dict[tuple[str, str], cst.FunctionDef]:
+    """Every function of the module and of its classes, by (class name or "", name)."""
+    found: dict[tuple[str, str], cst.FunctionDef] = {}
+    for node in module.body:
+        if isinstance(node, cst.FunctionDef):
+            found[("", node.name.value)] = node
+        elif isinstance(node, cst.ClassDef) and isinstance(node.body, cst.IndentedBlock):
+            for member in node.body.body:
+                if isinstance(member, cst.FunctionDef):
+                    found[(node.name.value, member.name.value)] = member
+    return found
 
 
 def _function(module: cst.Module, class_name: str, name: str) -> cst.FunctionDef:

@@ -67,7 +67,7 @@ def own_mutants(source: str) -> list[Mutant]:
         if code in seen:
             continue
         seen.add(code)
-        before, after = _changed_lines(source, code)
+        before, after = changed_lines(source, code)
         line = positions[original].start.line
         mutants.append(Mutant(line, what, before, after, code))
     return mutants
@@ -262,7 +262,7 @@ def _literal_parts(
 # --- reporting ---------------------------------------------------------------------------
 
 
-def _changed_lines(before: str, after: str) -> tuple[str, str]:
+def changed_lines(before: str, after: str) -> tuple[str, str]:
     """The first changed line before and after, stripped, for the survivors' list."""
     old, new = before.splitlines(), after.splitlines()
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():

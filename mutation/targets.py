@@ -26,11 +26,35 @@ TARGETS: tuple[Target, ...] = (
         ("tests/test_order_validation.py", "tests/test_postcode_format.py"),
     ),
     Target("bot/directory.py", ("tests/test_directory.py",)),
-    Target("bot/store/outbox.py", ("tests/test_outbox.py", "tests/test_outbox_rules.py")),
-    Target("bot/nlu.py", ("tests/test_nlu.py",)),
+    Target(
+        "bot/store/outbox.py",
+        (
+            "tests/test_outbox.py",
+            "tests/test_outbox_rules.py",
+            "tests/test_store_files.py",
+            "tests/test_migrations.py",
+        ),
+    ),
+    Target("bot/nlu.py", ("tests/test_nlu.py", "tests/test_corpus.py")),
     Target("bot/orders/model.py", ("tests/test_order_model.py",)),
     # The request model's other parts: the field declarations and the clinical rules.
     Target("bot/orders/fields.py", ("tests/test_order_fields.py", "tests/test_order_model.py")),
     Target("bot/orders/rules.py", ("tests/test_order_rules.py", "tests/test_order_model.py")),
     Target("bot/orders/errors.py", ("tests/test_order_model.py",)),
+    # The one retry policy and the patient-data reminder in shared chats.
+    Target("bot/backoff.py", ("tests/test_backoff.py",)),
+    Target("bot/privacy.py", ("tests/test_privacy.py",)),
+    # File forwarding: what a received file is, and where it may be fetched from.
+    Target("bot/files/content.py", ("tests/test_files.py",)),
+    Target("bot/files/download.py", ("tests/test_files.py",)),
+    # The incident log: a practice's log goes only to its own remembered mailbox, lists
+    # only its own requests in the outage's window, and never shows more than a masked
+    # NHS number; one incident open at a time; every conversation told once.
+    Target("bot/incidents/downtime_log.py", ("tests/test_downtime_log_e2e.py",)),
+    Target(
+        "bot/store/request_log.py",
+        ("tests/test_incident_store.py", "tests/test_downtime_log_e2e.py"),
+    ),
+    Target("bot/store/incidents.py", ("tests/test_incident_store.py",)),
+    Target("bot/store/broadcasts.py", ("tests/test_incident_store.py", "tests/test_broadcast.py")),
 )

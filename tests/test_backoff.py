@@ -4,6 +4,7 @@ Retry-After as a floor or as asked, a limit; and `retrying`, the one retry loop.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -168,3 +169,47 @@ def test_retry_after_as_an_http_date() -> None:
     earlier = format_datetime(datetime(2026, 12, 1, 7, 0, 0, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(later, now=now.timestamp()) == 40.0
     assert parse_retry_after(earlier, now=now.timestamp()) == 0.0
+
+
+def test_the_smallest_sensible_policies_are_allowed() -> None:
+    # One attempt (no retry at all) and a cap equal to the base (a constant delay).
+    once = Backoff(base=1.0, cap=1.0, max_attempts=1)
+    assert once.exhausted(1)
+    assert [once.step(n) for n in (1, 2, 3)] == [1.0, 1.0, 1.0]
+
+
+def test_the_jitter_covers_the_whole_upper_half_of_the_step() -> None:
+    # Equal jitter: half of the step fixed, the other half anywhere from nothing to all of it.
+    delays = [policy(rng=random.Random(seed)).delay(3) for seed in range(400)]
+    step = policy().step(3)
+    assert min(delays) < step / 2 + 0.1 * step
+    assert max(delays) > step - 0.1 * step
+
+
+def test_the_first_retry_waits_about_the_base() -> None:
+    backoff = policy(base=2.0, rng=random.Random(3))
+    assert 1.0 <= backoff.delay(1) <= 2.0
+    assert backoff.step(0) == 2.0, "an attempt number below 1 is treated as the first"
+
+
+def test_a_negative_retry_after_is_ignored_not_obeyed() -> None:
+    for seed in range(20):
+        plain = policy(rng=random.Random(seed)).delay(3)
+        assert policy(rng=random.Random(seed)).delay(3, retry_after=-30.0) == plain
+
+
+def test_a_retry_after_is_obeyed_up_to_an_hour_by_default() -> None:
+    backoff = policy()
+    assert backoff.delay(1, retry_after=3599.0) == 3599.0
+    assert backoff.delay(1, retry_after=7 * 24 * 3600) == 3600.0
+
+
+@pytest.mark.parametrize("value", ["   ", "Tuesday", "Tue, 32 Dec 2026 08:00:00 GMT", "1e", "-"])
+def test_a_retry_after_that_is_neither_seconds_nor_a_date_is_ignored(value: str) -> None:
+    assert parse_retry_after(value) is None
+
+
+def test_an_http_date_retry_after_counts_from_now_by_default() -> None:
+    in_a_minute = format_datetime(datetime.fromtimestamp(time.time() + 60, UTC), usegmt=True)
+    waited = parse_retry_after(in_a_minute)
+    assert waited is not None and 55.0 <= waited <= 60.0

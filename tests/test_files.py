@@ -6,7 +6,9 @@ never be asked), an https server with a self-signed certificate, aiohttp.
 
 from __future__ import annotations
 
+import io
 import ssl
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from bot.files.content import DOCX as DOCX_KIND
 from bot.files.content import JPEG as JPEG_KIND
 from bot.files.content import PDF as PDF_KIND
 from bot.files.content import PNG as PNG_KIND
-from bot.files.content import identify
+from bot.files.content import identify, megabytes
 from bot.files.download import DownloadRefused, FileDownloader, HostPolicy
 from bot.settings import ConfigurationError, Settings
 from bot.teams.activities import file_offers
@@ -72,6 +74,155 @@ def test_accepted_forms_are_known_by_their_content(data: bytes, kind: object) ->
 )
 def test_anything_else_is_refused_whatever_it_is_called(data: bytes) -> None:
     assert identify(data) is None
+
+
+WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+
+
+def _package(parts: dict[str, str | bytes]) -> bytes:
+    """A zip holding `parts` in this order (the signature check looks at the first ones)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in parts.items():
+            archive.writestr(name, body)
+    return buffer.getvalue()
+
+
+def _content_types(*overrides: str, padding: str = "") -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        + "".join(overrides)
+        + padding
+        + "</Types>"
+    )
+
+
+def _override(part: str = "/word/document.xml", kind: str = WORD_MAIN) -> str:
+    return f'<Override PartName="{part}" ContentType="{kind}"/>'
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        pytest.param("docProps/app.xml", id="other-parts-first-so-a-plain-zip-by-signature"),
+        pytest.param("xl/workbook.xml", id="a-spreadsheet-by-signature"),
+        pytest.param("ppt/presentation.xml", id="a-presentation-by-signature"),
+    ],
+)
+def test_a_word_document_is_known_by_its_word_parts_whatever_the_signature_guess(
+    first: str,
+) -> None:
+    parts: dict[str, str | bytes] = {first: "<x/>"}
+    if first.startswith("docProps"):
+        parts |= {f"docProps/{n}.xml": "<x/>" for n in ("core", "custom", "extra")}
+    parts |= {"[Content_Types].xml": _content_types(_override()), "word/document.xml": "<w/>"}
+    assert identify(_package(parts)) == DOCX_KIND
+
+
+def test_a_spreadsheet_or_a_plain_zip_is_not_a_word_document() -> None:
+    sheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+    xlsx = _package(
+        {
+            "[Content_Types].xml": _content_types(_override("/xl/workbook.xml", sheet)),
+            "xl/workbook.xml": "<x/>",
+        }
+    )
+    assert identify(xlsx) is None
+    assert identify(_package({"form.pdf": PDF})) is None
+
+
+@pytest.mark.parametrize(
+    "content_types",
+    [
+        pytest.param(_content_types(_override("/WORD/Document.XML")), id="part-name-any-case"),
+        pytest.param(
+            _content_types(_override("/word/styles.xml", "application/xml"), _override()),
+            id="word-main-after-another-override",
+        ),
+        pytest.param(
+            _content_types(_override(), padding="<!-- written by a form tool -->"),
+            id="a-comment-is-not-a-dtd",
+        ),
+    ],
+)
+def test_content_types_a_real_word_package_may_have_are_accepted(content_types: str) -> None:
+    parts = {"[Content_Types].xml": content_types, "word/document.xml": "<w/>"}
+    assert identify(_package(parts)) == DOCX_KIND
+
+
+@pytest.mark.parametrize(
+    "content_types",
+    [
+        pytest.param(_content_types(), id="no-override-for-the-document"),
+        pytest.param(_content_types(_override("/word/other.xml")), id="override-for-another-part"),
+        pytest.param(
+            _content_types()
+            .replace(' xmlns="http://schemas.openxmlformats.org/package/2006/content-types"', "")
+            .replace("</Types>", _override() + "</Types>"),
+            id="override-outside-the-package-namespace",
+        ),
+        pytest.param("<Types><Override", id="not-well-formed-xml"),
+        pytest.param(
+            '<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://example.invalid/x.dtd">'
+            + _content_types(_override())[len('<?xml version="1.0" encoding="UTF-8"?>') :],
+            id="an-external-dtd",
+        ),
+    ],
+)
+def test_a_package_whose_content_types_do_not_make_it_a_word_document_is_refused(
+    content_types: str,
+) -> None:
+    parts = {"[Content_Types].xml": content_types, "word/document.xml": "<w/>"}
+    assert identify(_package(parts)) is None
+
+
+def test_content_types_up_to_256_kilobytes_are_read_and_larger_refused() -> None:
+    limit = 256 * 1024
+
+    def package(size: int) -> bytes:
+        base = _content_types(_override())
+        padding = " " * (size - len(base))
+        parts = {"[Content_Types].xml": _content_types(_override(), padding=padding)}
+        return _package({**parts, "word/document.xml": "<w/>"})
+
+    assert identify(package(limit)) == DOCX_KIND
+    assert identify(package(limit + 1)) is None
+
+
+def test_vba_parts_anywhere_in_any_case_refuse_the_package() -> None:
+    parts = {"[Content_Types].xml": _content_types(_override()), "word/document.xml": "<w/>"}
+    assert identify(_package({**parts, "customXml/VBAPROJECT.BIN": b"\0"})) is None
+
+
+def test_an_encrypted_member_is_refused_not_a_crash() -> None:
+    plain = _package(
+        {"[Content_Types].xml": _content_types(_override()), "word/document.xml": "<w/>"}
+    )
+    # Set the "encrypted" flag bit on every entry, in the local and the central headers.
+    data = bytearray(plain)
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (at := data.find(signature, start)) != -1:
+            data[at + flag_offset] |= 0x01
+            start = at + 4
+    assert identify(bytes(data)) is None
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "1 KB"),
+        (100, "1 KB"),
+        (1536, "2 KB"),
+        (1024 * 1024 - 1, "1024 KB"),
+        (1024 * 1024, "1.0 MB"),
+        (int(2.46 * 1024 * 1024), "2.5 MB"),
+        (10 * 1024 * 1024, "10.0 MB"),
+    ],
+)
+def test_sizes_are_shown_in_kilobytes_below_a_megabyte(size: int, shown: str) -> None:
+    assert megabytes(size) == shown
 
 
 # --- settings and the allow-list -------------------------------------------------------
