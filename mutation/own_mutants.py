@@ -14,8 +14,10 @@ live. This module makes, for one source file:
   inside functions too, because mutmut's "XX" around a regex tests no rule.
 
 It skips what cannot carry a rule: imports, docstrings, annotations, type
-aliases, `if TYPE_CHECKING:` blocks, and the arguments of decorators (they run
-once at import; a bad one fails every test, which proves nothing).
+aliases, `if TYPE_CHECKING:` blocks, `__all__` (nothing here star-imports,
+and ruff's F822 already fails a listed name that does not exist), and the
+arguments of decorators (they run once at import; a bad one fails every test,
+which proves nothing).
 """
 
 from __future__ import annotations
@@ -131,6 +133,8 @@ def _skipped(node: cst.CSTNode) -> bool:
             return True  # a docstring
         if isinstance(statement, cst.Assign) and _is_typing(statement.value):
             return True  # a type alias or a TypeVar
+        if isinstance(statement, cst.Assign) and _names(statement.targets[0].target) == "__all__":
+            return True  # the public names: for tools and readers, checked by ruff (F822)
     if isinstance(node, cst.If) and _names(node.test) == "TYPE_CHECKING":
         return True
     return (

@@ -70,6 +70,12 @@ def test_own_mutants_cover_what_mutmut_leaves_out() -> None:
     assert not any("mutmut mutates" in change for change in made)  # docstrings are left alone
 
 
+def test_the_public_names_list_is_not_mutated() -> None:
+    """`__all__` carries no rule (nothing star-imports; ruff F822 checks its names exist)."""
+    made = changes('__all__ = ["LIMIT"]\nLIMIT = 3\n')
+    assert made == {"LIMIT = 3 -> LIMIT = 4", "LIMIT = 3 -> LIMIT = None"}
+
+
 def test_pattern_mutants_are_valid_regexes_one_rule_at_a_time() -> None:
     texts = {m.text for m in pattern_mutants(r"^(?:\+|00)[0-9]{2,3}\s*$")}
     assert r"^(?:00)[0-9]{2,3}\s*$" in texts and r"^(?:\+)[0-9]{2,3}\s*$" in texts
