@@ -213,3 +213,38 @@ def test_an_http_date_retry_after_counts_from_now_by_default() -> None:
     in_a_minute = format_datetime(datetime.fromtimestamp(time.time() + 60, UTC), usegmt=True)
     waited = parse_retry_after(in_a_minute)
     assert waited is not None and 55.0 <= waited <= 60.0
+
+
+def test_a_zero_cap_and_a_cap_below_one_second_are_allowed() -> None:
+    """Settings may ask for sub-second pauses (the store write caps at 2 s, a test at 0):
+    only a negative base or cap is nonsense."""
+    assert Backoff(base=0.0, cap=0.0, max_attempts=2).delay(1) == 0.0
+    assert Backoff(base=0.25, cap=0.5, max_attempts=2, jitter=False).delay(3) == 0.5
+
+
+def test_a_refused_policy_says_what_is_wrong() -> None:
+    """The message reaches whoever set the numbers (a start-up error): it names the fault."""
+    with pytest.raises(ValueError, match="a base and a cap of zero or more"):
+        Backoff(base=1.0, cap=-1.0, max_attempts=3)
+    with pytest.raises(ValueError, match="at least one attempt"):
+        Backoff(base=1.0, cap=2.0, max_attempts=0)
+
+
+def test_a_try_again_keeps_its_reason_for_the_log() -> None:
+    """When the attempts run out the `TryAgain` itself is raised and logged: its text is
+    the server's answer, not empty."""
+    error = TryAgain("HTTP 429 from the connector", retry_after=3.0)
+    assert str(error) == "HTTP 429 from the connector" and error.retry_after == 3.0
+
+
+def test_store_writes_retry_from_50_ms_doubling_to_at_most_2_s() -> None:
+    """The lease guards a store write for seconds, so its pauses must stay short."""
+    assert [STORE_WRITE.delay(n) for n in range(1, 9)] == [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
+
+
+def test_a_policy_is_its_numbers_not_its_random_source() -> None:
+    """Two policies with the same numbers are the same policy (and hash alike), whichever
+    random generator each draws its jitter from."""
+    first, second = policy(rng=random.Random(1)), policy(rng=random.Random(2))
+    assert first == second and hash(first) == hash(second)
+    assert first != policy(cap=61.0)
