@@ -182,3 +182,92 @@ def test_a_later_date_of_birth_counts_after_a_date_that_is_not_one() -> None:
 def test_dob_must_be_a_word_of_its_own() -> None:
     assert not looks_like_patient_data("adobe reader 12/03/2026")
     assert not looks_like_patient_data("stubborn printer 12/03/2026")
+
+
+@pytest.mark.parametrize(
+    "month",
+    [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Sept",
+    ],
+)
+def test_every_month_written_in_full_makes_a_date(month: str) -> None:
+    assert looks_like_patient_data(f"born 12 {month} 1961")
+
+
+@pytest.mark.parametrize(
+    "date", ["12  March 1961", "12 March  1961", "12\tMarch\t1961", "12 March,\n1961"]
+)
+def test_a_written_date_with_extra_spaces_still_counts(date: str) -> None:
+    assert looks_like_patient_data(f"DOB {date}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A month and a year, or a day and a month, is not a date of birth.
+        "Dr Shah's clinic moves in March 2026",
+        "Mrs Khan: clinic on 12 March 9 to 5",
+        # Addresses and references with dots or slashes are not dates.
+        "Print Server 10.200.12.50 is down",
+        "Service Desk ticket SD/12/2026 raised",
+        # Words run together are one word, not a first name and a surname.
+        "the SharePoint form from 12/03/2026 is out of date",
+        # A single capital letter is not a first name.
+        "X Ray booked for 12/03/2026",
+    ],
+)
+def test_everyday_numbers_and_words_near_a_capital_do_not_count(text: str) -> None:
+    assert not looks_like_patient_data(text)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # Surnames that are also words the bot knows (places, months): only the title
+        # makes them a name.
+        "Mr Hill",
+        "Mrs Hill",
+        "Ms May",
+        "Miss Royal",
+        "Mx Hill",
+        "Master May",
+        "Mrs  Hill",  # two spaces
+        # "Dr" is a known word too, so with it only the title rule sees the name.
+        "Dr O'Neil",
+        "Dr D'Souza",
+        "Dr Ozturk",
+        "Dr Ahmed",  # the first and last letters of the alphabet
+        "Dr Zhang",
+    ],
+)
+def test_a_title_makes_the_next_capitalised_word_a_name(name: str) -> None:
+    assert looks_like_patient_data(f"{name} 12/03/1961")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zara Smith",
+        "John Ahmed",
+        "Jane Zhang",
+        "Liz Smith",
+        "Ravi Shah",
+        "Jane Lopez",
+        "John  Smith",  # two spaces
+        "Jane Hill-Smith",  # half of the surname is a known word
+    ],
+)
+def test_two_capitalised_words_of_any_letters_count_as_a_name(name: str) -> None:
+    assert looks_like_patient_data(f"{name} 12/03/1961")
