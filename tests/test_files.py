@@ -6,7 +6,11 @@ never be asked), an https server with a self-signed certificate, aiohttp.
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import hashlib
 import io
+import logging
 import ssl
 import zipfile
 from pathlib import Path
@@ -17,11 +21,11 @@ from aiohttp import web
 from botbuilder.schema import Activity
 from yarl import URL
 
+from bot.files.content import BY_EXTENSION, identify, megabytes
 from bot.files.content import DOCX as DOCX_KIND
 from bot.files.content import JPEG as JPEG_KIND
 from bot.files.content import PDF as PDF_KIND
 from bot.files.content import PNG as PNG_KIND
-from bot.files.content import identify, megabytes
 from bot.files.download import DownloadRefused, FileDownloader, HostPolicy
 from bot.settings import ConfigurationError, Settings
 from bot.teams.activities import file_offers
@@ -35,6 +39,7 @@ from tests.support.files import (
     PDF,
     PNG,
     FileServer,
+    serve_files,
     word_package,
 )
 from tests.support.tls import self_signed_certificate
@@ -219,10 +224,44 @@ def test_an_encrypted_member_is_refused_not_a_crash() -> None:
         (1024 * 1024, "1.0 MB"),
         (int(2.46 * 1024 * 1024), "2.5 MB"),
         (10 * 1024 * 1024, "10.0 MB"),
+        (1024 * 1024 * 1024, "1024.0 MB"),  # a megabyte is 1024 x 1024 bytes, as a kilobyte is 1024
     ],
 )
 def test_sizes_are_shown_in_kilobytes_below_a_megabyte(size: int, shown: str) -> None:
     assert megabytes(size) == shown
+
+
+@pytest.mark.parametrize(
+    ("data", "extension", "label"),
+    [
+        (PDF, "pdf", "PDF"),
+        (DOCX, "docx", "Word"),
+        (PNG, "png", "PNG image"),
+        (JPEG, "jpg", "JPEG image"),
+    ],
+)
+def test_each_form_is_named_with_its_usual_extension_and_told_in_plain_words(
+    data: bytes, extension: str, label: str
+) -> None:
+    """The extension names the attachment radiology receives (its mail client opens it by
+    that); the label is what the user reads ("Form attached (PDF, 1.2 MB)")."""
+    kind = identify(data)
+    assert kind is not None
+    assert (kind.extension, kind.label) == (extension, label)
+    assert BY_EXTENSION[extension] is kind
+
+
+def test_an_extension_that_is_not_an_accepted_kind_is_not_looked_up() -> None:
+    assert {"exe", "docm", "PDF", "jpeg", "zip"}.isdisjoint(BY_EXTENSION)
+
+
+def test_an_override_without_a_part_name_is_skipped_not_a_crash() -> None:
+    """A form tool may write an odd override first; the Word document's own one still counts."""
+    odd = '<Override ContentType="application/xml"/>'
+    parts = {"[Content_Types].xml": _content_types(odd, _override()), "word/document.xml": "<w/>"}
+    assert identify(_package(parts)) == DOCX_KIND
+    alone = {"[Content_Types].xml": _content_types(odd), "word/document.xml": "<w/>"}
+    assert identify(_package(alone)) is None
 
 
 # --- settings and the allow-list -------------------------------------------------------
@@ -484,3 +523,257 @@ def test_cards_html_and_broken_attachments_are_not_files() -> None:
             {"contentType": "image/*"},
         ]
     ) == (FileOffer(name="", url="", type_hint="image/*"),)
+
+
+# --- the downloader's rules, one at a time -----------------------------------------------------
+
+NOT_FETCHED = (
+    "I couldn't fetch that file from Teams. Please attach it again in a moment; if it "
+    "keeps failing, email the form yourself (type 'mailbox' to see where)."
+)
+
+
+async def _serve(aiohttp_server: Any, handler: Any, path: str = "/f") -> str:
+    """A one-route loopback server; the URL of its route."""
+    app = web.Application()
+    app.router.add_get(path, handler)
+    server = await aiohttp_server(app)
+    return str(server.make_url(path))
+
+
+async def test_every_refusal_tells_the_user_what_to_do_next(sharepoint: FileServer) -> None:
+    """No dead end: a file not fetched names the way round (email it, 'mailbox'); one too
+    large names the limit and a smaller copy; one of the wrong kind names the kinds."""
+    assert (await refused(sharepoint.url("missing.pdf"))).message == NOT_FETCHED
+    sharepoint.files["big.pdf"] = PDF + b"\x00" * 5000
+    assert (await refused(sharepoint.url("big.pdf"), max_bytes=4096)).message == (
+        "That file is larger than 4 KB, the most I accept for a form. Please attach a smaller "
+        "copy (a PDF of the form, or a photo at a lower resolution)."
+    )
+    sharepoint.files["form.pdf"] = EXE
+    assert (await refused(sharepoint.url("form.pdf"))).message == (
+        "I can only send a PDF, a Word document (.docx), or a photo or scan as PNG or JPEG. "
+        "That file is not one of these, so I have not sent it. Please attach the completed "
+        "form in one of those formats."
+    )
+
+
+async def test_what_is_fetched_is_the_form_its_kind_size_and_digest(sharepoint: FileServer) -> None:
+    """More than one read's worth (64 KB) arrives whole; the digest identifies the bytes."""
+    body = PDF + bytes(range(256)) * 1024
+    sharepoint.files["form.pdf"] = body
+    loader = downloader()
+    got = await loader.fetch(FileOffer(name="x.pdf", url=sharepoint.url("form.pdf", "chunked")))
+    await loader.close()
+    assert got.content == body and got.kind == PDF_KIND
+    assert got.size == len(body) and got.sha256 == hashlib.sha256(body).hexdigest()
+    assert loader.max_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize("route", ["files", "chunked"])
+async def test_a_file_of_exactly_the_limit_is_accepted(sharepoint: FileServer, route: str) -> None:
+    sharepoint.files["form.pdf"] = PDF + b"\x00" * (4096 - len(PDF))
+    loader = downloader(max_bytes=4096)
+    offer = FileOffer(name="x.pdf", url=sharepoint.url("form.pdf", route), declared_size=4096)
+    assert (await loader.fetch(offer)).size == 4096
+    await loader.close()
+
+
+async def test_a_url_with_spaces_in_the_file_name_is_fetched(sharepoint: FileServer) -> None:
+    """Links carry the user's file name, spaces and all: they are encoded, not sent raw."""
+    sharepoint.files["my form.pdf"] = PDF
+    assert await fetch(sharepoint.url("my form.pdf")) == PDF
+    assert await fetch(sharepoint.url("my%20form.pdf")) == PDF
+    assert [seen["path"] for seen in sharepoint.requests] == ["/files/my form.pdf"] * 2
+
+
+@pytest.mark.parametrize(
+    ("url", "logged_host"),
+    [
+        ("http://127.0.0.2/files/Zebediahson%209990000018.pdf", "127.0.0.2"),
+        ("/files/Zebediahson%209990000018.pdf", "-"),
+    ],
+)
+async def test_a_refused_url_is_logged_by_its_host_and_reason_only(
+    caplog: pytest.LogCaptureFixture, url: str, logged_host: str
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.files.download"):
+        assert (await refused(url)).reason == "host"
+    (record,) = caplog.records
+    assert record.name == "bot.files.download"
+    assert record.getMessage() == f"file download refused reason=host host={logged_host}"
+
+
+async def test_a_url_that_cannot_be_read_is_refused_before_any_request() -> None:
+    failure = await refused("https://[contoso.sharepoint.com/form.pdf")
+    assert failure.reason == "host" and failure.message == NOT_FETCHED
+
+
+async def test_a_server_that_cannot_be_reached_is_a_network_failure(
+    caplog: pytest.LogCaptureFixture, unused_tcp_port: int
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.files.download"):
+        failure = await refused(f"http://127.0.0.1:{unused_tcp_port}/form.pdf")
+    assert failure.reason == "network" and failure.message == NOT_FETCHED
+    (record,) = caplog.records
+    assert record.getMessage() == "file download failed reason=network error=ClientConnectorError"
+
+
+async def test_a_status_refusal_logs_the_status_only(
+    caplog: pytest.LogCaptureFixture, sharepoint: FileServer
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.files.download"):
+        await refused(sharepoint.url("Zebediahson.pdf"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "file download refused reason=status status=404"
+    ]
+
+
+async def test_a_refused_redirect_logs_the_target_host_only(
+    caplog: pytest.LogCaptureFixture, sharepoint: FileServer, elsewhere: FileServer
+) -> None:
+    sharepoint.redirects["form.pdf"] = elsewhere.url("Zebediahson.pdf")
+    with caplog.at_level(logging.WARNING, logger="bot.files.download"):
+        await refused(sharepoint.url("form.pdf", "redirect"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "file download refused reason=redirect host=127.0.0.2"
+    ]
+
+
+async def test_the_file_is_asked_for_uncompressed(sharepoint: FileServer) -> None:
+    """So the bytes counted against the limit are the bytes of the file."""
+    await fetch(sharepoint.url("form.pdf"))
+    assert sharepoint.requests[0]["headers"]["Accept-Encoding"] == "identity"
+
+
+async def test_a_compressed_answer_is_not_expanded(aiohttp_server: Any) -> None:
+    """A server that compresses anyway: a 2 MB bomb stays the 2 KB that arrived (and that is
+    not a form), never 2 MB in memory."""
+    bomb = gzip.compress(PDF + b"\x00" * (2 * 1024 * 1024))
+
+    async def compressed(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
+
+    failure = await refused(await _serve(aiohttp_server, compressed), max_bytes=1024 * 1024)
+    assert failure.reason == "type"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_every_redirect_status_is_followed_on_the_same_host(
+    aiohttp_server: Any, status: int
+) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": "/form"})
+
+    async def form(request: web.Request) -> web.Response:
+        return web.Response(body=PDF)
+
+    app = web.Application()
+    app.router.add_get("/old", moved)
+    app.router.add_get("/form", form)
+    server = await aiohttp_server(app)
+    assert await fetch(str(server.make_url("/old"))) == PDF
+
+
+@pytest.mark.parametrize("location", [None, "http://[form"])
+async def test_a_redirect_to_nowhere_or_to_nonsense_is_refused(
+    aiohttp_server: Any, location: str | None
+) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location} if location else {})
+
+    failure = await refused(await _serve(aiohttp_server, moved))
+    assert failure.reason == "redirect" and failure.message == NOT_FETCHED
+
+
+async def test_a_redirect_to_another_port_of_an_allowed_host_is_not_followed(
+    aiohttp_server: Any, sharepoint: FileServer
+) -> None:
+    """Same host name, other port: another service, so not followed, even though the host is
+    on the list."""
+    other = await serve_files(aiohttp_server, {"form.pdf": PDF})
+    sharepoint.redirects["form.pdf"] = other.url("form.pdf")
+    assert (await refused(sharepoint.url("form.pdf", "redirect"))).reason == "redirect"
+    assert other.requests == []
+
+
+async def test_no_cookie_is_kept_from_one_download_to_the_next(aiohttp_server: Any) -> None:
+    cookies: list[str | None] = []
+
+    async def tracking(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = web.Response(body=PDF)
+        response.set_cookie("session", "user-a")
+        return response
+
+    # By name, not by address: a cookie jar would ignore cookies from an IP address.
+    url = (await _serve(aiohttp_server, tracking)).replace("127.0.0.1", "localhost")
+    loader = FileDownloader(HostPolicy(("localhost",), dev_mode=True), max_bytes=1 << 20)
+    for _ in range(2):
+        await loader.fetch(FileOffer(name="x.pdf", url=url))
+    await loader.close()
+    assert cookies == [None, None]
+
+
+async def test_a_proxy_from_the_environment_is_not_used(
+    sharepoint: FileServer, monkeypatch: pytest.MonkeyPatch, unused_tcp_port: int
+) -> None:
+    """The download goes straight to the allowed host, never through whatever proxy the
+    environment names (which would see the link and the file)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{unused_tcp_port}")
+    assert await fetch(sharepoint.url("form.pdf")) == sharepoint.files["form.pdf"]
+
+
+async def test_a_certificate_the_machine_does_not_trust_is_refused(
+    teams_https: tuple[FileServer, ssl.SSLContext],
+) -> None:
+    """By default the system's CAs decide: a self-signed server is never read."""
+    server, _ = teams_https
+    loader = FileDownloader(HostPolicy(("127.0.0.1",), dev_mode=False), max_bytes=1 << 20)
+    offer = FileOffer(name="", url=f"{server.base_url}/v3/attachments/0-weu-d1-abc/views/original")
+    with pytest.raises(DownloadRefused) as caught:
+        await loader.fetch(offer)
+    await loader.close()
+    assert caught.value.reason == "network"
+
+
+async def test_a_download_is_bounded_well_within_teams_resend_by_default(
+    sharepoint: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Teams resends a message after about 15 s; the whole download must end before that."""
+    armed: list[float | None] = []
+    real = asyncio.timeout
+
+    def spy(delay: float | None) -> asyncio.Timeout:
+        armed.append(delay)
+        return real(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", spy)
+    loader = FileDownloader(HostPolicy(("127.0.0.1",), dev_mode=True), max_bytes=1 << 20)
+    await loader.fetch(FileOffer(name="x.pdf", url=sharepoint.url("form.pdf")))
+    await loader.close()
+    # The first deadline armed is the downloader's own (aiohttp arms others inside it).
+    assert armed and armed[0] is not None and 0 < armed[0] < 15
+
+
+@pytest.mark.parametrize(
+    ("url", "dev_mode", "refusal"),
+    [
+        ("https://user@contoso.sharepoint.com/a", False, "host"),  # a user name alone
+        ("http://localhost:8000/a", True, None),
+        ("http://LocalHost.:8000/a", True, None),
+        ("http://localhost:8000/a", False, "scheme"),
+        ("http://[::1]:8000/a", True, None),
+    ],
+)
+def test_host_policy_names_and_loopback(url: str, dev_mode: bool, refusal: str | None) -> None:
+    policy = HostPolicy(("*.sharepoint.com", "localhost", "::1"), dev_mode=dev_mode)
+    assert policy.refusal(URL(url)) == refusal
+
+
+def test_a_wildcard_never_matches_an_ip_address() -> None:
+    policy = HostPolicy(("*.0.0.1",), dev_mode=True)
+    assert policy.refusal(URL("http://127.0.0.1/a")) == "host"
