@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from bot.store.broadcasts import ANNOUNCEMENT, FOLLOW_UP, RECONCILIATION, BroadcastQueue
 from bot.store.conversations import ConversationRecord, Conversations
@@ -21,6 +22,7 @@ from bot.store.follow_ups import FollowUps
 from bot.store.incidents import Draft, Incidents, NothingToRestore
 from bot.store.outbox import Outbox
 from bot.store.request_log import RequestLog
+from bot.store.tables import LOG
 
 NOW = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
 TENANT = "tenant-sel"
@@ -138,6 +140,142 @@ async def test_announcements_go_to_allowed_tenants_and_reconciliations_to_reques
     assert restored.reconciliations == 1
     rows = await BroadcastQueue(db).rows(RECONCILIATION)
     assert [(r.conversation_key, r.user_id) for r in rows] == [("a:29:b", "29:b")]
+
+
+async def test_an_incident_and_its_announcements_read_back_as_written(db: Database) -> None:
+    """What the board and the cards show: who declared, updated and restored, and when."""
+    incidents = Incidents(db)
+    declared = await incidents.announce(draft(1, note="ICE down at KCH"))
+    assert await incidents.get(declared.incident.id + 1) is None
+    assert await incidents.announcement(declared.id + 1) is None
+    assert await incidents.last_announcement(declared.incident.id + 1) is None
+    later = NOW + timedelta(hours=1)
+    updated = await incidents.announce(
+        Draft("b" * 32, "declare", "fix by 14:00", "aad-2", "Sam Second", later, None)
+    )
+    incident = await incidents.get(declared.incident.id)
+    assert incident is not None and incident.id == declared.incident.id and incident.is_open
+    assert (incident.note, incident.declared_at, incident.declared_by_name) == (
+        "fix by 14:00",
+        NOW,
+        "Jo Admin",
+    )
+    assert (incident.updated_at, incident.updated_by_name) == (later, "Sam Second")
+    assert (incident.restored_at, incident.restored_by_name, incident.restored_note) == (
+        None,
+        None,
+        None,
+    )
+    last = await incidents.last_announcement(incident.id)
+    assert last == updated
+    assert (last.id, last.kind, last.note, last.created_at, last.created_by_name) == (
+        updated.id,
+        "updated",
+        "fix by 14:00",
+        later,
+        "Sam Second",
+    )
+    first = await incidents.announcement(declared.id)
+    assert first is not None and (first.id, first.kind, first.note) == (
+        declared.id,
+        "declared",
+        "ICE down at KCH",
+    )
+    assert (first.created_at, first.created_by_name) == (NOW, "Jo Admin")
+    assert first.incident == incident, "an announcement carries its incident as it is now"
+
+
+async def test_a_restored_incident_says_when_and_by_whom_and_is_closed(db: Database) -> None:
+    incidents = Incidents(db)
+    await incidents.announce(draft(1))
+    back = NOW + timedelta(hours=3)
+    restored = await incidents.announce(
+        Draft("c" * 32, "restore", "all clear", "aad-3", "Ri Restorer", back, None)
+    )
+    for view in (restored.incident, await incidents.get(restored.incident.id)):
+        assert view is not None and not view.is_open
+        assert (view.restored_at, view.restored_by_name, view.restored_note) == (
+            back,
+            "Ri Restorer",
+            "all clear",
+        )
+        assert (view.updated_at, view.updated_by_name) == (back, "Ri Restorer")
+
+
+async def test_incidents_open_and_close_again_and_again(db: Database) -> None:
+    """One open at a time, but any number restored: each restore frees the slot."""
+    incidents = Incidents(db)
+    assert await incidents.latest() is None and await incidents.current() is None
+    ids = []
+    for n in range(3):
+        opened = await incidents.announce(draft(2 * n + 1, at=NOW + timedelta(days=n)))
+        await incidents.announce(draft(2 * n + 2, "restore", at=NOW + timedelta(days=n, hours=1)))
+        ids.append(opened.incident.id)
+    assert len(set(ids)) == 3
+    latest = await incidents.latest()
+    assert latest is not None and latest.id == ids[-1] and not latest.is_open
+    reopened = await incidents.announce(draft(9, at=NOW + timedelta(days=5)))
+    latest = await incidents.latest()
+    assert latest is not None and latest.id == reopened.incident.id and latest.is_open
+
+
+async def test_no_one_to_tell_counts_nobody(db: Database) -> None:
+    incidents = Incidents(db)
+    declared = await incidents.announce(draft(1))
+    restored = await incidents.announce(draft(2, "restore", at=NOW + timedelta(hours=1)))
+    assert (declared.audience, restored.audience, restored.reconciliations) == (0, 0, 0)
+    assert await BroadcastQueue(db).rows() == []
+
+
+async def test_a_conflict_that_keeps_coming_back_is_tried_three_times_then_raised(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another admin's simultaneous declare is read again (a few times at most): it never
+    loops, and a conflict that persists reaches the caller as the database's error."""
+    calls = 0
+
+    async def conflict(self: Incidents, session: Any, confirmed: Draft) -> Any:
+        nonlocal calls
+        calls += 1
+        raise IntegrityError("INSERT", {}, Exception("unique open_slot"))
+
+    monkeypatch.setattr(Incidents, "_announce_in", conflict)
+    with pytest.raises(IntegrityError):
+        await Incidents(db).announce(draft(1))
+    assert calls == 3
+
+
+async def test_reconciliations_cover_the_incident_window_inclusive_and_nothing_else(
+    db: Database,
+) -> None:
+    """Requests made from the declared moment to the restored moment, both included; not
+    before, not after, not a downtime log email, not in another tenant, and only in the
+    requester's personal chat."""
+    incidents, conversations, outbox = Incidents(db), Conversations(db), Outbox(db)
+    users = ("29:before", "29:start", "29:end", "29:after", "29:log", "29:grp")
+    for user in users:
+        await conversations.record(personal(user))
+    await conversations.record(personal("29:x", "elsewhere"))
+    group = {"conversation": {"id": "19:g", "conversationType": "groupChat"}}
+    await conversations.record(ConversationRecord("19:g", "groupChat", TENANT, "29:grp", group))
+    restored_at = NOW + timedelta(hours=2)
+    await submit(outbox, "f0", "29:before", NOW - timedelta(seconds=1))
+    declared = await incidents.announce(draft(1))
+    await submit(outbox, "f1", "29:start", NOW)
+    await submit(outbox, "f2", "29:end", restored_at)
+    await submit(outbox, "f3", "29:after", restored_at + timedelta(seconds=1))
+    await submit(outbox, "f4", "29:log", NOW + timedelta(minutes=1), kind=LOG)
+    await submit(outbox, "f5", "29:x", NOW + timedelta(minutes=1))
+    await submit(outbox, "f6", "29:grp", NOW + timedelta(minutes=1))
+    restored = await incidents.announce(draft(2, "restore", "", restored_at))
+    rows = await BroadcastQueue(db).rows(RECONCILIATION)
+    assert sorted((r.conversation_key, r.user_id) for r in rows) == [
+        ("a:29:end", "29:end"),
+        ("a:29:grp", "29:grp"),
+        ("a:29:start", "29:start"),
+    ]
+    assert restored.reconciliations == 3
+    assert {r.subject for r in rows} == {str(declared.incident.id)}
 
 
 # --- the broadcast queue --------------------------------------------------------------
