@@ -28,8 +28,9 @@ from bot.store.broadcasts import (
     ClaimedDelivery,
 )
 from bot.store.conversations import ConversationRecord, Conversations
-from bot.store.db import Database, as_utc
+from bot.store.db import Database
 from bot.store.incidents import Draft, Incidents
+from bot.store.tables import as_utc
 from bot.teams.broadcast import classify
 from bot.turns import Reply
 from tests.support.clock import Clock
