@@ -26,6 +26,7 @@ from bot.store.db import Database
 from bot.store.incidents import IncidentView
 from bot.store.outbox import Outbox, TooManyRequests
 from bot.store.request_log import RequestLog
+from tests.support.requests import queue_request
 
 NOW = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
 TENANT = "tenant-sel"
@@ -73,18 +74,7 @@ async def chat(db: Database, user: str, name: str, tenant: str = TENANT) -> None
 
 
 async def request(db: Database, form: str, user: str, at: datetime, ods: str = "G85001") -> str:
-    submission = await Outbox(db).submit(
-        form_id=form,
-        user_id=user,
-        practice_ods=ods,
-        trust="kch",
-        department="ultrasound",
-        priority="urgent",
-        mailbox="kch-tr.us.reception_dh@nhs.net",
-        payload={"patient": {"nhs_number": "999 000 0018", "surname": "Testpatient"}},
-        created_at=at,
-    )
-    return submission.reference
+    return await queue_request(Outbox(db), form, user, at, ods=ods)
 
 
 @pytest.mark.parametrize(

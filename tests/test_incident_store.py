@@ -23,6 +23,7 @@ from bot.store.incidents import Draft, Incidents, NothingToRestore
 from bot.store.outbox import Outbox
 from bot.store.request_log import RequestLog
 from bot.store.tables import LOG
+from tests.support.requests import queue_request
 
 NOW = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
 TENANT = "tenant-sel"
@@ -42,20 +43,7 @@ def draft(n: int, action: str = "declare", note: str = "down", at: datetime = NO
     return Draft(f"{n:032x}", action, note, "aad-admin", "Jo Admin", at, frozenset({TENANT}))  # type: ignore[arg-type]
 
 
-async def submit(outbox: Outbox, form: str, user: str, at: datetime, **extra: Any) -> str:
-    submission = await outbox.submit(
-        form_id=form,
-        user_id=user,
-        practice_ods="G85001",
-        trust="kch",
-        department="ultrasound",
-        priority="urgent",
-        mailbox="kch-tr.us.reception_dh@nhs.net",
-        payload={"patient": {"nhs_number": "999 000 0018", "surname": "Testpatient"}},
-        created_at=at,
-        **extra,
-    )
-    return submission.reference
+submit = queue_request
 
 
 # --- the registry -------------------------------------------------------------------

@@ -18,34 +18,13 @@ import pytest
 from bot.store.db import Database
 from bot.store.outbox import Outbox, RecentLimit, TooManyRequests
 from bot.store.request_log import PAGE, RequestLog, log_reference
+from tests.support.requests import queue_request
 
 NOW = datetime(2026, 12, 1, 8, 12, tzinfo=UTC)
-PATIENT = {"patient": {"nhs_number": "999 000 0018", "surname": "Testpatient"}}
 
 
-async def request(
-    outbox: Outbox,
-    form: str,
-    at: datetime,
-    *,
-    user: str = "29:a",
-    ods: str = "G85001",
-    payload: dict[str, Any] | None = None,
-    **extra: Any,
-) -> str:
-    submission = await outbox.submit(
-        form_id=form,
-        user_id=user,
-        practice_ods=ods,
-        trust="kch",
-        department="ultrasound",
-        priority="urgent",
-        mailbox="kch-tr.us.reception_dh@nhs.net",
-        payload=PATIENT if payload is None else payload,
-        created_at=at,
-        **extra,
-    )
-    return submission.reference
+async def request(outbox: Outbox, form: str, at: datetime, *, user: str = "29:a", **kw: Any) -> str:
+    return await queue_request(outbox, form, user, at, **kw)
 
 
 async def email(log: RequestLog, key: str, at: datetime, most: int = 10, **extra: Any) -> Any:
