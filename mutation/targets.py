@@ -36,7 +36,15 @@ TARGETS: tuple[Target, ...] = (
         ),
     ),
     Target("bot/nlu.py", ("tests/test_nlu.py", "tests/test_corpus.py")),
-    Target("bot/orders/model.py", ("tests/test_order_model.py",)),
+    # The names the parser and the form read (synonyms, paired body parts, sides).
+    Target(
+        "bot/vocabulary.py",
+        ("tests/test_nlu.py", "tests/test_corpus.py", "tests/test_order_rules.py"),
+    ),
+    Target(
+        "bot/orders/model.py",
+        ("tests/test_order_model.py", "tests/test_order_rules.py", "tests/test_order_fields.py"),
+    ),
     # The request model's other parts: the field declarations and the clinical rules.
     Target("bot/orders/fields.py", ("tests/test_order_fields.py", "tests/test_order_model.py")),
     Target("bot/orders/rules.py", ("tests/test_order_rules.py", "tests/test_order_model.py")),

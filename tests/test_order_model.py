@@ -490,3 +490,269 @@ def test_what_the_type_checker_is_told_of_the_fields_is_what_the_model_has() -> 
             expected = eval(annotation, vars(model_module))
             actual = _base_type(model.model_fields[field].annotation)
             assert actual == expected, f"{name}.{field}: declared {annotation}, built {actual}"
+
+
+# --- Issue 15: the boundaries and the error paths a mutant could break silently ---------------
+
+
+@pytest.mark.parametrize(
+    ("dob", "age", "asked"),
+    [
+        ("2014-11-30", 11, False),  # twelve tomorrow
+        ("2014-11-29", 12, True),  # twelve today
+        ("1970-11-30", 55, True),  # the last day of 55
+        ("1970-11-29", 56, False),  # fifty-six today
+    ],
+)
+def test_pregnancy_is_asked_from_the_twelfth_birthday_to_the_last_day_of_55(
+    dob: str, age: int, asked: bool
+) -> None:
+    """IR(ME)R's band as the form applies it: 12 and 55 inclusive, by age on the day."""
+    result = submit(**KCH_XRAY, examination="X-ray pelvis", region="yes", patient_dob=dob)
+    if asked:
+        assert isinstance(result, FormErrors), f"age {age}: pregnancy must be asked"
+        assert set(result) == {"pregnancy_status", "lmp_date"}
+    else:
+        assert isinstance(result, RadiologyRequest), f"age {age}: pregnancy is not asked"
+        assert result.pregnancy_status is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("mobility_needs", ["wheelchair"], "could not be read"),
+        ("reasonable_adjustments", {"note": "x"}, "could not be read"),
+        ("mobility_needs", float("nan"), "could not be read"),
+        ("reasonable_adjustments", "x" * 10_001, "far too long"),
+    ],
+)
+def test_an_optional_input_that_cannot_be_read_stops_the_request(
+    field: str, value: Any, fragment: str
+) -> None:
+    """Everything else is valid and the field is optional, so the model alone would accept the
+    request without it: a request must never be sent missing what the user typed there."""
+    errors = errors_of(**{field: value})
+    assert list(errors) == [field]
+    assert fragment in errors[field]
+
+
+def test_an_input_of_exactly_the_limit_is_read() -> None:
+    """10,000 characters is read (and refused for its own length), 10,001 is not read at all."""
+    errors = errors_of(clinical_history="x" * 10_000)
+    assert "far too long" not in errors["clinical_history"]
+    assert "far too long" in errors_of(clinical_history="x" * 10_001)["clinical_history"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(True, "yes"), (False, "no"), (3, "3"), (2.5, "2.5"), (None, ""), ("  no ", "no")],
+)
+def test_a_test_client_s_plain_values_are_read_as_text(value: Any, text: str) -> None:
+    from bot.orders.errors import as_text
+
+    assert (as_text(value) or "").strip() == text
+    assert as_text(float("inf")) is None
+
+
+def test_lmp_and_sex_rules_are_still_reported_when_another_field_fails() -> None:
+    """Issue 15 gap 10: a bad NHS number does not hide the LMP date or the pregnancy question."""
+    errors = errors_of(
+        **KCH_XRAY,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="2026-12-25",
+        nhs_number="9434765828",
+    )
+    assert set(errors) == {"nhs_number", "lmp_date"}
+    assert "in the past" in errors["lmp_date"]
+    before_birth = errors_of(
+        **KCH_XRAY,
+        region="yes",
+        pregnancy_status="not_pregnant",
+        lmp_date="1970-01-01",
+        nhs_number="9434765828",
+    )
+    assert "after the date of birth" in before_birth["lmp_date"]
+
+
+@pytest.mark.parametrize(
+    ("sex", "dob", "asked"),
+    [
+        ("female", "1980-05-04", True),
+        ("unknown", "1980-05-04", True),
+        ("male", "1980-05-04", False),
+        ("female", "1960-01-01", False),  # 66
+        ("female", "not a date", False),  # the date of birth's own error is enough
+        ("female", "2027-01-01", False),  # a birth date in the future is no age at all
+    ],
+)
+def test_the_pregnancy_rule_is_applied_by_sex_and_age_even_when_another_field_fails(
+    sex: str, dob: str, asked: bool
+) -> None:
+    errors = errors_of(
+        **KCH_XRAY, examination="X-ray pelvis", region="yes", patient_sex=sex, patient_dob=dob,
+        postcode="nowhere",
+    )  # fmt: skip
+    assert "postcode" in errors
+    assert ("pregnancy_status" in errors) is asked
+    assert ("lmp_date" in errors) is asked
+
+
+def test_an_unreadable_lmp_with_another_failure_is_its_own_message_not_the_rule() -> None:
+    errors = errors_of(
+        **KCH_XRAY, region="yes", pregnancy_status="not_pregnant", lmp_date="31/02/2026",
+        postcode="nowhere",
+    )  # fmt: skip
+    assert "date like" in errors["lmp_date"]
+    assert "Enter the first day" not in errors["lmp_date"]
+
+
+def test_a_tampered_department_is_reported_even_when_another_field_fails() -> None:
+    """The route is checked before the model: a department the trust does not have is named
+    at once, not only after the user has fixed every other field."""
+    errors = errors_of(department="nonsense", nhs_number="9434765828")
+    assert errors["modality"] == "The department does not match the trust: please start again"
+
+
+def test_an_impossible_date_of_birth_is_not_used_to_judge_the_lmp() -> None:
+    """A birth date in the future is refused on its own; it must not also make a sensible LMP
+    look "before the date of birth"."""
+    errors = errors_of(
+        **KCH_XRAY, region="yes", patient_dob="2027-01-01",
+        pregnancy_status="not_pregnant", lmp_date="2026-11-01",
+    )  # fmt: skip
+    assert set(errors) == {"patient_dob"}
+
+
+@pytest.mark.parametrize("data", [None, "trust=kch", ["kch", "xray"], 7])
+def test_a_choose_step_that_is_not_a_mapping_is_a_form_error(data: Any) -> None:
+    assert dict(validate_choice(data, directory=DIRECTORY)) == {
+        "form": "The form could not be read: please start again"
+    }
+    assert dict(validate_submission(data, directory=DIRECTORY, today=TODAY)) == {
+        "form": "The form could not be read: please start again"
+    }
+
+
+def test_the_request_model_modules_export_what_they_name() -> None:
+    import bot.orders.errors as errors_module
+    import bot.orders.model as model_module
+
+    for module in (errors_module, model_module):
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
+    assert FORM_ERROR == "form"
+
+
+# --- The model itself, validated directly (as the outbox worker re-reads a stored request) ------
+
+CONTEXT = {"directory": DIRECTORY, "today": TODAY}
+
+
+def stored(**changes: Any) -> dict[str, Any]:
+    """A request as stored (JSON), with `changes` applied to its top level or a part."""
+    data = request_of(**KCH_XRAY, region="no").model_dump(mode="json")
+    for key, value in changes.items():
+        head, _, tail = key.partition("__")
+        if tail:
+            data[head] = {**data[head], tail: value}
+        else:
+            data[key] = value
+    return data
+
+
+def test_a_stored_request_reads_back_as_the_same_request() -> None:
+    """Optional fields left empty are stored as null and must read back, not fail."""
+    request = request_of(**KCH_XRAY, region="no")
+    data = request.model_dump(mode="json")
+    assert data["contrast_allergies"] is None and data["laterality"] == "not_applicable"
+    assert RadiologyRequest.model_validate(data, context=CONTEXT) == request
+
+
+def test_a_required_field_stored_as_null_is_refused() -> None:
+    with pytest.raises(ValueError, match="surname"):
+        RadiologyRequest.model_validate(stored(patient__surname=None), context=CONTEXT)
+
+
+def test_a_request_stored_before_form_versions_is_version_1() -> None:
+    data = stored()
+    del data["form_version"]
+    assert RadiologyRequest.model_validate(data, context=CONTEXT).form_version == 1
+
+
+@pytest.mark.parametrize(
+    "context",
+    [None, {}, {"today": TODAY}, {"directory": DIRECTORY}, {"directory": "x", "today": TODAY}],
+)
+def test_the_model_needs_both_the_directory_and_today(context: Any) -> None:
+    with pytest.raises(ValueError) as caught:
+        RadiologyRequest.model_validate(stored(), context=context)
+    text = str(caught.value)
+    assert (
+        "validate with context={'directory': Directory, 'today': date}" in text
+        or "validate with context={'directory': Directory, ...}" in text
+    )
+    if context is None or "directory" not in context:
+        assert "validate with context={'directory': Directory, ...}" in text
+
+
+def test_a_route_the_directory_does_not_have_is_refused_by_the_model_itself() -> None:
+    from pydantic import ValidationError
+
+    from bot.orders.model import RuleViolations
+
+    with pytest.raises(ValidationError) as caught:
+        RadiologyRequest.model_validate(stored(department="nonsense"), context=CONTEXT)
+    (error,) = caught.value.errors()
+    violations = error["ctx"]["error"]
+    assert isinstance(violations, RuleViolations)
+    assert violations.problems == {
+        "modality": "The department does not match the trust: please start again"
+    }
+
+
+def test_rule_violations_read_as_one_line_per_field() -> None:
+    from bot.orders.model import RuleViolations
+
+    assert str(RuleViolations({"lmp_date": "too late", "region": "say"})) == (
+        "lmp_date: too late; region: say"
+    )
+
+
+def test_a_request_cannot_be_changed_or_given_unknown_fields_and_is_stripped() -> None:
+    from pydantic import ValidationError
+
+    request = request_of()
+    with pytest.raises(ValidationError):
+        request.examination = "CT head"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        request.practice.email = "x@nhs.net"  # type: ignore[misc]
+    for extra in ({"bcc": "x@y.z"}, {"patient__bcc": "x"}, {"practice__bcc": "x"},
+                  {"referrer__bcc": "x"}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            RadiologyRequest.model_validate(stored(**extra), context=CONTEXT)
+    spaced = stored(patient__surname="  Testpatient ", practice__name=" Test Medical Practice ")
+    read = RadiologyRequest.model_validate(spaced, context=CONTEXT)
+    assert (read.patient.surname, read.practice.name) == ("Testpatient", "Test Medical Practice")
+
+
+def test_the_practice_s_own_mailbox_message_says_what_to_enter() -> None:
+    message = errors_of(practice_email=bcp_mailboxes()[0])["practice_email"]
+    assert message.endswith(
+        "not your practice's: enter your practice's own monitored nhs.net mailbox"
+    )
+
+
+def test_the_document_shows_the_time_in_london() -> None:
+    request = request_of()
+    summer = datetime(2026, 7, 1, 9, 30, tzinfo=UTC)  # 10:30 BST
+    document = request.as_document("ICE-1", summer, DIRECTORY)
+    assert document.created_at.strftime("%H:%M") == "10:30"
+    naive = request.as_document("ICE-1", datetime(2026, 7, 1, 9, 30), DIRECTORY)
+    assert naive.created_at.strftime("%H:%M") == "09:30"
+
+
+def test_form_values_leave_out_what_is_empty_and_print_the_nhs_number_grouped() -> None:
+    values = form_values(request_of(address_line2=""))
+    assert "address_line2" not in values and "contrast_allergies" not in values
+    assert values["nhs_number"] == "999 000 0018"
+    assert values["patient_dob"] == "1980-05-04"

@@ -201,3 +201,177 @@ def validate_old(data: dict[str, Any]) -> dict[str, Any]:
     nested["practice"]["email"] = "test.practice@nhs.net"
     nested["patient"]["nhs_number"] = "9990000018"
     return nested
+
+
+# --- Issue 15: the rules at their edges, as pure functions -------------------------------------
+
+XRAY = resolve_route(DIRECTORY, "kch", "xray")
+ULTRASOUND = resolve_route(DIRECTORY, "kch", "ultrasound")
+FLUORO = resolve_route(DIRECTORY, "kch", "fluoroscopy")
+MRI = resolve_route(DIRECTORY, "gstt", "mri")
+WOMAN = {"patient_sex": "female", "patient_dob": date(1980, 5, 4), "region": "yes"}
+
+
+def problems(route, **values: Any) -> dict[str, str]:
+    from bot.orders.rules import conditional_problems
+
+    return conditional_problems(route, values, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("lmp", "refused"),
+    [
+        (TODAY, False),  # a period that started today is in the past enough
+        (date(2026, 11, 30), True),  # tomorrow
+        (date(1980, 5, 4), False),  # the day of birth itself is not before it
+        (date(1980, 5, 3), True),  # the day before birth
+    ],
+)
+def test_the_lmp_date_must_be_between_birth_and_today(lmp: date, refused: bool) -> None:
+    found = problems(XRAY, **WOMAN, pregnancy_status="not_pregnant", lmp_date=lmp)
+    assert ("lmp_date" in found) is refused
+    if refused:
+        assert found["lmp_date"] == "LMP date must be in the past and after the date of birth"
+
+
+def test_a_future_lmp_is_refused_even_without_a_date_of_birth() -> None:
+    found = problems(ULTRASOUND, lmp_date=date(2026, 12, 1))
+    assert "in the past" in found["lmp_date"]
+    assert problems(ULTRASOUND, lmp_date=TODAY) == {}
+
+
+def test_pregnancy_asks_for_an_lmp_unless_the_patient_cannot_be_pregnant() -> None:
+    assert set(problems(XRAY, **WOMAN)) == {"pregnancy_status", "lmp_date"}
+    assert set(problems(XRAY, **WOMAN, pregnancy_status="not_pregnant")) == {"lmp_date"}
+    assert problems(XRAY, **WOMAN, pregnancy_status="cannot_be_pregnant") == {}
+    assert problems(XRAY, **WOMAN, pregnancy_status="pregnant", lmp_date=TODAY) == {}
+
+
+@pytest.mark.parametrize(
+    ("route", "sex", "birth", "region", "asked"),
+    [
+        (XRAY, "female", date(1980, 5, 4), "yes", True),
+        (XRAY, None, date(1980, 5, 4), "yes", True),  # sex not given: ask
+        (XRAY, "male", date(1980, 5, 4), "yes", False),
+        (XRAY, "female", None, "yes", False),  # no age, no band
+        (XRAY, "female", date(1980, 5, 4), "no", False),
+        (XRAY, "female", date(1980, 5, 4), None, False),
+        (ULTRASOUND, "female", date(1980, 5, 4), "yes", False),
+        (FLUORO, "female", date(2014, 11, 29), "yes", True),  # twelve today
+        (FLUORO, "female", date(2014, 11, 30), "yes", False),  # twelve tomorrow
+        (FLUORO, "female", date(1970, 11, 30), "yes", True),  # 55 until tomorrow
+        (FLUORO, "female", date(1970, 11, 29), "yes", False),  # 56 today
+    ],
+)
+def test_pregnancy_is_required_by_route_region_sex_and_age(
+    route, sex: str | None, birth: date | None, region: str | None, asked: bool
+) -> None:
+    from bot.orders.rules import PREGNANCY_AGES, pregnancy_required
+
+    assert PREGNANCY_AGES == (12, 55)
+    assert pregnancy_required(route, sex, birth, region, TODAY) is asked
+
+
+def test_an_ionising_route_asks_the_region_and_the_others_do_not() -> None:
+    assert "diaphragm" in problems(XRAY)["region"]
+    assert "region" not in problems(ULTRASOUND)
+    assert "region" not in problems(XRAY, region="no")
+
+
+def test_contrast_and_interpreter_rules() -> None:
+    assert problems(FLUORO, region="no")["contrast_allergies"] == (
+        'Fluoroscopy may use contrast: record allergies, or write "None known"'
+    )
+    assert "contrast_allergies" not in problems(FLUORO, region="no", contrast_allergies="None")
+    assert "contrast_allergies" not in problems(ULTRASOUND)
+    found = problems(ULTRASOUND, interpreter_needed="yes")
+    assert found == {"interpreter_language": "Say which language the interpreter is needed for"}
+    assert problems(ULTRASOUND, interpreter_needed="yes", interpreter_language="Tamil") == {}
+    assert problems(ULTRASOUND, interpreter_needed="no") == {}
+
+
+def test_the_new_rules_apply_only_to_requests_made_under_them() -> None:
+    from bot.orders.rules import conditional_problems
+
+    values = {"examination": "X-ray knee", "region": "no"}
+    assert set(conditional_problems(XRAY, values, today=TODAY)) == {"laterality"}
+    assert conditional_problems(XRAY, values, today=TODAY, version=FORM_VERSION - 1) == {}
+    mri = {"contrast_allergies": "None known"}
+    assert set(conditional_problems(MRI, mri, today=TODAY)) == {
+        "mri_device", "mri_metal", "mri_implants",
+    }  # fmt: skip
+    assert conditional_problems(MRI, mri, today=TODAY, version=1) == {}
+
+
+@pytest.mark.parametrize("question", ["mri_device", "mri_metal", "mri_implants"])
+def test_each_mri_yes_needs_the_details(question: str) -> None:
+    from bot.orders.rules import conditional_problems
+
+    answers = {"mri_device": "no", "mri_metal": "no", "mri_implants": "no", question: "yes"}
+    found = conditional_problems(MRI, {"contrast_allergies": "None", **answers}, today=TODAY)
+    assert list(found) == ["mri_details"]
+    assert found["mri_details"].startswith("Say which device, metal or implant, as far as known")
+    with_details = {"contrast_allergies": "None", **answers, "mri_details": "Pacemaker"}
+    assert conditional_problems(MRI, with_details, today=TODAY) == {}
+
+
+def test_which_fields_a_route_asks() -> None:
+    from bot.orders.fields import FIELD_BY_ID
+    from bot.orders.rules import applies, shown
+
+    def asked(field: str, route, **values: Any) -> tuple[bool, bool]:
+        spec = FIELD_BY_ID[field]
+        return applies(spec, route, values), shown(spec, route, values)
+
+    assert asked("patient_surname", ULTRASOUND) == (True, True)
+    assert asked("region", XRAY) == (True, True)
+    assert asked("region", ULTRASOUND) == (False, False)
+    assert asked("pregnancy_status", XRAY, region="yes") == (True, True)
+    assert asked("pregnancy_status", XRAY, region="no") == (False, False)
+    assert asked("pregnancy_status", ULTRASOUND, region="yes") == (False, False)
+    assert asked("contrast_allergies", FLUORO) == (True, True)
+    assert asked("contrast_allergies", XRAY) == (False, False)
+    assert asked("mri_device", MRI) == (True, True)
+    assert asked("mri_device", XRAY) == (False, False)
+    # Laterality: asked for a paired part without its side; applies (kept) when a side is named.
+    assert asked("laterality", XRAY, examination="X-ray knee") == (True, True)
+    assert asked("laterality", XRAY, examination="X-ray left knee") == (True, False)
+    assert asked("laterality", XRAY, examination="X-ray left pisiform") == (True, False)
+    assert asked("laterality", XRAY, examination="X-ray chest") == (False, False)
+    assert asked("laterality", XRAY, examination=None) == (False, False)
+    assert asked("laterality", XRAY, examination=7) == (False, False)
+
+
+def test_settling_keeps_what_applies_and_takes_the_side_from_the_words() -> None:
+    settled = settle({"examination": "X-ray right knee", "laterality": "left"}, XRAY)
+    assert settled == {"examination": "X-ray right knee", "laterality": "right"}
+    plain = {"examination": "X-ray chest", "patient_surname": "Test", "region": "no"}
+    assert settle(plain, XRAY) == plain
+
+
+def test_the_rules_messages_say_what_to_do() -> None:
+    """Each message appears next to its field on the card, in these words."""
+    found = problems(XRAY, examination="X-ray knee")
+    assert found["region"] == (
+        "Say whether the examination includes the area between the diaphragm and the knees"
+    )
+    assert found["laterality"] == (
+        "Which side? The examination names a paired body part (knee): "
+        "choose the side, or write it in the examination"
+    )
+    pelvic = problems(XRAY, **WOMAN)
+    assert pelvic["pregnancy_status"] == (
+        "Pregnancy status is required: this examination uses ionising radiation "
+        "between the diaphragm and the knees"
+    )
+    assert pelvic["lmp_date"] == "Enter the first day of the last menstrual period (LMP)"
+    mri = problems(MRI, contrast_allergies="None known")
+    assert set(mri.values()) == {"Answer this MRI safety question (Yes, No or Not known)"}
+
+
+def test_requests_of_this_release_are_version_2_and_the_module_exports_its_names() -> None:
+    """Version 2 is what stored requests carry (the outbox re-reads them by it)."""
+    import bot.orders.rules as rules
+
+    assert FORM_VERSION == 2
+    assert all(hasattr(rules, name) for name in rules.__all__)

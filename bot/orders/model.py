@@ -48,7 +48,6 @@ from bot.orders.routing import Route, RouteError, resolve_route
 from bot.orders.rules import conditional_problems
 from bot.orders.validation import (
     FieldError,
-    age_on,
     check_birth_date,
     format_nhs_number,
     registration_body,
@@ -169,9 +168,6 @@ class _Patient(_Part):
             return check_birth_date(value, today)
         except FieldError as exc:
             raise PydanticCustomError("field", str(exc)) from None
-
-    def age_on(self, day: date) -> int:
-        return age_on(self.date_of_birth, day)
 
 
 class _Referrer(_Part):
