@@ -160,7 +160,7 @@ def test_search_queries_are_read_with_the_same_vocabulary() -> None:
     assert query_tags("brom") == [("brom", frozenset())]
 
 
-# --- Issue 15: every rule of `_decide`, stated by a phrasing that only that rule places -------
+# --- Every rule of `_decide`, stated by a phrasing that only that rule places -------
 # Each phrasing is chosen so that breaking the named rule (a cue dropped, "and" swapped for
 # "or") changes the intent it reaches. Most do not start with a command word.
 
@@ -377,7 +377,7 @@ def test_an_admin_announcement_said_in_words(text: str, intent: Intent) -> None:
     ],
 )
 def test_words_that_contain_ice_are_not_ice(text: str) -> None:
-    """Issue 15 gap 3: a four-letter word is corrected only by swapping two letters, and a
+    """A four-letter word is corrected only by swapping two letters, and a
     three-letter one never, so "nice", "rice" and "dice" never become ICE."""
     assert parse(text).intent not in {
         Intent.ICE_DOWN, Intent.ICE_TRIAGE, Intent.ICE_ACCESS, Intent.ICE_STATUS, Intent.ICE_BACK,

@@ -492,7 +492,7 @@ def test_what_the_type_checker_is_told_of_the_fields_is_what_the_model_has() -> 
             assert actual == expected, f"{name}.{field}: declared {annotation}, built {actual}"
 
 
-# --- Issue 15: the boundaries and the error paths a mutant could break silently ---------------
+# --- The boundaries and the error paths a mutant could break silently ---------------
 
 
 @pytest.mark.parametrize(
@@ -555,7 +555,7 @@ def test_a_test_client_s_plain_values_are_read_as_text(value: Any, text: str) ->
 
 
 def test_lmp_and_sex_rules_are_still_reported_when_another_field_fails() -> None:
-    """Issue 15 gap 10: a bad NHS number does not hide the LMP date or the pregnancy question."""
+    """A bad NHS number does not hide the LMP date or the pregnancy question."""
     errors = errors_of(
         **KCH_XRAY,
         region="yes",

@@ -203,7 +203,7 @@ def validate_old(data: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-# --- Issue 15: the rules at their edges, as pure functions -------------------------------------
+# --- The rules at their edges, as pure functions -------------------------------------
 
 XRAY = resolve_route(DIRECTORY, "kch", "xray")
 ULTRASOUND = resolve_route(DIRECTORY, "kch", "ultrasound")
