@@ -30,7 +30,10 @@ _DATE = re.compile(
 )
 _DOB_WORDS = re.compile(r"\b(?:dob|d\.o\.b\.?|date of birth|born|birthday)\b", re.IGNORECASE)
 _TITLE_AND_NAME = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Master|Dr)\.?\s+[A-Z][a-z'\-]+")
-_CAPITALISED_PAIR = re.compile(r"\b([A-Z][a-z'\-]+)\s+([A-Z][a-z'\-]+)\b")
+# A name is one capitalised word, or several joined by hyphens ("Lily-May"): the
+# halves of a double-barrelled name may each be a word the bot knows ("May").
+_NAME_WORD = r"[A-Z][a-z'\-]+(?:-[A-Z][a-z'\-]+)*"
+_CAPITALISED_PAIR = re.compile(rf"\b({_NAME_WORD})\s+({_NAME_WORD})\b")
 # Capitalised words that are not names in these chats.
 _NOT_NAMES_TEXT = """
 ice is the hi hello please kings king's college guys guy's st thomas thomas' evelina
