@@ -32,7 +32,6 @@ TARGETS: tuple[Target, ...] = (
             "tests/test_outbox.py",
             "tests/test_outbox_rules.py",
             "tests/test_store_files.py",
-            "tests/test_migrations.py",
         ),
     ),
     Target("bot/nlu.py", ("tests/test_nlu.py", "tests/test_corpus.py")),

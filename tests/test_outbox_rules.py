@@ -17,8 +17,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from bot.store.confirmations import CardLocation, Confirmations
 from bot.store.db import Database
-from bot.store.outbox import NotTheSender, Outbox, RecentLimit, TooManyRequests
+from bot.store.outbox import (
+    NewRequest,
+    NotTheSender,
+    Outbox,
+    QueueDepth,
+    RecentLimit,
+    TooManyRequests,
+)
 from tests.support.clock import START, Clock
 
 LEASE = 60
@@ -431,3 +439,111 @@ async def test_a_worker_skips_a_request_another_is_claiming(db: Database, clock:
         claimed = await asyncio.wait_for(outbox.claim_due("w2", clock(), LEASE, limit=2), 5)
         await transaction.rollback()
     assert [r.reference for r in claimed] == [free.reference]
+
+
+# --- the queue's health, a form's request, where its card is ------------------------------
+
+
+async def test_the_queue_depth_counts_what_is_queued_and_sending_and_the_oldest(
+    outbox: Outbox, clock: Clock
+) -> None:
+    assert await outbox.depth() == QueueDepth(queued=0, sending=0, oldest=None)
+    assert await outbox.oldest_unsent() is None
+    first = await submit(outbox, "first")  # submitted at START
+    clock.advance(10)
+    await submit(outbox, "second", created_at=clock())
+    clock.advance(10)
+    await submit(outbox, "third", created_at=clock())
+    (claimed,) = await outbox.claim_due("w1", clock(), LEASE)  # the oldest, now sending
+    assert claimed.reference == first.reference
+    # The oldest is the sending one: both statuses' oldest count.
+    assert await outbox.depth() == QueueDepth(queued=2, sending=1, oldest=START)
+    assert await outbox.oldest_unsent() == START
+    assert await outbox.mark_sent(first.reference, owner="w1", message_id="<m>", sent_at=clock())
+    # Sent is no longer waiting; nothing sending counts as none.
+    later = START + timedelta(seconds=10)
+    assert await outbox.depth() == QueueDepth(queued=2, sending=0, oldest=later)
+    assert await outbox.oldest_unsent() == later
+    for claimed in await outbox.claim_due("w1", clock(), LEASE, limit=2):
+        assert await outbox.mark_failed(claimed.reference, owner="w1", error="550")
+    assert await outbox.depth() == QueueDepth(queued=0, sending=0, oldest=None)
+    assert await outbox.oldest_unsent() is None
+
+
+async def test_only_sending_requests_are_counted_as_sending(outbox: Outbox, clock: Clock) -> None:
+    await submit(outbox, "only")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await outbox.depth() == QueueDepth(queued=0, sending=1, oldest=START)
+
+
+async def test_a_forms_request_is_found_for_its_sender_only(outbox: Outbox) -> None:
+    assert await outbox.made_by_form("never-sent", "29:user-a") is None
+    queued = await submit(outbox, "form-1")
+    found = await outbox.made_by_form("form-1", "29:user-a")
+    assert found is not None and found.duplicate is True
+    assert (found.reference, found.status, found.mailbox) == (queued.reference, "queued", MAILBOX)
+    with pytest.raises(NotTheSender):
+        await outbox.made_by_form("form-1", "29:user-b")
+
+
+async def test_the_request_handed_back_is_the_one_stored_new_or_repeated(outbox: Outbox) -> None:
+    first = await submit(outbox, "form-1")
+    again = await submit(outbox, "form-1")
+    for submission in (first, again):
+        assert (submission.trust, submission.department, submission.kind) == (
+            "kch",
+            "ultrasound",
+            "form",
+        )
+        assert submission.payload == PAYLOAD
+    assert (first.duplicate, again.duplicate) == (False, True)
+
+
+async def test_send_records_where_its_card_is_with_the_request(
+    db: Database, outbox: Outbox
+) -> None:
+    card = CardLocation("29:user-a", "activity-1", {"id": "a:personal-chat"})
+    request = NewRequest(form_id="form-1", user_id="29:user-a", **REQUEST)
+    queued = await outbox.queue_request(request, card)
+    stored = await Confirmations(db).get(queued.reference)
+    assert stored is not None
+    assert (stored.reference, stored.user_id, stored.activity_id, stored.conversation) == (
+        queued.reference,
+        "29:user-a",
+        "activity-1",
+        {"id": "a:personal-chat"},
+    )
+    # A repeated Send from a new card moves the record to it, and queues nothing new.
+    moved = CardLocation("29:user-a", "activity-2", {"id": "a:personal-chat"})
+    again = await outbox.queue_request(request, moved)
+    assert again.reference == queued.reference and again.duplicate is True
+    stored = await Confirmations(db).get(queued.reference)
+    assert stored is not None and stored.activity_id == "activity-2"
+
+
+@OUTCOMES
+async def test_a_finished_attempt_leaves_no_lease_behind(
+    db: Database, outbox: Outbox, clock: Clock, mark: Mark
+) -> None:
+    queued = await submit(outbox, "form-1")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await mark(outbox, queued.reference, "w1")
+    async with db.reading() as session:
+        lease = (
+            await session.execute(
+                text("SELECT lease_owner, lease_until FROM requests WHERE reference = :r"),
+                {"r": queued.reference},
+            )
+        ).one()
+    assert tuple(lease) == (None, None)
+
+
+async def test_purging_again_keeps_when_the_data_first_went(outbox: Outbox, clock: Clock) -> None:
+    sent = await submit(outbox, "sent")
+    await outbox.claim_due("w1", clock(), LEASE)
+    assert await outbox.mark_sent(sent.reference, owner="w1", message_id="<m>", sent_at=clock())
+    first_purge = START + timedelta(days=14)
+    assert await outbox.purge(first_purge, 14) == 1
+    assert await outbox.purge(first_purge + timedelta(days=1), 14) == 0
+    record = await outbox.get(sent.reference)
+    assert record is not None and record.purged_at == first_purge
