@@ -32,7 +32,7 @@ _DOB_WORDS = re.compile(r"\b(?:dob|d\.o\.b\.?|date of birth|born|birthday)\b", r
 _TITLE_AND_NAME = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Master|Dr)\.?\s+[A-Z][a-z'\-]+")
 # A name is one capitalised word, or several joined by hyphens ("Lily-May"): the
 # halves of a double-barrelled name may each be a word the bot knows ("May").
-_NAME_WORD = r"[A-Z][a-z'\-]+(?:-[A-Z][a-z'\-]+)*"
+_NAME_WORD = r"[A-Z][a-z'\-]+(?:-[A-Z][a-z]+)*"
 _CAPITALISED_PAIR = re.compile(rf"\b({_NAME_WORD})\s+({_NAME_WORD})\b")
 # Capitalised words that are not names in these chats.
 _NOT_NAMES_TEXT = """

@@ -121,7 +121,15 @@ def test_names_with_apostrophes_hyphens_and_a_dotted_title_count(name: str) -> N
 
 
 @pytest.mark.parametrize(
-    "name", ["John Smith", "Aoife O'Neil", "Anna Smith-Jones", "Lily-May Jones"]
+    "name",
+    [
+        "John Smith",
+        "Aoife O'Neil",
+        "Anna Smith-Jones",
+        "Lily-May Jones",
+        "Lily-April Jones",
+        "Noor Al-amin",
+    ],
 )
 def test_two_capitalised_words_beside_a_date_count_as_a_name(name: str) -> None:
     assert looks_like_patient_data(f"{name} 12.3.61 where do I send this")
