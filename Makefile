@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run chat migrate migration test test-security lint typecheck format package bench mutation cards infra-check clean
+.PHONY: help venv run chat migrate migration test test-security lint typecheck format package bench mutation cards docs infra-check clean
 
 # checkov lives in its own virtual environment: it pins dozens of packages that
 # must not mix with the bot's. Built on first use, once per machine (the stamp
@@ -68,6 +68,9 @@ MUTATION_JOBS ?= 2
 mutation: $(STAMP) ## mutation testing of the modules in mutation/targets.py (slow; docs/coverage.md)
 	$(PY) -m pip install --quiet -e '.[dev,mutation]'
 	$(PY) -m mutation --jobs $(MUTATION_JOBS) $(MODULES)
+
+docs: $(STAMP) ## rewrite docs/request-form.md from the form's declarations (a test checks it)
+	$(PY) -m bot.orders.form_review
 
 # The gallery needs node, npm and Debian's Chromium; installed here when missing
 # (apt needs root, as on CI and the team's machines). Not part of `make test`.

@@ -36,6 +36,10 @@ from mutation.own_mutants import changed_lines
 from mutation.targets import Target
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
+#: Files outside the packages that tests read: the documents a test keeps equal to the
+#: code (docs/request-form.md). The card gallery's pictures are left behind.
+_DOCUMENTS = "docs"
+_DOCUMENTS_IGNORED = shutil.ignore_patterns("cards")
 _RESULT = re.compile(r"^\s*(\S+): (.+)$")
 
 
@@ -71,7 +75,7 @@ def mutmut_config(target: Target, packages: list[str]) -> str:
     settings = {
         "source_paths": [package],
         "only_mutate": [target.module],
-        "also_copy": [p for p in packages if p != package],
+        "also_copy": [*(p for p in packages if p != package), _DOCUMENTS],
         "pytest_add_cli_args_test_selection": list(target.tests),
         # Hypothesis draws the same examples for every mutant.
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "--hypothesis-seed=0"],
@@ -97,6 +101,8 @@ def stage(target: Target, *, root: Path, work: Path) -> Path:
     packages = project_packages(root)
     for name in [*packages, "tests"]:
         shutil.copytree(root / name, work / name, ignore=_IGNORED)
+    if (root / _DOCUMENTS).is_dir():
+        shutil.copytree(root / _DOCUMENTS, work / _DOCUMENTS, ignore=_DOCUMENTS_IGNORED)
     pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
     if "[tool.mutmut]" in pyproject:
         raise ValueError("pyproject.toml has its own [tool.mutmut]: the targets table owns it")

@@ -16,7 +16,7 @@ import textwrap
 import tomllib
 from pathlib import Path
 
-from mutation.mutmut_runs import mutmut_config
+from mutation.mutmut_runs import mutmut_config, stage
 from mutation.own_mutants import own_mutants
 from mutation.patterns import is_letter_set, pattern_mutants
 from mutation.targets import TARGETS
@@ -159,5 +159,17 @@ def test_mutmut_gets_one_module_and_only_its_test_files() -> None:
     (target,) = [t for t in TARGETS if t.module == "bot/directory.py"]
     config = tomllib.loads(mutmut_config(target, ["bot", "cards"]))["tool"]["mutmut"]
     assert config["only_mutate"] == ["bot/directory.py"]
-    assert config["source_paths"] == ["bot"] and config["also_copy"] == ["cards"]
+    assert config["source_paths"] == ["bot"] and config["also_copy"] == ["cards", "docs"]
     assert config["pytest_add_cli_args_test_selection"] == list(target.tests)
+
+
+def test_the_staged_copy_holds_the_documents_tests_compare_but_not_the_gallery(
+    tmp_path: Path,
+) -> None:
+    """A test that keeps docs/request-form.md equal to the form reads it from the staged copy."""
+    (target,) = [t for t in TARGETS if t.module == "bot/orders/fields.py"]
+    staged = stage(target, root=REPO, work=tmp_path / "staged")
+    assert (staged / "docs" / "request-form.md").read_bytes() == (
+        REPO / "docs" / "request-form.md"
+    ).read_bytes()
+    assert not (staged / "docs" / "cards").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from bot.orders.fields import (
     FieldSpec,
 )
 from bot.orders.form import review_context, step_context
+from bot.orders.form_review import DOCUMENT, render
 from bot.orders.model import PARTS, RadiologyRequest
 from cards import CardRenderer
 from tests.support.cards import card_text, inputs_of
@@ -247,3 +249,18 @@ def test_the_review_card_the_email_and_the_pdf_show_every_field() -> None:
                 assert line.label in review and line.value.splitlines()[0] in review, line
                 assert line.label in text and line.value.splitlines()[0] in text, line
                 assert line.label in pdf.replace("\n", " "), line
+
+
+def test_the_reviewed_form_document_is_the_form_as_declared() -> None:
+    """docs/request-form.md is how a clinical reviewer reads the form: any change to a
+    question, a choice, a limit, a section or a printed label changes the form, and
+    must change that document too, so the change is seen in review."""
+    committed = (Path(__file__).resolve().parent.parent / DOCUMENT).read_text(encoding="utf-8")
+    assert committed == render(), "the form changed: run `make docs` and review the diff"
+
+
+def test_the_reviewed_form_document_names_every_question_once() -> None:
+    document = render()
+    for spec in FIELDS:
+        assert document.count(f"| {spec.asks} |") == 1, spec.id
+        assert f"| `{spec.id}` | `{spec.path}` |" in document
