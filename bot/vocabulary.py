@@ -208,13 +208,10 @@ def side_in(text: str | None) -> str | None:
     """The one side the text gives ("left", "right" or "bilateral"), or None if none or several.
 
     "left knee" is left and "both knees" bilateral; "left knee and right hip"
-    names two sides, which only the referrer can settle, so it gives None.
+    (or "left and bilateral feet") names two sides, which only the referrer can
+    settle, so it gives None.
     """
     sides = {SIDE_WORDS[word] for word in _words(text or "") if word in SIDE_WORDS}
-    if sides == {"left", "right"}:
-        return None
-    if "bilateral" in sides:
-        return "bilateral" if sides == {"bilateral"} else None
     return sides.pop() if len(sides) == 1 else None
 
 

@@ -3,7 +3,9 @@
 `tests/corpus/phrasings.tsv` is the corpus the parser was built against;
 `tests/corpus/heldout.tsv` was written at the same time and only run at the end,
 to measure how well the rules generalise to phrasings they were not tuned on
-(its first score is in docs/decisions.md, D13). Both must pass in full now.
+(its first score is in docs/decisions.md, D13). `tests/corpus/vocabulary.tsv`
+uses every name `bot/vocabulary.py` knows once, so none can go missing
+unnoticed. All must pass in full now.
 
 Each test prints the confusion matrix (expected intent down, parsed intent
 across) and lists every miss, so a failure says what went wrong at a glance.
@@ -103,7 +105,12 @@ def test_every_heldout_line_parses_to_its_intent_and_slots() -> None:
     check("heldout.tsv")
 
 
-@pytest.mark.parametrize("name", ["phrasings.tsv", "heldout.tsv"])
+def test_every_name_the_vocabulary_knows_is_understood() -> None:
+    """`vocabulary.tsv`: each name for a modality, trust, site or borough, once, in use."""
+    check("vocabulary.tsv")
+
+
+@pytest.mark.parametrize("name", ["phrasings.tsv", "heldout.tsv", "vocabulary.tsv"])
 def test_corpus_lines_are_unique(name: str) -> None:
     texts = [line.text.lower() for line in load(name)]
     assert len(texts) == len(set(texts))

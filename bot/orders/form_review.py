@@ -34,7 +34,7 @@ from bot.orders.fields import (
 )
 from bot.orders.rules import NO_LMP_STATUSES, PREGNANCY_AGES
 from bot.orders.validation import DATE_MESSAGE
-from bot.vocabulary import MODALITIES
+from bot.vocabulary import MODALITIES, PAIRED_BODY_PARTS, SIDE_WORDS
 
 #: Where the document is committed, from the project root.
 DOCUMENT = Path("docs/request-form.md")
@@ -188,6 +188,22 @@ def render() -> str:
         f'- The form\'s own notes on the step cards begin "{FORM_CHECK.strip()}".',
         f'- A date the bot cannot read is refused next to the field: "{DATE_MESSAGE}".',
         f'- Text too large for a Teams card is refused next to the field: "{TOO_LONG_FOR_A_CARD}".',
+        "",
+        "## The examination's hint, by type of imaging",
+        "",
+        'Shown under the examination as "For example: ...".',
+        "",
+        *(f"- {m.name}: {m.example}" for m in MODALITIES),
+        "",
+        "## Paired body parts, for which the side is asked",
+        "",
+        "The bot's own list (anatomy, not the BCP), matched as whole words in the examination:",
+        "",
+        ", ".join(PAIRED_BODY_PARTS) + ".",
+        "",
+        "Words in the examination that give the side: "
+        + ", ".join(f"{word} ({side})" for word, side in SIDE_WORDS.items())
+        + ". An examination naming two different sides is asked, not guessed.",
         "",
         "## Sections of the review card, the email and its PDF, in order",
         "",
