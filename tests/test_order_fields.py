@@ -32,10 +32,15 @@ from bot.orders.fields import (
     STEPS,
     TOO_LONG_FOR_A_CARD,
     FieldSpec,
+    card_size,
+    cut_to_size,
+    step_of,
+    summary_line,
 )
 from bot.orders.form import review_context, step_context
 from bot.orders.form_review import DOCUMENT, render
 from bot.orders.model import PARTS, RadiologyRequest
+from bot.orders.validation import FieldError
 from cards import CardRenderer
 from tests.support.cards import card_text, inputs_of
 from tests.support.payloads import valid_payload
@@ -260,7 +265,97 @@ def test_the_reviewed_form_document_is_the_form_as_declared() -> None:
 
 
 def test_the_reviewed_form_document_names_every_question_once() -> None:
-    document = render()
+    rows = render().splitlines()
     for spec in FIELDS:
-        assert document.count(f"| {spec.asks} |") == 1, spec.id
-        assert f"| `{spec.id}` | `{spec.path}` |" in document
+        assert sum(row.startswith(f"| {spec.asks} |") for row in rows) == 1, spec.id
+        assert sum(row.startswith(f"| `{spec.id}` | `{spec.path}` |") for row in rows) == 1
+
+
+# --- the declarations' own helpers -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [("a", 1), ('"', 2), ("\\", 2), ("\n", 2), ("漢", 6), ("😀", 12), ("ab漢", 8), ("", 0)],
+)
+def test_a_values_card_size_is_its_escaped_bytes_on_the_wire(value: str, size: int) -> None:
+    assert card_size(value) == size
+
+
+@pytest.mark.parametrize(
+    ("value", "size", "kept"),
+    [
+        ("abcd", 3, "abc"),
+        ("abc", 3, "abc"),  # exactly the size fits
+        ("ab漢", 7, "ab"),  # a character that does not fit whole is left out
+        ("ab漢", 8, "ab漢"),
+        ("漢a", 1, ""),
+        ("a漢a", 7, "a漢"),  # the room is counted over every character so far
+    ],
+)
+def test_cut_to_size_keeps_the_longest_start_that_fits(value: str, size: int, kept: str) -> None:
+    assert cut_to_size(value, size) == kept
+
+
+def test_a_choice_or_date_is_cut_to_the_short_room_whatever_arrives() -> None:
+    assert FIELD_BY_ID["priority"].fit("x" * 50) == "x" * 40
+    assert FIELD_BY_ID["patient_dob"].fit("漢" * 10) == "漢" * 6
+
+
+def test_a_choice_is_printed_as_the_user_saw_it_and_anything_else_as_it_is() -> None:
+    priority = FIELD_BY_ID["priority"]
+    assert priority.title_of("urgent") == "Urgent"
+    assert priority.title_of("soon") == "soon"
+    assert priority.title_of(None) == ""
+
+
+def test_only_multi_line_fields_take_line_breaks() -> None:
+    history = "Pain for two weeks.\nWorse at night."
+    assert FIELD_BY_ID["clinical_history"].clean(history) == history
+    with pytest.raises(FieldError, match="single line"):
+        FIELD_BY_ID["examination"].clean("X-ray\nleft knee")
+
+
+def test_too_short_clinical_text_says_why_it_is_needed() -> None:
+    with pytest.raises(FieldError) as short:
+        FIELD_BY_ID["clinical_history"].clean("Pain")
+    assert str(short.value) == (
+        "Clinical history is too short: write at least 10 characters "
+        "so the request can be justified"
+    )
+
+
+def test_each_field_belongs_to_the_step_that_asks_it() -> None:
+    assert [step_of(i).id for i in ("examination", "nhs_number", "practice_ods")] == [
+        "exam",
+        "patient",
+        "practice",
+    ]
+    assert step_of("trust") is None  # the route is chosen before step 1
+    assert step_of("no_such_field") is None
+
+
+@pytest.mark.parametrize(
+    ("field_id", "message", "line"),
+    [
+        (
+            "nhs_number",
+            "NHS number check digit is wrong: please re-check the 10 digits",
+            "NHS number: check digit is wrong",
+        ),
+        ("patient_surname", "Surname is too long: at most 100 characters", "Surname: too long"),
+        ("patient_surname", "Required", "Surname: required"),
+        ("patient_surname", "Surname", "Surname"),
+        (
+            "postcode",
+            "Enter a UK postcode, for example SE1 7EH",
+            "Postcode: enter a UK postcode, for example SE1 7EH",
+        ),
+        ("examination", "Too long. Shorten it", "Examination / body part: too long"),
+        ("no_such_field", "Something went wrong. Try again: now", "Something went wrong"),
+    ],
+)
+def test_the_summary_names_the_field_and_the_first_clause(
+    field_id: str, message: str, line: str
+) -> None:
+    assert summary_line(field_id, message) == line

@@ -129,22 +129,24 @@ def _table(specs: Iterable[FieldSpec]) -> list[str]:
 
 def _limits() -> list[str]:
     lines = [
-        "| Input id | Model path | Kind | Min | Max | Card budget (bytes) | Shape rule | Style |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Input id | Model path | Named in errors | Kind | Values | Min | Max "
+        "| Card budget (bytes) | Shape rule | Style |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for spec in FIELDS:
-        budget = str(spec.budget) if spec.is_text else "-"
         cells = (
             f"`{spec.id}`",
             f"`{spec.path}`",
+            spec.label,
             spec.kind,
+            ", ".join(f"`{value}`" for value in sorted(spec.values)) or "-",
             str(spec.min_length),
             str(spec.max_length),
-            budget,
+            str(spec.budget) if spec.is_text else "-",
             spec.pattern or "-",
             spec.style or "-",
         )
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return lines
 
 
