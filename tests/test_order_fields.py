@@ -359,3 +359,25 @@ def test_the_summary_names_the_field_and_the_first_clause(
     field_id: str, message: str, line: str
 ) -> None:
     assert summary_line(field_id, message) == line
+
+
+def test_a_submission_without_the_interpreter_toggle_means_no_interpreter() -> None:
+    """A client that leaves an unticked toggle out (Teams sends its valueOff; a forged or
+    older card may not) still gets a request that says No, never an empty answer."""
+    payload = valid_payload()
+    del payload["interpreter_needed"]
+    checked = validate_submission(payload, directory=DIRECTORY, today=TODAY)
+    assert isinstance(checked, RadiologyRequest)
+    assert checked.interpreter_needed == "no"
+
+
+def test_text_exactly_at_its_card_budget_fits() -> None:
+    """Examination: 200 characters and 260 bytes on a card. 188 letters and 12 "漢"
+    (six escaped bytes each) are 200 characters and exactly 260 bytes; 183 letters and
+    13 "漢" are fewer characters but 261 bytes, over the budget."""
+    examination = FIELD_BY_ID["examination"]
+    exact = "x" * 188 + "漢" * 12
+    assert (len(exact), card_size(exact)) == (200, examination.budget)
+    assert examination.clean(exact) == exact
+    with pytest.raises(FieldError, match="Too long to fit on a Teams card"):
+        examination.clean("x" * 183 + "漢" * 13)
