@@ -33,9 +33,10 @@ class Modality:
     #: May use a contrast agent (iodinated, barium, gadolinium): the form asks about allergies.
     contrast: bool
     words: tuple[str, ...]
+    #: An examination as a referrer writes one, shown as the request form's hint
+    #: (every modality has one: the form never shows an empty "For example").
+    example: str
     needs_context: tuple[str, ...] = ()
-    #: An examination as a referrer writes one, shown as the request form's hint.
-    example: str = ""
 
 
 # Order is the order the request form offers them in.

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.directory import DEFAULT_PATH, Directory, load_directory
-from bot.vocabulary import BOROUGHS, canonical_borough
+from bot.vocabulary import BOROUGHS, SITE_BY_ID, SITES, canonical_borough
 
 BCP = (Path(DEFAULT_PATH).parent / "bcp-source.txt").read_text(encoding="utf-8")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -262,3 +262,14 @@ def test_every_mailbox_the_bcp_names_is_known_for_what_it_is(directory: Director
     for desk in directory.service_desks:
         assert directory.mailbox_kind(str(desk.email)) == "an IT service desk"
     assert directory.mailbox_kind("test.practice@nhs.net") is None
+
+
+def test_every_site_staff_may_name_is_found_by_its_id_and_is_part_of_a_bcp_trust(
+    directory: Directory,
+) -> None:
+    """A site is how "PRUH xray" reaches King's mailbox: a site the parser recognises but
+    the look-up cannot find, or whose trust the BCP does not list, would route nowhere."""
+    assert {site.id for site in SITES} == {"evelina", "denmark_hill", "pruh", "orpington"}
+    for site in SITES:
+        assert SITE_BY_ID[site.id] is site
+        assert directory.trust(site.trust) is not None, site.id
