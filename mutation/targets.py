@@ -45,6 +45,7 @@ TARGETS: tuple[Target, ...] = (
             "tests/test_order_rules.py",
             "tests/test_directory.py",
             "tests/test_order_fields.py",
+            "tests/test_vocabulary.py",
         ),
     ),
     Target(

@@ -135,9 +135,17 @@ async def test_access_problems_reach_the_access_steps(bot: BotHarness, text: str
 @pytest.mark.parametrize(
     ("text", "mailbox", "site"),
     [
-        ("PRUH xray mailbox", "kch-tr.xr_reception_dh@nhs.net", "PRUH"),
+        (
+            "PRUH xray mailbox",
+            "kch-tr.xr_reception_dh@nhs.net",
+            "Princess Royal University Hospital (PRUH)",
+        ),
         ("denmark hill ultrasound", "kch-tr.us.reception_dh@nhs.net", "Denmark Hill"),
-        ("princess royal fluoro", "kch-tr.fl_reception_dh@nhs.net", "PRUH"),
+        (
+            "princess royal fluoro",
+            "kch-tr.fl_reception_dh@nhs.net",
+            "Princess Royal University Hospital (PRUH)",
+        ),
         ("orpington hospital x-ray", "kch-tr.xr_reception_dh@nhs.net", "Orpington Hospital"),
         ("evelina ultrasound mailbox", "gst-tr.radiologyreferrals@nhs.net", "Evelina London"),
         ("guy's ct", "gst-tr.radiologyreferrals@nhs.net", None),
