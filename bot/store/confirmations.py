@@ -49,6 +49,11 @@ class CardLocation:
     conversation: dict[str, Any]
 
 
+#: Built once: Send runs both on every turn (see `bot/store/outbox.py`, `_MADE_BY_FORM`).
+_INSERT_CARD = insert(ConfirmationCard)
+_INSERT_NOTICE = insert(Notice)
+
+
 def record_card(session: Session, reference: str, card: CardLocation, *, new: bool) -> None:
     """Record (or, for a repeated Send, refresh) where the card is, inside the caller's transaction.
 
@@ -62,7 +67,7 @@ def record_card(session: Session, reference: str, card: CardLocation, *, new: bo
         # Core inserts (no unit of work): this is on every first Send.
         connection = session.connection()
         connection.execute(
-            insert(ConfirmationCard),
+            _INSERT_CARD,
             {
                 "reference": reference,
                 "user_id": card.user_id,
@@ -72,7 +77,7 @@ def record_card(session: Session, reference: str, card: CardLocation, *, new: bo
         )
         if new or session.get(Notice, reference) is None:
             notice = {"reference": reference, "attempts": 0, "next_attempt_at": _now()}
-            connection.execute(insert(Notice), notice)
+            connection.execute(_INSERT_NOTICE, notice)
     elif card.activity_id:
         row.activity_id = card.activity_id
         row.conversation = card.conversation
