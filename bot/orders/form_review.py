@@ -17,7 +17,7 @@ words what `bot/orders/rules.py` decides.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bot.orders.fields import (
@@ -107,47 +107,63 @@ def _printed(spec: FieldSpec) -> str:
     return printed
 
 
+def _markdown_table(headings: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table, every cell made safe by `_cell`."""
+    return [
+        "| " + " | ".join(headings) + " |",
+        "|" + "---|" * len(headings),
+        *("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows),
+    ]
+
+
 def _table(specs: Iterable[FieldSpec]) -> list[str]:
     asked_when = conditions()
-    lines = [
-        "| Asked as | Answer | Asked | Required | Hint | Printed as |",
-        "|---|---|---|---|---|---|",
-    ]
-    for spec in specs:
-        required = "yes" if spec.required else "no"
-        cells = (
-            spec.asks,
-            _answer(spec),
-            asked_when[spec.when],
-            required,
-            _hint(spec),
-            _printed(spec),
-        )
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    return lines
+    return _markdown_table(
+        ("Asked as", "Answer", "Asked", "Required", "Hint", "Printed as"),
+        (
+            (
+                spec.asks,
+                _answer(spec),
+                asked_when[spec.when],
+                "yes" if spec.required else "no",
+                _hint(spec),
+                _printed(spec),
+            )
+            for spec in specs
+        ),
+    )
 
 
 def _limits() -> list[str]:
-    lines = [
-        "| Input id | Model path | Named in errors | Kind | Values | Min | Max "
-        "| Card budget (bytes) | Shape rule | Style |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for spec in FIELDS:
-        cells = (
-            f"`{spec.id}`",
-            f"`{spec.path}`",
-            spec.label,
-            spec.kind,
-            ", ".join(f"`{value}`" for value in sorted(spec.values)) or "-",
-            str(spec.min_length),
-            str(spec.max_length),
-            str(spec.budget) if spec.is_text else "-",
-            spec.pattern or "-",
-            spec.style or "-",
-        )
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    return lines
+    return _markdown_table(
+        (
+            "Input id",
+            "Model path",
+            "Named in errors",
+            "Kind",
+            "Values",
+            "Min",
+            "Max",
+            "Card budget (bytes)",
+            "Shape rule",
+            "Style",
+        ),
+        (
+            (
+                f"`{spec.id}`",
+                f"`{spec.path}`",
+                spec.label,
+                spec.kind,
+                ", ".join(f"`{value}`" for value in sorted(spec.values)) or "-",
+                str(spec.min_length),
+                str(spec.max_length),
+                str(spec.budget) if spec.is_text else "-",
+                spec.pattern or "-",
+                spec.style or "-",
+            )
+            for spec in FIELDS
+        ),
+    )
 
 
 def render() -> str:
