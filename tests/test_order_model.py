@@ -16,16 +16,18 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from bot.directory import load_directory
 from bot.nlu import parse
 from bot.orders import model as model_module
-from bot.orders.errors import FORM_ERROR, FormErrors, validate_choice, validate_submission
+from bot.orders.errors import FORM_ERROR, FormErrors, as_text, validate_choice, validate_submission
 from bot.orders.model import (
     Patient,
     Practice,
     RadiologyRequest,
     Referrer,
+    RuleViolations,
     form_values,
     remembered_details,
 )
@@ -548,8 +550,6 @@ def test_an_input_of_exactly_the_limit_is_read() -> None:
     [(True, "yes"), (False, "no"), (3, "3"), (2.5, "2.5"), (None, ""), ("  no ", "no")],
 )
 def test_a_test_client_s_plain_values_are_read_as_text(value: Any, text: str) -> None:
-    from bot.orders.errors import as_text
-
     assert (as_text(value) or "").strip() == text
     assert as_text(float("inf")) is None
 
@@ -696,10 +696,6 @@ def test_the_model_needs_both_the_directory_and_today(context: Any) -> None:
 
 
 def test_a_route_the_directory_does_not_have_is_refused_by_the_model_itself() -> None:
-    from pydantic import ValidationError
-
-    from bot.orders.model import RuleViolations
-
     with pytest.raises(ValidationError) as caught:
         RadiologyRequest.model_validate(stored(department="nonsense"), context=CONTEXT)
     (error,) = caught.value.errors()
@@ -711,16 +707,12 @@ def test_a_route_the_directory_does_not_have_is_refused_by_the_model_itself() ->
 
 
 def test_rule_violations_read_as_one_line_per_field() -> None:
-    from bot.orders.model import RuleViolations
-
     assert str(RuleViolations({"lmp_date": "too late", "region": "say"})) == (
         "lmp_date: too late; region: say"
     )
 
 
 def test_a_request_cannot_be_changed_or_given_unknown_fields_and_is_stripped() -> None:
-    from pydantic import ValidationError
-
     request = request_of()
     with pytest.raises(ValidationError):
         request.examination = "CT head"  # type: ignore[misc]

@@ -16,10 +16,18 @@ import pytest
 from bot.directory import load_directory
 from bot.orders.delivery import request_from_payload
 from bot.orders.errors import FormErrors, validate_submission
-from bot.orders.fields import summary_line
+from bot.orders.fields import FIELD_BY_ID, summary_line
 from bot.orders.model import RadiologyRequest
 from bot.orders.routing import resolve_route
-from bot.orders.rules import FORM_VERSION, settle
+from bot.orders.rules import (
+    FORM_VERSION,
+    PREGNANCY_AGES,
+    applies,
+    conditional_problems,
+    pregnancy_required,
+    settle,
+    shown,
+)
 from bot.vocabulary import PAIRED_BODY_PARTS, paired_part_in, side_in
 from tests.support.payloads import valid_payload
 
@@ -213,8 +221,6 @@ WOMAN = {"patient_sex": "female", "patient_dob": date(1980, 5, 4), "region": "ye
 
 
 def problems(route, **values: Any) -> dict[str, str]:
-    from bot.orders.rules import conditional_problems
-
     return conditional_problems(route, values, today=TODAY)
 
 
@@ -266,8 +272,6 @@ def test_pregnancy_asks_for_an_lmp_unless_the_patient_cannot_be_pregnant() -> No
 def test_pregnancy_is_required_by_route_region_sex_and_age(
     route, sex: str | None, birth: date | None, region: str | None, asked: bool
 ) -> None:
-    from bot.orders.rules import PREGNANCY_AGES, pregnancy_required
-
     assert PREGNANCY_AGES == (12, 55)
     assert pregnancy_required(route, sex, birth, region, TODAY) is asked
 
@@ -291,8 +295,6 @@ def test_contrast_and_interpreter_rules() -> None:
 
 
 def test_the_new_rules_apply_only_to_requests_made_under_them() -> None:
-    from bot.orders.rules import conditional_problems
-
     values = {"examination": "X-ray knee", "region": "no"}
     assert set(conditional_problems(XRAY, values, today=TODAY)) == {"laterality"}
     assert conditional_problems(XRAY, values, today=TODAY, version=FORM_VERSION - 1) == {}
@@ -305,8 +307,6 @@ def test_the_new_rules_apply_only_to_requests_made_under_them() -> None:
 
 @pytest.mark.parametrize("question", ["mri_device", "mri_metal", "mri_implants"])
 def test_each_mri_yes_needs_the_details(question: str) -> None:
-    from bot.orders.rules import conditional_problems
-
     answers = {"mri_device": "no", "mri_metal": "no", "mri_implants": "no", question: "yes"}
     found = conditional_problems(MRI, {"contrast_allergies": "None", **answers}, today=TODAY)
     assert list(found) == ["mri_details"]
@@ -316,9 +316,6 @@ def test_each_mri_yes_needs_the_details(question: str) -> None:
 
 
 def test_which_fields_a_route_asks() -> None:
-    from bot.orders.fields import FIELD_BY_ID
-    from bot.orders.rules import applies, shown
-
     def asked(field: str, route, **values: Any) -> tuple[bool, bool]:
         spec = FIELD_BY_ID[field]
         return applies(spec, route, values), shown(spec, route, values)
